@@ -1,0 +1,122 @@
+//! What a provider declares it can do, and who it is.
+
+use abi_stable::{std_types::RString, StableAbi};
+
+use crate::Limits;
+
+/// A set of capability bits. New capabilities are new bits, so adding one
+/// does not change the layout of [`Capabilities`].
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CapabilityFlags(pub u64);
+
+impl CapabilityFlags {
+    /// No capability beyond the base operations.
+    pub const NONE: CapabilityFlags = CapabilityFlags(0);
+    /// An acknowledged write is on stable storage and survives a crash.
+    pub const DURABLE: CapabilityFlags = CapabilityFlags(1 << 0);
+    /// `set_many` and `delete_many` apply all-or-nothing.
+    pub const ATOMIC_BATCHES: CapabilityFlags = CapabilityFlags(1 << 1);
+    /// `compare_and_set` and `compare_and_delete` honour their condition.
+    pub const COMPARE_AND_SET: CapabilityFlags = CapabilityFlags(1 << 2);
+    /// `transaction` applies checks, puts and deletes all-or-nothing.
+    pub const TRANSACTIONS: CapabilityFlags = CapabilityFlags(1 << 3);
+    /// `scan` walks keys in order by prefix and range, in pages.
+    pub const ORDERED_SCANS: CapabilityFlags = CapabilityFlags(1 << 4);
+    /// `list_stores` lists the store_ids that hold keys.
+    pub const LIST_STORES: CapabilityFlags = CapabilityFlags(1 << 5);
+
+    /// Every flag defined by this interface version.
+    pub const ALL: CapabilityFlags = CapabilityFlags(0b11_1111);
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: CapabilityFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union of two sets.
+    pub const fn union(self, other: CapabilityFlags) -> CapabilityFlags {
+        CapabilityFlags(self.0 | other.0)
+    }
+
+    /// `self` without the bits of `other`.
+    pub const fn without(self, other: CapabilityFlags) -> CapabilityFlags {
+        CapabilityFlags(self.0 & !other.0)
+    }
+
+    /// The names of the set flags, for display.
+    pub fn names(self) -> Vec<&'static str> {
+        NAMED_FLAGS
+            .iter()
+            .filter(|(flag, _)| self.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect()
+    }
+}
+
+/// Each flag with its display name, in declaration order.
+pub const NAMED_FLAGS: [(CapabilityFlags, &str); 6] = [
+    (CapabilityFlags::DURABLE, "durable"),
+    (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
+    (CapabilityFlags::COMPARE_AND_SET, "versions / compare-and-set"),
+    (CapabilityFlags::TRANSACTIONS, "transactions"),
+    (CapabilityFlags::ORDERED_SCANS, "ordered scans"),
+    (CapabilityFlags::LIST_STORES, "list stores"),
+];
+
+/// What a provider declares it can do. An operation whose capability is not
+/// declared is refused with `UNSUPPORTED` before it reaches the provider.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The capability bits.
+    pub flags: CapabilityFlags,
+    /// The size limits the provider enforces.
+    pub limits: Limits,
+}
+
+impl Capabilities {
+    /// Capabilities with `flags` and the default limits.
+    pub const fn new(flags: CapabilityFlags) -> Self {
+        Capabilities {
+            flags,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// Whether `flag` is declared.
+    pub const fn has(&self, flag: CapabilityFlags) -> bool {
+        self.flags.contains(flag)
+    }
+
+    /// Whether writes are durable.
+    pub const fn is_durable(&self) -> bool {
+        self.has(CapabilityFlags::DURABLE)
+    }
+}
+
+/// Who a provider is: its name, its own version, and the interface version it was built against.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// The provider's name, e.g. `redb`.
+    pub name: RString,
+    /// The provider crate's version.
+    pub version: RString,
+    /// The `stateplug-provider-api` version the provider was built against.
+    pub interface_version: RString,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_covers_every_named_flag() {
+        let union = NAMED_FLAGS
+            .iter()
+            .fold(CapabilityFlags::NONE, |acc, (f, _)| acc.union(*f));
+        assert_eq!(union, CapabilityFlags::ALL);
+        assert_eq!(CapabilityFlags::ALL.names().len(), NAMED_FLAGS.len());
+    }
+}

@@ -1,0 +1,231 @@
+//! What crosses the ABI boundary: `#[repr(C)]` types, the provider trait
+//! object, and the root module a provider library exports.
+//!
+//! # Evolution rules
+//!
+//! - The interface version is this crate's version. A host refuses a library
+//!   built against an older minor version (0.x) or another major version.
+//! - [`FfiProvider`] and [`ProviderModule`] grow only by appending after the
+//!   field marked `#[sabi(last_prefix_field)]`. A new trait method has a
+//!   default body, which an older library uses; a new module field is read
+//!   through its `Option` accessor.
+//! - New error kinds, capability flags and transaction operation tags are new
+//!   constants: their carriers are integers, so old libraries keep working.
+//! - No existing type changes shape. Anything else needs a new major version.
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings,
+    sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
+    StableAbi,
+};
+
+use crate::{Capabilities, ProviderError, ProviderInfo};
+
+/// A result crossing the boundary.
+pub type FfiResult<T> = RResult<T, ProviderError>;
+
+/// An entry crossing the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiEntry {
+    /// The value bytes.
+    pub value: RVec<u8>,
+    /// The value's version.
+    pub version: u64,
+}
+
+/// A key, value and version crossing the boundary (a scan row).
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiKeyEntry {
+    /// The key.
+    pub key: RString,
+    /// The value bytes.
+    pub value: RVec<u8>,
+    /// The value's version.
+    pub version: u64,
+}
+
+/// A borrowed key/value pair of a `set_many`.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct FfiKeyValue<'a> {
+    /// The key.
+    pub key: RStr<'a>,
+    /// The value.
+    pub value: RSlice<'a, u8>,
+}
+
+/// Transaction operation tag: put `value` under `key`.
+pub const TXN_PUT: u8 = 0;
+/// Transaction operation tag: delete `key`.
+pub const TXN_DELETE: u8 = 1;
+/// Transaction operation tag: check that `key` is at `expected` (0 = absent).
+pub const TXN_CHECK: u8 = 2;
+
+/// A borrowed transaction operation. `tag` is one of the `TXN_*` constants;
+/// fields a tag does not use are empty.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct FfiTxnOp<'a> {
+    /// Which operation.
+    pub tag: u8,
+    /// The key.
+    pub key: RStr<'a>,
+    /// The value of a put.
+    pub value: RSlice<'a, u8>,
+    /// The expected version of a check, 0 for "must be absent".
+    pub expected: u64,
+}
+
+/// A borrowed scan request; see [`crate::ScanRef`].
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct FfiScan<'a> {
+    /// Only keys starting with this.
+    pub prefix: RStr<'a>,
+    /// Inclusive lower bound.
+    pub start: ROption<RStr<'a>>,
+    /// Exclusive upper bound.
+    pub end: ROption<RStr<'a>>,
+    /// Resume strictly past this key.
+    pub after: ROption<RStr<'a>>,
+    /// Walk from the largest key down.
+    pub descending: bool,
+    /// Most entries in the page.
+    pub limit: u32,
+}
+
+/// A scan page crossing the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiPage {
+    /// The entries in walk order.
+    pub entries: RVec<FfiKeyEntry>,
+    /// The continuation, if more keys may follow.
+    pub next: ROption<RString>,
+}
+
+/// The provider object the host drives. Generated for you by
+/// [`export_provider!`](crate::export_provider) from a [`crate::Provider`];
+/// see that trait for each method's contract.
+#[sabi_trait]
+pub trait FfiProvider: Send + Sync {
+    /// Name and versions.
+    fn info(&self) -> ProviderInfo;
+    /// Declared capabilities of this instance.
+    fn capabilities(&self) -> Capabilities;
+    /// See [`crate::Provider::get`].
+    fn get(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<ROption<RVec<u8>>>;
+    /// See [`crate::Provider::get_entry`].
+    fn get_entry(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<ROption<FfiEntry>>;
+    /// See [`crate::Provider::set`].
+    fn set(&self, store_id: RStr<'_>, key: RStr<'_>, value: RSlice<'_, u8>) -> FfiResult<u64>;
+    /// See [`crate::Provider::delete`].
+    fn delete(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<bool>;
+    /// See [`crate::Provider::contains_key`].
+    fn contains_key(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<bool>;
+    /// See [`crate::Provider::get_many`].
+    fn get_many(
+        &self,
+        store_id: RStr<'_>,
+        keys: RSlice<'_, RStr<'_>>,
+    ) -> FfiResult<RVec<ROption<FfiEntry>>>;
+    /// See [`crate::Provider::set_many`].
+    fn set_many(&self, store_id: RStr<'_>, entries: RSlice<'_, FfiKeyValue<'_>>) -> FfiResult<u64>;
+    /// See [`crate::Provider::delete_many`].
+    fn delete_many(&self, store_id: RStr<'_>, keys: RSlice<'_, RStr<'_>>) -> FfiResult<u64>;
+    /// See [`crate::Provider::clear_store`].
+    fn clear_store(&self, store_id: RStr<'_>) -> FfiResult<u64>;
+    /// See [`crate::Provider::list_keys`].
+    fn list_keys(&self, store_id: RStr<'_>) -> FfiResult<RVec<RString>>;
+    /// See [`crate::Provider::store_exists`].
+    fn store_exists(&self, store_id: RStr<'_>) -> FfiResult<bool>;
+    /// See [`crate::Provider::key_count`].
+    fn key_count(&self, store_id: RStr<'_>) -> FfiResult<u64>;
+    /// See [`crate::Provider::sync`].
+    fn sync(&self) -> FfiResult<()>;
+    /// See [`crate::Provider::compare_and_set`]; `expected` 0 means absent.
+    fn compare_and_set(
+        &self,
+        store_id: RStr<'_>,
+        key: RStr<'_>,
+        expected: u64,
+        value: RSlice<'_, u8>,
+    ) -> FfiResult<u64>;
+    /// See [`crate::Provider::compare_and_delete`].
+    fn compare_and_delete(&self, store_id: RStr<'_>, key: RStr<'_>, version: u64) -> FfiResult<()>;
+    /// See [`crate::Provider::transaction`].
+    fn transaction(&self, store_id: RStr<'_>, ops: RSlice<'_, FfiTxnOp<'_>>) -> FfiResult<u64>;
+    /// See [`crate::Provider::scan`].
+    fn scan(&self, store_id: RStr<'_>, scan: FfiScan<'_>) -> FfiResult<FfiPage>;
+    /// See [`crate::Provider::list_stores`].
+    #[sabi(last_prefix_field)]
+    fn list_stores(&self) -> FfiResult<RVec<RString>>;
+}
+
+/// An owned, type-erased provider object.
+pub type FfiProviderBox = FfiProvider_TO<'static, RBox<()>>;
+
+/// Severity of a log record sent from a provider to the host.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogLevel(pub u8);
+
+impl LogLevel {
+    /// Errors.
+    pub const ERROR: LogLevel = LogLevel(1);
+    /// Warnings.
+    pub const WARN: LogLevel = LogLevel(2);
+    /// Information.
+    pub const INFO: LogLevel = LogLevel(3);
+    /// Debugging detail.
+    pub const DEBUG: LogLevel = LogLevel(4);
+    /// Very verbose detail.
+    pub const TRACE: LogLevel = LogLevel(5);
+}
+
+/// The callback through which a provider library's `tracing` events reach
+/// the host's subscriber. The host passes it when it opens a provider.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct HostLogger {
+    /// The most verbose level the host wants; records above it are dropped in the provider.
+    pub max_level: LogLevel,
+    /// Receives one record: level, target (module path), message.
+    pub log: extern "C" fn(level: LogLevel, target: RStr<'_>, message: RStr<'_>),
+}
+
+/// The root module a provider library exports: the one symbol the host looks up.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ProviderModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct ProviderModule {
+    /// Name and versions, without opening anything.
+    pub info: extern "C" fn() -> ProviderInfo,
+    /// What the provider declares in its default configuration.
+    pub capabilities: extern "C" fn() -> Capabilities,
+    /// Opens an instance from a JSON configuration. `logger` is `None` when
+    /// the provider runs in the host's own process (it already shares the
+    /// host's `tracing`).
+    #[sabi(last_prefix_field)]
+    pub open: extern "C" fn(
+        config_json: RStr<'_>,
+        logger: ROption<HostLogger>,
+    ) -> RResult<FfiProviderBox, ProviderError>,
+}
+
+impl RootModule for ProviderModuleRef {
+    declare_root_module_statics! {ProviderModuleRef}
+    const BASE_NAME: &'static str = "stateplug_provider";
+    const NAME: &'static str = "stateplug provider";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The interface version this crate defines (its package version).
+pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
