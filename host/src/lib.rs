@@ -1,0 +1,33 @@
+//! # stateplug
+//!
+//! The state-store plugin host. It loads state store providers from shared
+//! libraries through a stable ABI ([`ProviderLibrary`]), adapts them to one
+//! async API ([`StateStore`]), and proves every provider with one
+//! [`conformance`] suite.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let library = stateplug::ProviderLibrary::load("target/debug/deps/libstateplug_provider_redb.so")?;
+//! let store = library.open(&serde_json::json!({ "path": "data/state.redb" }))?;
+//! store.set("my-source", "offset", b"42".to_vec()).await?;
+//! assert_eq!(store.get("my-source", "offset").await?, Some(b"42".to_vec()));
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod adapter;
+pub mod conformance;
+mod error;
+mod loader;
+mod operation;
+mod provider_log;
+mod store;
+
+pub use adapter::ProviderStore;
+pub use error::{Error, ErrorKind, LoadError, StoreError, StoreResult};
+pub use loader::{open_in_process, ProviderLibrary};
+pub use operation::Operation;
+pub use store::{
+    Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, Scan, StateStore, StoreInfo,
+    TxnOp,
+};

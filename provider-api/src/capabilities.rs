@@ -25,9 +25,17 @@ impl CapabilityFlags {
     pub const ORDERED_SCANS: CapabilityFlags = CapabilityFlags(1 << 4);
     /// `list_stores` lists the store_ids that hold keys.
     pub const LIST_STORES: CapabilityFlags = CapabilityFlags(1 << 5);
+    /// Reads finish in microseconds without waiting on a network or a lock
+    /// held across I/O, so the host may run them on its async worker threads.
+    /// Without it, the host runs reads on its blocking thread pool.
+    pub const INLINE_READS: CapabilityFlags = CapabilityFlags(1 << 6);
+    /// Writes finish in microseconds (no fsync, no network), so the host may
+    /// run them on its async worker threads. Without it, the host runs writes
+    /// on its blocking thread pool so a slow commit never stalls other tasks.
+    pub const INLINE_WRITES: CapabilityFlags = CapabilityFlags(1 << 7);
 
     /// Every flag defined by this interface version.
-    pub const ALL: CapabilityFlags = CapabilityFlags(0b11_1111);
+    pub const ALL: CapabilityFlags = CapabilityFlags(0b1111_1111);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: CapabilityFlags) -> bool {
@@ -55,13 +63,18 @@ impl CapabilityFlags {
 }
 
 /// Each flag with its display name, in declaration order.
-pub const NAMED_FLAGS: [(CapabilityFlags, &str); 6] = [
+pub const NAMED_FLAGS: [(CapabilityFlags, &str); 8] = [
     (CapabilityFlags::DURABLE, "durable"),
     (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
-    (CapabilityFlags::COMPARE_AND_SET, "versions / compare-and-set"),
+    (
+        CapabilityFlags::COMPARE_AND_SET,
+        "versions / compare-and-set",
+    ),
     (CapabilityFlags::TRANSACTIONS, "transactions"),
     (CapabilityFlags::ORDERED_SCANS, "ordered scans"),
     (CapabilityFlags::LIST_STORES, "list stores"),
+    (CapabilityFlags::INLINE_READS, "inline reads"),
+    (CapabilityFlags::INLINE_WRITES, "inline writes"),
 ];
 
 /// What a provider declares it can do. An operation whose capability is not

@@ -11,7 +11,11 @@ use crate::{ProviderError, ProviderResult};
 /// misspelt field is refused instead of silently ignored. An empty string is
 /// read as `{}`.
 pub fn parse_config<T: DeserializeOwned>(provider: &str, config_json: &str) -> ProviderResult<T> {
-    let text = if config_json.trim().is_empty() { "{}" } else { config_json };
+    let text = if config_json.trim().is_empty() {
+        "{}"
+    } else {
+        config_json
+    };
     serde_json::from_str(text).map_err(|e| {
         ProviderError::invalid_argument(format!("invalid {provider} provider configuration: {e}"))
     })

@@ -197,7 +197,10 @@ mod tests {
     fn unknown_kinds_are_shown_by_number() {
         assert_eq!(ErrorKind(999).to_string(), "unknown error kind 999");
         assert!(!ErrorKind(999).is_known());
-        assert_eq!(format!("{:?}", ErrorKind::VERSION_CONFLICT), "VERSION_CONFLICT");
+        assert_eq!(
+            format!("{:?}", ErrorKind::VERSION_CONFLICT),
+            "VERSION_CONFLICT"
+        );
     }
 
     #[test]

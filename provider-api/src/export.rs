@@ -104,7 +104,11 @@ impl<P: Provider> FfiProvider for Exported<P> {
     fn get_entry(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<ROption<FfiEntry>> {
         guard(|| {
             self.check(&store_id, &key)?;
-            Ok(self.inner.get_entry(&store_id, &key)?.map(to_ffi_entry).into())
+            Ok(self
+                .inner
+                .get_entry(&store_id, &key)?
+                .map(to_ffi_entry)
+                .into())
         })
     }
 
@@ -146,7 +150,10 @@ impl<P: Provider> FfiProvider for Exported<P> {
                     found.len()
                 )));
             }
-            Ok(found.into_iter().map(|e| e.map(to_ffi_entry).into()).collect())
+            Ok(found
+                .into_iter()
+                .map(|e| e.map(to_ffi_entry).into())
+                .collect())
         })
     }
 
@@ -157,7 +164,9 @@ impl<P: Provider> FfiProvider for Exported<P> {
             let mut pairs = Vec::with_capacity(entries.len());
             for kv in entries.iter() {
                 self.caps.limits.check_key(kv.key.as_str())?;
-                self.caps.limits.check_value(kv.key.as_str(), kv.value.as_slice())?;
+                self.caps
+                    .limits
+                    .check_value(kv.key.as_str(), kv.value.as_slice())?;
                 pairs.push((kv.key.as_str(), kv.value.as_slice()));
             }
             self.inner.set_many(&store_id, &pairs)
@@ -181,7 +190,12 @@ impl<P: Provider> FfiProvider for Exported<P> {
     fn list_keys(&self, store_id: RStr<'_>) -> FfiResult<RVec<RString>> {
         guard(|| {
             self.caps.limits.check_store_id(&store_id)?;
-            Ok(self.inner.list_keys(&store_id)?.into_iter().map(RString::from).collect())
+            Ok(self
+                .inner
+                .list_keys(&store_id)?
+                .into_iter()
+                .map(RString::from)
+                .collect())
         })
     }
 
@@ -289,7 +303,12 @@ impl<P: Provider> FfiProvider for Exported<P> {
     fn list_stores(&self) -> FfiResult<RVec<RString>> {
         guard(|| {
             self.require(CapabilityFlags::LIST_STORES, "list_stores")?;
-            Ok(self.inner.list_stores()?.into_iter().map(RString::from).collect())
+            Ok(self
+                .inner
+                .list_stores()?
+                .into_iter()
+                .map(RString::from)
+                .collect())
         })
     }
 }
@@ -317,7 +336,10 @@ pub fn in_process<P: Provider>(provider: P, version: &str) -> FfiProviderBox {
 }
 
 /// Opens `P` from JSON behind the panic guard, as the root module's `open` does.
-pub fn open_in_process<P: Provider>(config_json: &str, version: &str) -> ProviderResult<FfiProviderBox> {
+pub fn open_in_process<P: Provider>(
+    config_json: &str,
+    version: &str,
+) -> ProviderResult<FfiProviderBox> {
     guard(|| P::open(config_json))
         .into_result()
         .map(|p| in_process(p, version))
@@ -361,7 +383,12 @@ pub const fn lib_header<E: Export>() -> LibHeader {
     // SAFETY: `erased_root_module::<E>` returns the `ProviderModuleRef` built
     // by `root_module::<E>`, erased by abi_stable's own loader helper, which
     // is what `from_constructor::<ProviderModuleRef>` requires.
-    unsafe { LibHeader::from_constructor::<ProviderModuleRef>(erased_root_module::<E>, CheckTypeLayout::Yes) }
+    unsafe {
+        LibHeader::from_constructor::<ProviderModuleRef>(
+            erased_root_module::<E>,
+            CheckTypeLayout::Yes,
+        )
+    }
 }
 
 /// Exports a [`Provider`] from a `cdylib` crate: the one line a provider author writes.
@@ -406,6 +433,9 @@ macro_rules! export_provider {
 mod tests {
     #[test]
     fn the_exported_symbol_is_the_one_abi_stable_looks_up() {
-        assert_eq!(abi_stable::library::ROOT_MODULE_LOADER_NAME, "_1as_0lib_1header_0root_bmodule_bloader");
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
     }
 }

@@ -129,14 +129,26 @@ mod tests {
     #[test]
     fn limits_accept_the_limit_and_refuse_one_past_it() {
         let l = Limits::DEFAULT;
-        assert!(l.check_store_id(&"s".repeat(MAX_STORE_ID_BYTES as usize)).is_ok());
-        let err = l.check_store_id(&"s".repeat(MAX_STORE_ID_BYTES as usize + 1)).unwrap_err();
+        assert!(l
+            .check_store_id(&"s".repeat(MAX_STORE_ID_BYTES as usize))
+            .is_ok());
+        let err = l
+            .check_store_id(&"s".repeat(MAX_STORE_ID_BYTES as usize + 1))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT);
         assert!(err.message().contains("max_store_id_bytes"), "{err}");
         assert!(l.check_key(&"k".repeat(MAX_KEY_BYTES as usize)).is_ok());
-        assert!(l.check_key(&"k".repeat(MAX_KEY_BYTES as usize + 1)).unwrap_err().message().contains("max_key_bytes"));
+        assert!(l
+            .check_key(&"k".repeat(MAX_KEY_BYTES as usize + 1))
+            .unwrap_err()
+            .message()
+            .contains("max_key_bytes"));
         assert!(l.check_batch(MAX_BATCH_OPS as usize).is_ok());
-        assert!(l.check_batch(MAX_BATCH_OPS as usize + 1).unwrap_err().message().contains("max_batch_ops"));
+        assert!(l
+            .check_batch(MAX_BATCH_OPS as usize + 1)
+            .unwrap_err()
+            .message()
+            .contains("max_batch_ops"));
         assert!(l.check_scan_limit(MAX_SCAN_LIMIT).is_ok());
         assert!(l.check_scan_limit(MAX_SCAN_LIMIT + 1).is_err());
         assert!(l.check_scan_limit(0).is_err());

@@ -27,7 +27,10 @@ static INSTALLED: OnceLock<()> = OnceLock::new();
 /// Installs the forwarding subscriber once per library; later calls do nothing.
 pub fn install(logger: HostLogger) {
     INSTALLED.get_or_init(|| {
-        let forward = Forward { logger, next_span: AtomicU64::new(1) };
+        let forward = Forward {
+            logger,
+            next_span: AtomicU64::new(1),
+        };
         // Another global subscriber may already be set if the provider set
         // one itself; then its choice stands.
         let _ = tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(forward));

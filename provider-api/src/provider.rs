@@ -1,6 +1,8 @@
 //! The synchronous trait a provider author implements.
 
-use crate::{Capabilities, Entry, Expected, Page, ProviderError, ProviderResult, ScanRef, TxnOpRef};
+use crate::{
+    Capabilities, Entry, Expected, Page, ProviderError, ProviderResult, ScanRef, TxnOpRef,
+};
 
 /// A state store provider: a key-value store partitioned by `store_id`.
 ///

@@ -87,7 +87,9 @@ impl TxnOpRef<'_> {
     /// The key the operation names.
     pub fn key(&self) -> &str {
         match self {
-            TxnOpRef::Put { key, .. } | TxnOpRef::Delete { key } | TxnOpRef::Check { key, .. } => key,
+            TxnOpRef::Put { key, .. } | TxnOpRef::Delete { key } | TxnOpRef::Check { key, .. } => {
+                key
+            }
         }
     }
 }
@@ -189,8 +191,14 @@ impl ScanRef<'_> {
 fn max_lower<'a>(a: Bound<&'a str>, b: Bound<&'a str>) -> Bound<&'a str> {
     match (a, b) {
         (Bound::Unbounded, x) | (x, Bound::Unbounded) => x,
-        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) if x != y => {
-            if x > y { a } else { b }
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y))
+            if x != y =>
+        {
+            if x > y {
+                a
+            } else {
+                b
+            }
         }
         (Bound::Excluded(_), _) => a,
         _ => b,
@@ -200,8 +208,14 @@ fn max_lower<'a>(a: Bound<&'a str>, b: Bound<&'a str>) -> Bound<&'a str> {
 fn min_upper<'a>(a: Bound<&'a str>, b: Bound<&'a str>) -> Bound<&'a str> {
     match (a, b) {
         (Bound::Unbounded, x) | (x, Bound::Unbounded) => x,
-        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) if x != y => {
-            if x < y { a } else { b }
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y))
+            if x != y =>
+        {
+            if x < y {
+                a
+            } else {
+                b
+            }
         }
         (Bound::Excluded(_), _) => a,
         _ => b,
@@ -216,7 +230,11 @@ impl Page {
         let mut rows = rows.into_iter();
         let entries: Vec<KeyEntry> = rows.by_ref().take(limit as usize).collect();
         let more = rows.next().is_some();
-        let next = if more { entries.last().map(|e| e.key.clone()) } else { None };
+        let next = if more {
+            entries.last().map(|e| e.key.clone())
+        } else {
+            None
+        };
         Page { entries, next }
     }
 }
@@ -236,7 +254,11 @@ mod tests {
 
     #[test]
     fn expected_round_trips_through_the_wire_form() {
-        for e in [Expected::Absent, Expected::Version(1), Expected::Version(u64::MAX)] {
+        for e in [
+            Expected::Absent,
+            Expected::Version(1),
+            Expected::Version(u64::MAX),
+        ] {
             assert_eq!(Expected::from_wire(e.to_wire()), e);
         }
         assert!(Expected::Absent.matches(None));
@@ -247,13 +269,22 @@ mod tests {
 
     #[test]
     fn scan_bounds_and_cursor() {
-        let s = ScanRef { prefix: "a/", start: Some("a/b"), end: Some("a/d"), ..Default::default() };
+        let s = ScanRef {
+            prefix: "a/",
+            start: Some("a/b"),
+            end: Some("a/d"),
+            ..Default::default()
+        };
         assert!(!s.contains("a/a"));
         assert!(s.contains("a/b"));
         assert!(s.contains("a/c9"));
         assert!(!s.contains("a/d"));
         assert!(!s.contains("b/c"));
-        let s = ScanRef { after: Some("m"), descending: true, ..Default::default() };
+        let s = ScanRef {
+            after: Some("m"),
+            descending: true,
+            ..Default::default()
+        };
         assert!(s.is_past_cursor("l"));
         assert!(!s.is_past_cursor("m"));
     }
@@ -273,26 +304,83 @@ mod tests {
     #[test]
     fn key_range_combines_every_bound() {
         use std::collections::BTreeSet;
-        let keys: BTreeSet<String> =
-            ["a", "a/1", "a/2", "a/3", "a0", "b", ""].iter().map(|s| s.to_string()).collect();
+        let keys: BTreeSet<String> = ["a", "a/1", "a/2", "a/3", "a0", "b", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let walk = |scan: ScanRef<'_>| -> Vec<String> {
-            let Some(range) = scan.key_range() else { return vec![] };
+            let Some(range) = scan.key_range() else {
+                return vec![];
+            };
             let it = keys.range::<String, _>(range).cloned();
-            if scan.descending { it.rev().collect() } else { it.collect() }
+            if scan.descending {
+                it.rev().collect()
+            } else {
+                it.collect()
+            }
         };
-        let base = ScanRef { prefix: "a/", limit: 10, ..Default::default() };
+        let base = ScanRef {
+            prefix: "a/",
+            limit: 10,
+            ..Default::default()
+        };
         assert_eq!(walk(base), ["a/1", "a/2", "a/3"]);
-        assert_eq!(walk(ScanRef { after: Some("a/1"), ..base }), ["a/2", "a/3"]);
-        assert_eq!(walk(ScanRef { descending: true, after: Some("a/3"), ..base }), ["a/2", "a/1"]);
-        assert_eq!(walk(ScanRef { start: Some("a/2"), end: Some("a/3"), ..base }), ["a/2"]);
-        assert_eq!(walk(ScanRef { start: Some("a/3"), end: Some("a/3"), ..base }), Vec::<String>::new());
-        assert_eq!(walk(ScanRef { after: Some("a/3"), ..base }), Vec::<String>::new());
-        assert_eq!(walk(ScanRef { prefix: "", limit: 10, ..Default::default() }).len(), keys.len());
+        assert_eq!(
+            walk(ScanRef {
+                after: Some("a/1"),
+                ..base
+            }),
+            ["a/2", "a/3"]
+        );
+        assert_eq!(
+            walk(ScanRef {
+                descending: true,
+                after: Some("a/3"),
+                ..base
+            }),
+            ["a/2", "a/1"]
+        );
+        assert_eq!(
+            walk(ScanRef {
+                start: Some("a/2"),
+                end: Some("a/3"),
+                ..base
+            }),
+            ["a/2"]
+        );
+        assert_eq!(
+            walk(ScanRef {
+                start: Some("a/3"),
+                end: Some("a/3"),
+                ..base
+            }),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            walk(ScanRef {
+                after: Some("a/3"),
+                ..base
+            }),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            walk(ScanRef {
+                prefix: "",
+                limit: 10,
+                ..Default::default()
+            })
+            .len(),
+            keys.len()
+        );
     }
 
     #[test]
     fn page_sets_next_only_when_more_rows_exist() {
-        let row = |k: &str| KeyEntry { key: k.into(), value: vec![], version: 1 };
+        let row = |k: &str| KeyEntry {
+            key: k.into(),
+            value: vec![],
+            version: 1,
+        };
         let page = Page::from_rows(vec![row("a"), row("b"), row("c")], 2);
         assert_eq!(page.next.as_deref(), Some("b"));
         let page = Page::from_rows(vec![row("a"), row("b")], 2);

@@ -1,0 +1,63 @@
+//! Helpers for the cross-crate tests: where the built libraries are, and
+//! how to open the shipped providers through them.
+//!
+//! The providers and fixture libraries are dev-dependencies of this crate,
+//! so `cargo test` builds their `.so` files into `target/<profile>/deps/`,
+//! the folder the test binaries themselves run from.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use stateplug::{ProviderLibrary, StateStore};
+use tempfile::TempDir;
+
+/// The folder holding the built libraries: the test binary's own folder.
+pub fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    exe.parent()
+        .expect("the test binary lives in a folder")
+        .to_path_buf()
+}
+
+/// The path of the built library of crate `crate_name` (`-` or `_`).
+pub fn library_path(crate_name: &str) -> PathBuf {
+    let file = format!("lib{}.so", crate_name.replace('-', "_"));
+    let path = library_dir().join(&file);
+    assert!(
+        path.is_file(),
+        "{} was not built; it must be a dev-dependency of stateplug-tests",
+        path.display()
+    );
+    path
+}
+
+/// Loads the library of crate `crate_name`.
+pub fn load(crate_name: &str) -> ProviderLibrary {
+    let path = library_path(crate_name);
+    ProviderLibrary::load(&path).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// Opens the memory provider from its `.so`.
+pub fn memory_so() -> (Arc<dyn StateStore>, ()) {
+    let store = load("stateplug-provider-memory")
+        .open(&serde_json::json!({}))
+        .expect("open memory provider");
+    (store, ())
+}
+
+/// The redb configuration for a database file in `dir`.
+pub fn redb_config(dir: &Path) -> serde_json::Value {
+    serde_json::json!({ "path": dir.join("state.redb") })
+}
+
+/// Opens the redb provider from its `.so` on a fresh file in a temp dir,
+/// which lives as long as the returned guard.
+pub fn redb_so() -> (Arc<dyn StateStore>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = load("stateplug-provider-redb")
+        .open(&redb_config(dir.path()))
+        .expect("open redb provider");
+    (store, dir)
+}

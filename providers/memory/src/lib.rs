@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod provider;
+
+pub use provider::MemoryProvider;
+
+stateplug_provider_api::export_provider!(MemoryProvider);

@@ -1,0 +1,334 @@
+//! `ProviderStore`: the async `StateStore` over a provider object.
+//!
+//! Calls the provider declares cheap (`INLINE_READS`, `INLINE_WRITES`) run
+//! on the calling task; all others run on tokio's blocking pool so that a
+//! slow fsync or network round trip never stalls the async workers.
+
+use std::{collections::HashMap, sync::Arc};
+
+use abi_stable::std_types::{RResult, RSlice, RStr, RString};
+use async_trait::async_trait;
+use stateplug_provider_api::{
+    ffi::{
+        FfiEntry, FfiKeyValue, FfiProviderBox, FfiScan, FfiTxnOp, TXN_CHECK, TXN_DELETE, TXN_PUT,
+    },
+    Capabilities, CapabilityFlags, Entry, ErrorKind, Expected, KeyEntry, Page, ProviderError,
+};
+
+use crate::{Operation, Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp};
+
+/// A provider object seen through the host's async API.
+pub struct ProviderStore {
+    ffi: Arc<FfiProviderBox>,
+    info: StoreInfo,
+    caps: Capabilities,
+}
+
+fn entry(e: FfiEntry) -> Entry {
+    Entry {
+        value: e.value.into_vec(),
+        version: e.version,
+    }
+}
+
+fn strs<'a>(keys: &'a [&'a str]) -> Vec<RStr<'a>> {
+    keys.iter().map(|k| RStr::from_str(k)).collect()
+}
+
+impl ProviderStore {
+    /// Wraps an opened provider object.
+    pub fn new(ffi: FfiProviderBox) -> Self {
+        let raw = ffi.info();
+        let info = StoreInfo {
+            name: raw.name.into_string(),
+            version: raw.version.into_string(),
+            interface_version: raw.interface_version.into_string(),
+        };
+        let caps = ffi.capabilities();
+        ProviderStore {
+            ffi: Arc::new(ffi),
+            info,
+            caps,
+        }
+    }
+
+    fn err(&self, op: Operation, store_id: &str, e: ProviderError) -> StoreError {
+        StoreError::from_provider(op, &self.info.name, store_id, e)
+    }
+
+    fn inline(&self, op: Operation) -> bool {
+        let flag = if op.is_write() {
+            CapabilityFlags::INLINE_WRITES
+        } else {
+            CapabilityFlags::INLINE_READS
+        };
+        self.caps.has(flag)
+    }
+
+    /// Runs `call` on the provider, inline or on the blocking pool per the
+    /// provider's declared costs, and attaches the call's context to errors.
+    async fn call<T, F>(&self, op: Operation, store_id: &str, call: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&FfiProviderBox) -> RResult<T, ProviderError> + Send + 'static,
+    {
+        let result = if self.inline(op) {
+            call(&self.ffi)
+        } else {
+            let ffi = Arc::clone(&self.ffi);
+            match tokio::task::spawn_blocking(move || call(&ffi)).await {
+                Ok(result) => result,
+                Err(join) => {
+                    return Err(StoreError::host(
+                        op,
+                        &self.info.name,
+                        store_id,
+                        ErrorKind::UNAVAILABLE,
+                        format!("the blocking call did not complete: {join}"),
+                    ))
+                }
+            }
+        };
+        result.into_result().map_err(|e| self.err(op, store_id, e))
+    }
+}
+
+#[async_trait]
+impl StateStore for ProviderStore {
+    fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        let found = self
+            .call(Operation::Get, store_id, move |p| {
+                p.get(s.as_str().into(), k.as_str().into())
+            })
+            .await?;
+        Ok(found.into_option().map(|v| v.into_vec()))
+    }
+
+    async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        let found = self
+            .call(Operation::GetEntry, store_id, move |p| {
+                p.get_entry(s.as_str().into(), k.as_str().into())
+            })
+            .await?;
+        Ok(found.into_option().map(entry))
+    }
+
+    async fn set(&self, store_id: &str, key: &str, value: Vec<u8>) -> StoreResult<u64> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        self.call(Operation::Set, store_id, move |p| {
+            p.set(
+                s.as_str().into(),
+                k.as_str().into(),
+                value.as_slice().into(),
+            )
+        })
+        .await
+    }
+
+    async fn delete(&self, store_id: &str, key: &str) -> StoreResult<bool> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        self.call(Operation::Delete, store_id, move |p| {
+            p.delete(s.as_str().into(), k.as_str().into())
+        })
+        .await
+    }
+
+    async fn contains_key(&self, store_id: &str, key: &str) -> StoreResult<bool> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        self.call(Operation::ContainsKey, store_id, move |p| {
+            p.contains_key(s.as_str().into(), k.as_str().into())
+        })
+        .await
+    }
+
+    async fn get_many(
+        &self,
+        store_id: &str,
+        keys: &[&str],
+    ) -> StoreResult<HashMap<String, Vec<u8>>> {
+        let s = store_id.to_owned();
+        let owned: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let (found, owned) = self
+            .call(Operation::GetMany, store_id, move |p| {
+                let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+                let keys = strs(&refs);
+                p.get_many(s.as_str().into(), RSlice::from_slice(&keys))
+                    .map(|found| (found, owned))
+            })
+            .await?;
+        Ok(owned
+            .into_iter()
+            .zip(found)
+            .filter_map(|(k, e)| e.into_option().map(|e| (k, e.value.into_vec())))
+            .collect())
+    }
+
+    async fn set_many(&self, store_id: &str, entries: Vec<(String, Vec<u8>)>) -> StoreResult<u64> {
+        let s = store_id.to_owned();
+        self.call(Operation::SetMany, store_id, move |p| {
+            let pairs: Vec<FfiKeyValue<'_>> = entries
+                .iter()
+                .map(|(k, v)| FfiKeyValue {
+                    key: k.as_str().into(),
+                    value: v.as_slice().into(),
+                })
+                .collect();
+            p.set_many(s.as_str().into(), RSlice::from_slice(&pairs))
+        })
+        .await
+    }
+
+    async fn delete_many(&self, store_id: &str, keys: &[&str]) -> StoreResult<u64> {
+        let s = store_id.to_owned();
+        let owned: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        self.call(Operation::DeleteMany, store_id, move |p| {
+            let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let keys = strs(&refs);
+            p.delete_many(s.as_str().into(), RSlice::from_slice(&keys))
+        })
+        .await
+    }
+
+    async fn clear_store(&self, store_id: &str) -> StoreResult<u64> {
+        let s = store_id.to_owned();
+        self.call(Operation::ClearStore, store_id, move |p| {
+            p.clear_store(s.as_str().into())
+        })
+        .await
+    }
+
+    async fn list_keys(&self, store_id: &str) -> StoreResult<Vec<String>> {
+        let s = store_id.to_owned();
+        let keys = self
+            .call(Operation::ListKeys, store_id, move |p| {
+                p.list_keys(s.as_str().into())
+            })
+            .await?;
+        Ok(keys.into_iter().map(RString::into_string).collect())
+    }
+
+    async fn store_exists(&self, store_id: &str) -> StoreResult<bool> {
+        let s = store_id.to_owned();
+        self.call(Operation::StoreExists, store_id, move |p| {
+            p.store_exists(s.as_str().into())
+        })
+        .await
+    }
+
+    async fn key_count(&self, store_id: &str) -> StoreResult<u64> {
+        let s = store_id.to_owned();
+        self.call(Operation::KeyCount, store_id, move |p| {
+            p.key_count(s.as_str().into())
+        })
+        .await
+    }
+
+    async fn sync(&self) -> StoreResult<()> {
+        self.call(Operation::Sync, "", |p| p.sync()).await
+    }
+
+    async fn compare_and_set(
+        &self,
+        store_id: &str,
+        key: &str,
+        expected: Expected,
+        value: Vec<u8>,
+    ) -> StoreResult<u64> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        self.call(Operation::CompareAndSet, store_id, move |p| {
+            p.compare_and_set(
+                s.as_str().into(),
+                k.as_str().into(),
+                expected.to_wire(),
+                value.as_slice().into(),
+            )
+        })
+        .await
+    }
+
+    async fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> StoreResult<()> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        self.call(Operation::CompareAndDelete, store_id, move |p| {
+            p.compare_and_delete(s.as_str().into(), k.as_str().into(), version)
+        })
+        .await
+    }
+
+    async fn transaction(&self, store_id: &str, ops: Vec<TxnOp>) -> StoreResult<u64> {
+        let s = store_id.to_owned();
+        self.call(Operation::Transaction, store_id, move |p| {
+            let wire: Vec<FfiTxnOp<'_>> = ops
+                .iter()
+                .map(|op| match op {
+                    TxnOp::Put { key, value } => FfiTxnOp {
+                        tag: TXN_PUT,
+                        key: key.as_str().into(),
+                        value: value.as_slice().into(),
+                        expected: 0,
+                    },
+                    TxnOp::Delete { key } => FfiTxnOp {
+                        tag: TXN_DELETE,
+                        key: key.as_str().into(),
+                        value: RSlice::EMPTY,
+                        expected: 0,
+                    },
+                    TxnOp::Check { key, expected } => FfiTxnOp {
+                        tag: TXN_CHECK,
+                        key: key.as_str().into(),
+                        value: RSlice::EMPTY,
+                        expected: expected.to_wire(),
+                    },
+                })
+                .collect();
+            p.transaction(s.as_str().into(), RSlice::from_slice(&wire))
+        })
+        .await
+    }
+
+    async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
+        let s = store_id.to_owned();
+        let scan = scan.clone();
+        let page = self
+            .call(Operation::Scan, store_id, move |p| {
+                let wire = FfiScan {
+                    prefix: scan.prefix.as_str().into(),
+                    start: scan.start.as_deref().map(RStr::from_str).into(),
+                    end: scan.end.as_deref().map(RStr::from_str).into(),
+                    after: scan.after.as_deref().map(RStr::from_str).into(),
+                    descending: scan.descending,
+                    limit: scan.limit,
+                };
+                p.scan(s.as_str().into(), wire)
+            })
+            .await?;
+        Ok(Page {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| KeyEntry {
+                    key: e.key.into_string(),
+                    value: e.value.into_vec(),
+                    version: e.version,
+                })
+                .collect(),
+            next: page.next.into_option().map(RString::into_string),
+        })
+    }
+
+    async fn list_stores(&self) -> StoreResult<Vec<String>> {
+        let ids = self
+            .call(Operation::ListStores, "", |p| p.list_stores())
+            .await?;
+        Ok(ids.into_iter().map(RString::into_string).collect())
+    }
+}

@@ -1,0 +1,199 @@
+//! The host's errors: one type per phase (loading, operating) and a superset.
+
+use std::path::PathBuf;
+
+pub use stateplug_provider_api::ErrorKind;
+use stateplug_provider_api::ProviderError;
+
+use crate::Operation;
+
+/// An operation on a store failed.
+///
+/// Carries the operation, the provider, the store_id, and the provider's
+/// error kind and message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} on store {store_id:?} failed in provider {provider}: {kind}: {message}")]
+#[non_exhaustive]
+pub struct StoreError {
+    /// The operation that failed.
+    pub operation: Operation,
+    /// The provider's name.
+    pub provider: String,
+    /// The store_id the operation named (empty for whole-provider operations).
+    pub store_id: String,
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// The provider's message.
+    pub message: String,
+    /// Whether retrying the same call may succeed.
+    pub temporary: bool,
+}
+
+impl StoreError {
+    /// Wraps a provider's error with the call's context.
+    pub fn from_provider(
+        operation: Operation,
+        provider: &str,
+        store_id: &str,
+        err: ProviderError,
+    ) -> Self {
+        StoreError {
+            operation,
+            provider: provider.to_string(),
+            store_id: store_id.to_string(),
+            kind: err.kind(),
+            message: err.message().to_string(),
+            temporary: err.is_temporary(),
+        }
+    }
+
+    /// An error raised by the host itself about a call.
+    pub fn host(
+        operation: Operation,
+        provider: &str,
+        store_id: &str,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        StoreError {
+            operation,
+            provider: provider.to_string(),
+            store_id: store_id.to_string(),
+            kind,
+            message: message.into(),
+            temporary: false,
+        }
+    }
+
+    /// The error kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether this is a version conflict or an already-exists refusal of a
+    /// conditional write: the caller should re-read and retry.
+    pub fn is_conflict(&self) -> bool {
+        self.kind == ErrorKind::VERSION_CONFLICT || self.kind == ErrorKind::ALREADY_EXISTS
+    }
+}
+
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A provider library could not be loaded or opened. Every message names the library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// No file at the path.
+    #[error(
+        "cannot load provider library {path}: no such file; build it (cargo build) or fix the path"
+    )]
+    FileMissing {
+        /// The library path.
+        path: PathBuf,
+    },
+    /// The path is not a regular file.
+    #[error(
+        "cannot load provider library {path}: not a regular file; give the path of a .so file"
+    )]
+    NotAFile {
+        /// The library path.
+        path: PathBuf,
+    },
+    /// The dynamic loader refused the file.
+    #[error("cannot load provider library {path}: the dynamic loader refused it: {reason}")]
+    Open {
+        /// The library path.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// The library exports no stateplug provider module.
+    #[error(
+        "cannot load provider library {path}: it is not a stateplug provider (no provider module exported); \
+         a provider crate must call stateplug_provider_api::export_provider!"
+    )]
+    NotAProvider {
+        /// The library path.
+        path: PathBuf,
+    },
+    /// The library was built against an incompatible interface version.
+    #[error(
+        "cannot load provider library {path}: built against provider-api {library_version}, \
+         this host speaks {host_version}; rebuild the provider against provider-api {host_version}"
+    )]
+    IncompatibleVersion {
+        /// The library path.
+        path: PathBuf,
+        /// The interface version the library was built against.
+        library_version: String,
+        /// The interface version of this host.
+        host_version: String,
+    },
+    /// The library's interface types do not match the host's.
+    #[error(
+        "cannot load provider library {path}: its interface layout does not match this host's \
+         (library provider-api {library_version}, host {host_version}); first mismatch: {mismatch}; \
+         rebuild the provider against provider-api {host_version}"
+    )]
+    AbiMismatch {
+        /// The library path.
+        path: PathBuf,
+        /// The interface version the library claims.
+        library_version: String,
+        /// The interface version of this host.
+        host_version: String,
+        /// The first difference abi_stable found, summarised.
+        mismatch: String,
+    },
+    /// Any other failure of abi_stable's checks.
+    #[error("cannot load provider library {path}: {reason}")]
+    Incompatible {
+        /// The library path.
+        path: PathBuf,
+        /// What abi_stable reported, summarised.
+        reason: String,
+    },
+    /// The provider refused its configuration.
+    #[error("provider {provider} ({path}) rejected its configuration: {message}")]
+    ConfigRejected {
+        /// The library path.
+        path: PathBuf,
+        /// The provider's name.
+        provider: String,
+        /// The provider's message, naming the field.
+        message: String,
+    },
+    /// The provider failed to open.
+    #[error("provider {provider} ({path}) failed to open: {error}")]
+    OpenFailed {
+        /// The library path.
+        path: PathBuf,
+        /// The provider's name.
+        provider: String,
+        /// The provider's error.
+        error: ProviderError,
+    },
+    /// The provider panicked while opening.
+    #[error("provider {provider} ({path}) panicked while opening: {message}")]
+    InitPanicked {
+        /// The library path.
+        path: PathBuf,
+        /// The provider's name.
+        provider: String,
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// Any stateplug error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Loading or opening a provider failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,236 @@
+//! Loading provider libraries by path.
+//!
+//! Every library is loaded by its own path (`lib_header_from_path` +
+//! `init_root_module`), never through abi_stable's per-type cache, so several
+//! providers live side by side in one process. Libraries are never unloaded.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::std_types::RSome;
+use stateplug_provider_api::{
+    ffi::{FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION},
+    Capabilities, ErrorKind, ProviderError,
+};
+
+use crate::{provider_log::host_logger, LoadError, ProviderStore, StateStore, StoreInfo};
+
+/// A loaded provider library: its identity and declared capabilities, and
+/// the means to open instances of it.
+#[derive(Clone)]
+pub struct ProviderLibrary {
+    path: PathBuf,
+    module: ProviderModuleRef,
+    info: StoreInfo,
+}
+
+impl std::fmt::Debug for ProviderLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderLibrary")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl ProviderLibrary {
+    /// Loads the provider library at `path` and checks its interface.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        let path = path.as_ref().to_path_buf();
+        let meta =
+            std::fs::metadata(&path).map_err(|_| LoadError::FileMissing { path: path.clone() })?;
+        if !meta.is_file() {
+            return Err(LoadError::NotAFile { path });
+        }
+        let header = lib_header_from_path(&path).map_err(|e| classify(&path, e, "?"))?;
+        let library_version = header.version_strings().version.as_str().to_string();
+        let module = header
+            .init_root_module::<ProviderModuleRef>()
+            .map_err(|e| classify(&path, e, &library_version))?;
+        let raw = (module.info())();
+        let info = StoreInfo {
+            name: raw.name.into_string(),
+            version: raw.version.into_string(),
+            interface_version: raw.interface_version.into_string(),
+        };
+        tracing::debug!(path = %path.display(), provider = %info.name, version = %info.version, "loaded provider library");
+        Ok(ProviderLibrary { path, module, info })
+    }
+
+    /// The library's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The provider's name and versions.
+    pub fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    /// What the provider declares in its default configuration.
+    pub fn capabilities(&self) -> Capabilities {
+        (self.module.capabilities())()
+    }
+
+    /// Opens an instance with a JSON configuration (`serde_json::Value::Null` or `{}` for none).
+    pub fn open(&self, config: &serde_json::Value) -> Result<Arc<dyn StateStore>, LoadError> {
+        let json = config_json(config);
+        let opened = (self.module.open())(json.as_str().into(), RSome(host_logger()));
+        let ffi = opened_or_error(opened.into_result(), &self.path, &self.info.name)?;
+        Ok(Arc::new(ProviderStore::new(ffi)))
+    }
+}
+
+/// Opens a provider compiled into this process (its crate's
+/// `open_in_process`), through the same adapter a loaded library uses.
+pub fn open_in_process(
+    open: fn(&str) -> Result<FfiProviderBox, ProviderError>,
+    config: &serde_json::Value,
+) -> Result<Arc<dyn StateStore>, LoadError> {
+    let ffi = opened_or_error(
+        open(&config_json(config)),
+        Path::new("<in-process>"),
+        "in-process",
+    )?;
+    Ok(Arc::new(ProviderStore::new(ffi)))
+}
+
+fn config_json(config: &serde_json::Value) -> String {
+    match config {
+        serde_json::Value::Null => "{}".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn opened_or_error(
+    opened: Result<FfiProviderBox, ProviderError>,
+    path: &Path,
+    provider: &str,
+) -> Result<FfiProviderBox, LoadError> {
+    opened.map_err(|error| {
+        let (path, provider) = (path.to_path_buf(), provider.to_string());
+        match error.kind() {
+            ErrorKind::INVALID_ARGUMENT => LoadError::ConfigRejected {
+                path,
+                provider,
+                message: error.message().to_string(),
+            },
+            ErrorKind::PANIC => LoadError::InitPanicked {
+                path,
+                provider,
+                message: error.message().to_string(),
+            },
+            _ => LoadError::OpenFailed {
+                path,
+                provider,
+                error,
+            },
+        }
+    })
+}
+
+/// Turns abi_stable's error into a short `LoadError` naming the library.
+fn classify(path: &Path, err: LibraryError, library_version: &str) -> LoadError {
+    let path = path.to_path_buf();
+    let host_version = INTERFACE_VERSION.to_string();
+    match err {
+        LibraryError::OpenError { err, .. } => LoadError::Open {
+            path,
+            reason: err.to_string(),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NotAProvider { path },
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
+            LoadError::IncompatibleVersion {
+                path,
+                library_version: actual_version.to_string(),
+                host_version,
+            }
+        }
+        LibraryError::AbiInstability(e) => LoadError::AbiMismatch {
+            path,
+            library_version: library_version.to_string(),
+            host_version,
+            mismatch: summarise_layout_error(&e.to_string()),
+        },
+        LibraryError::RootModule { err, .. } => LoadError::Incompatible {
+            path,
+            reason: format!(
+                "its module failed to initialise: {}",
+                first_line(&err.to_string())
+            ),
+        },
+        other => LoadError::Incompatible {
+            path,
+            reason: first_line(&other.to_string()),
+        },
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// abi_stable describes a layout mismatch in over a thousand lines; the
+/// reason is in the lines that name the differing item. Keep those, short.
+fn summarise_layout_error(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let interesting = lines
+        .iter()
+        .position(|l| l.starts_with("Error:") || l.contains("Error:"));
+    let picked: Vec<&str> = match interesting {
+        Some(i) => lines[i..].iter().take(4).copied().collect(),
+        None => lines.iter().rev().take(3).rev().copied().collect(),
+    };
+    let joined = picked.join(" ");
+    if joined.len() > 400 {
+        format!(
+            "{}...",
+            &joined[..joined
+                .char_indices()
+                .nth(400)
+                .map_or(joined.len(), |(i, _)| i)]
+        )
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = ProviderLibrary::load("/nonexistent/libx.so").unwrap_err();
+        assert!(matches!(err, LoadError::FileMissing { .. }));
+        assert!(err.to_string().contains("/nonexistent/libx.so"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_is_not_a_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ProviderLibrary::load(dir.path()).unwrap_err();
+        assert!(matches!(err, LoadError::NotAFile { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_library_is_refused_by_the_loader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libfake.so");
+        std::fs::write(&path, b"not an ELF file").unwrap();
+        let err = ProviderLibrary::load(&path).unwrap_err();
+        assert!(matches!(err, LoadError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("libfake.so"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+//! The one seam where redb errors become [`ProviderError`]s.
+//!
+//! Every redb error type converts into [`redb::Error`]; [`map_error`] turns
+//! that into a provider error whose message names the database file, says
+//! what to do, and keeps redb's own text. [`AtPath::at`] applies it to a
+//! `Result`.
+
+use std::io;
+use std::path::Path;
+
+use stateplug_provider_api::{ProviderError, ProviderResult};
+
+/// Linux's "no space left on device".
+const ENOSPC: i32 = 28;
+
+/// Maps a redb error on the database file `path` to a provider error.
+///
+/// - file in use (`DatabaseAlreadyOpen`, `LockProtocolMismatch`): `UNAVAILABLE`
+/// - I/O (`Io`, `PreviousIo`, `Unsupported`): `STORAGE`, naming a full disk as such
+/// - `Corrupted`, `UpgradeRequired`, a foreign table layout: `STORAGE` with the fix
+/// - `ValueTooLarge`: `INVALID_ARGUMENT`
+/// - a busy or closed database: `UNAVAILABLE` (temporary)
+/// - anything else (a misuse of redb by this provider): `INTERNAL`
+pub fn map_error(path: &Path, err: redb::Error) -> ProviderError {
+    let file = path.display();
+    match err {
+        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
+            ProviderError::unavailable(format!(
+                "redb database file {file} is in use: another provider instance (in this or \
+                 another process) has it open, and redb allows one open per file; close that \
+                 instance or share it ({err})"
+            ))
+        }
+        redb::Error::Io(ref io_err) => io_error(path, io_err, &err),
+        redb::Error::PreviousIo => ProviderError::storage(format!(
+            "redb database file {file} had an I/O error earlier and refuses further work \
+             until reopened; fix the cause (disk, permissions) and restart the provider ({err})"
+        )),
+        redb::Error::Unsupported => ProviderError::storage(format!(
+            "redb database file {file}: the file system does not support an operation redb \
+             needs (such as file locks); put the file on a local file system ({err})"
+        )),
+        redb::Error::Corrupted(_) => ProviderError::storage(format!(
+            "redb database file {file} is corrupt, restore from backup ({err})"
+        )),
+        redb::Error::UpgradeRequired(version) => ProviderError::storage(format!(
+            "redb database file {file} uses the older redb file format {version}; upgrade it \
+             with redb 3's `Database::upgrade()` (or restore it from a backup made by this \
+             version) before opening it ({err})"
+        )),
+        redb::Error::TableTypeMismatch { .. }
+        | redb::Error::TypeDefinitionChanged { .. }
+        | redb::Error::TableIsMultimap(_)
+        | redb::Error::TableIsNotMultimap(_) => ProviderError::storage(format!(
+            "redb database file {file} was not written by the stateplug redb provider (its \
+             tables have other types); point `path` at a stateplug file or a new file ({err})"
+        )),
+        redb::Error::ValueTooLarge(_) => ProviderError::invalid_argument(format!(
+            "redb database file {file}: {err}; store a smaller value"
+        )),
+        redb::Error::DatabaseClosed
+        | redb::Error::TransactionInProgress
+        | redb::Error::WouldBlock => ProviderError::unavailable(format!(
+            "redb database file {file} is busy or closed; retry ({err})"
+        )),
+        other => ProviderError::internal(format!(
+            "redb database file {file}: unexpected redb error, a bug in the stateplug redb \
+             provider; please report it ({other})"
+        )),
+    }
+}
+
+/// An I/O error on the database file: `STORAGE`, saying so when the disk is full.
+fn io_error(path: &Path, io_err: &io::Error, err: &redb::Error) -> ProviderError {
+    let file = path.display();
+    let full = io_err.raw_os_error() == Some(ENOSPC) || io_err.kind() == io::ErrorKind::StorageFull;
+    if full {
+        ProviderError::storage(format!(
+            "redb database file {file}: no space left on device (ENOSPC); free disk space, \
+             then retry ({err})"
+        ))
+    } else if io_err.kind() == io::ErrorKind::PermissionDenied {
+        ProviderError::storage(format!(
+            "redb database file {file}: permission denied; let this process read and write \
+             the file and its folder ({err})"
+        ))
+    } else {
+        ProviderError::storage(format!("redb database file {file}: {err}"))
+    }
+}
+
+/// Maps any redb error of a `Result` through [`map_error`].
+pub(crate) trait AtPath<T> {
+    /// The result, with a redb error mapped for the database file `path`.
+    fn at(self, path: &Path) -> ProviderResult<T>;
+}
+
+impl<T, E: Into<redb::Error>> AtPath<T> for Result<T, E> {
+    fn at(self, path: &Path) -> ProviderResult<T> {
+        self.map_err(|e| map_error(path, e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stateplug_provider_api::ErrorKind;
+
+    fn mapped(err: redb::Error) -> ProviderError {
+        map_error(Path::new("/data/state.redb"), err)
+    }
+
+    fn assert_maps(err: redb::Error, kind: ErrorKind, needles: &[&str]) {
+        let original = err.to_string();
+        let e = mapped(err);
+        assert_eq!(e.kind(), kind, "{e}");
+        assert!(e.message().contains("/data/state.redb"), "{e}");
+        assert!(e.message().contains(&original), "original text kept: {e}");
+        for needle in needles {
+            assert!(e.message().contains(needle), "{needle:?} in {e}");
+        }
+    }
+
+    #[test]
+    fn file_in_use_is_unavailable() {
+        assert_maps(
+            redb::Error::DatabaseAlreadyOpen,
+            ErrorKind::UNAVAILABLE,
+            &["is in use"],
+        );
+        assert_maps(
+            redb::Error::LockProtocolMismatch,
+            ErrorKind::UNAVAILABLE,
+            &["is in use"],
+        );
+        assert!(mapped(redb::Error::DatabaseAlreadyOpen).is_temporary());
+    }
+
+    #[test]
+    fn disk_full_is_named() {
+        let err = redb::Error::Io(io::Error::from_raw_os_error(ENOSPC));
+        assert_maps(
+            err,
+            ErrorKind::STORAGE,
+            &["no space left", "ENOSPC", "free disk space"],
+        );
+        let err = redb::Error::Io(io::Error::from(io::ErrorKind::StorageFull));
+        assert_maps(err, ErrorKind::STORAGE, &["ENOSPC"]);
+    }
+
+    #[test]
+    fn other_io_is_storage() {
+        let err = redb::Error::Io(io::Error::other("disk on fire"));
+        assert_maps(err, ErrorKind::STORAGE, &["I/O error", "disk on fire"]);
+        let err = redb::Error::Io(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_maps(err, ErrorKind::STORAGE, &["permission denied"]);
+        assert_maps(redb::Error::PreviousIo, ErrorKind::STORAGE, &["restart"]);
+        assert_maps(
+            redb::Error::Unsupported,
+            ErrorKind::STORAGE,
+            &["local file system"],
+        );
+    }
+
+    #[test]
+    fn corruption_says_restore_from_backup() {
+        let err = redb::Error::Corrupted("bad checksum".into());
+        assert_maps(
+            err,
+            ErrorKind::STORAGE,
+            &["corrupt, restore from backup", "bad checksum"],
+        );
+    }
+
+    #[test]
+    fn old_format_names_the_upgrade() {
+        assert_maps(
+            redb::Error::UpgradeRequired(2),
+            ErrorKind::STORAGE,
+            &["Database::upgrade()"],
+        );
+    }
+
+    #[test]
+    fn foreign_tables_are_storage() {
+        let err = redb::Error::TableIsMultimap("stateplug_entries".into());
+        assert_maps(
+            err,
+            ErrorKind::STORAGE,
+            &["not written by the stateplug redb provider"],
+        );
+    }
+
+    #[test]
+    fn value_too_large_is_invalid_argument() {
+        assert_maps(
+            redb::Error::ValueTooLarge(5 << 30),
+            ErrorKind::INVALID_ARGUMENT,
+            &[],
+        );
+    }
+
+    #[test]
+    fn busy_or_closed_is_unavailable() {
+        for err in [
+            redb::Error::DatabaseClosed,
+            redb::Error::TransactionInProgress,
+            redb::Error::WouldBlock,
+        ] {
+            assert_maps(err, ErrorKind::UNAVAILABLE, &["retry"]);
+        }
+    }
+
+    #[test]
+    fn misuse_is_internal() {
+        assert_maps(
+            redb::Error::TransactionPoisoned,
+            ErrorKind::INTERNAL,
+            &["bug"],
+        );
+        assert_maps(
+            redb::Error::TableDoesNotExist("x".into()),
+            ErrorKind::INTERNAL,
+            &["bug"],
+        );
+    }
+
+    #[test]
+    fn every_redb_error_type_goes_through_the_seam() {
+        let r: Result<(), redb::DatabaseError> = Err(redb::DatabaseError::DatabaseAlreadyOpen);
+        assert_eq!(
+            r.at(Path::new("f")).unwrap_err().kind(),
+            ErrorKind::UNAVAILABLE
+        );
+        let r: Result<(), redb::StorageError> = Err(redb::StorageError::Corrupted("x".into()));
+        assert_eq!(r.at(Path::new("f")).unwrap_err().kind(), ErrorKind::STORAGE);
+    }
+}

@@ -1,0 +1,287 @@
+//! [`RedbProvider`]: the [`Provider`] trait over one redb database file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
+use stateplug_provider_api::{
+    conflict, Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, Provider,
+    ProviderResult, ScanRef, TxnOpRef,
+};
+
+use crate::config::RedbConfig;
+use crate::errors::{map_error, AtPath};
+use crate::schema::{StoreSpan, ENTRIES, META, STORES};
+use crate::writer::StoreWriter;
+
+type EntriesTable = ReadOnlyTable<(&'static str, &'static str), (u64, &'static [u8])>;
+
+/// A durable state store provider: every store_id in one redb database file.
+///
+/// Each write call is one redb write transaction committed with immediate
+/// durability; reads run on a redb read snapshot and never write. The file is
+/// locked while the provider is open, so a second open of the same file fails
+/// with `UNAVAILABLE`.
+pub struct RedbProvider {
+    db: Database,
+    path: PathBuf,
+}
+
+impl RedbProvider {
+    /// Opens (creating if missing) the database file named by `config`.
+    pub fn open_config(config: &RedbConfig) -> ProviderResult<Self> {
+        let path = config.database_file()?.to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| map_error(&path, e.into()))?;
+        }
+        let mut builder = Database::builder();
+        if let Some(bytes) = config.cache_size_bytes {
+            builder.set_cache_size(bytes);
+        }
+        let db = builder.create(&path).at(&path)?;
+        // Create every table once, so that reads never have to.
+        let txn = db.begin_write().at(&path)?;
+        txn.open_table(ENTRIES).at(&path)?;
+        txn.open_table(STORES).at(&path)?;
+        txn.open_table(META).at(&path)?;
+        txn.commit().at(&path)?;
+        tracing::debug!(path = %path.display(), "opened redb database");
+        Ok(RedbProvider { db, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs one write call on `store_id` as one redb write transaction:
+    /// committed if `op` succeeds and changed something, aborted otherwise.
+    /// Returns `op`'s result and the revision committed, if any.
+    fn write<T>(
+        &self,
+        store_id: &str,
+        op: impl FnOnce(&mut StoreWriter<'_>) -> ProviderResult<T>,
+    ) -> ProviderResult<(T, Option<u64>)> {
+        let txn = self.db.begin_write().at(&self.path)?;
+        let (out, revision) = {
+            let mut writer = StoreWriter::open(&txn, &self.path, store_id)?;
+            let out = op(&mut writer)?;
+            (out, writer.finish()?)
+        };
+        match revision {
+            Some(_) => txn.commit().at(&self.path)?,
+            None => txn.abort().at(&self.path)?,
+        }
+        Ok((out, revision))
+    }
+
+    /// The entries table of a fresh read snapshot.
+    fn entries(&self) -> ProviderResult<EntriesTable> {
+        let txn = self.db.begin_read().at(&self.path)?;
+        txn.open_table(ENTRIES).at(&self.path)
+    }
+
+    /// The key count of `store_id` in a fresh read snapshot (0 if unknown).
+    fn count(&self, store_id: &str) -> ProviderResult<u64> {
+        let txn = self.db.begin_read().at(&self.path)?;
+        let stores = txn.open_table(STORES).at(&self.path)?;
+        let found = stores.get(store_id).at(&self.path)?;
+        Ok(found.map(|g| g.value()).unwrap_or(0))
+    }
+
+    /// The entry of `key` in `table`.
+    fn entry_in(
+        &self,
+        table: &EntriesTable,
+        store_id: &str,
+        key: &str,
+    ) -> ProviderResult<Option<Entry>> {
+        let found = table.get((store_id, key)).at(&self.path)?;
+        Ok(found.map(|g| {
+            let (version, value) = g.value();
+            Entry {
+                value: value.to_vec(),
+                version,
+            }
+        }))
+    }
+}
+
+impl Provider for RedbProvider {
+    const NAME: &'static str = "redb";
+    /// Everything except `INLINE_WRITES`: a durable commit waits for an
+    /// fsync (about 0.25 ms), so the host runs writes off its async workers.
+    /// Reads are MVCC snapshots that never wait for a writer (a few µs).
+    const CAPABILITIES: Capabilities =
+        Capabilities::new(CapabilityFlags::ALL.without(CapabilityFlags::INLINE_WRITES));
+
+    fn open(config_json: &str) -> ProviderResult<Self> {
+        Self::open_config(&RedbConfig::parse(config_json)?)
+    }
+
+    fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
+        self.entry_in(&self.entries()?, store_id, key)
+    }
+
+    fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = self.entries()?;
+        keys.iter()
+            .map(|k| self.entry_in(&table, store_id, k))
+            .collect()
+    }
+
+    fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
+        Ok(self.write(store_id, |w| w.put(key, value))?.0)
+    }
+
+    fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
+        Ok(self.write(store_id, |w| w.delete(key))?.0)
+    }
+
+    fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let (_, revision) = self.write(store_id, |w| {
+            entries.iter().try_for_each(|(k, v)| w.put(k, v).map(drop))
+        })?;
+        Ok(revision.unwrap_or(0))
+    }
+
+    fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let (n, _) = self.write(store_id, |w| {
+            let mut n = 0;
+            for key in keys {
+                n += u64::from(w.delete(key)?);
+            }
+            Ok(n)
+        })?;
+        Ok(n)
+    }
+
+    fn clear_store(&self, store_id: &str) -> ProviderResult<u64> {
+        Ok(self.write(store_id, |w| w.clear())?.0)
+    }
+
+    fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
+        let table = self.entries()?;
+        let span = StoreSpan::new(store_id);
+        let mut keys = Vec::new();
+        for row in table.range(span.all()).at(&self.path)? {
+            let (key, _) = row.at(&self.path)?;
+            keys.push(key.value().1.to_string());
+        }
+        Ok(keys)
+    }
+
+    fn store_exists(&self, store_id: &str) -> ProviderResult<bool> {
+        Ok(self.count(store_id)? > 0)
+    }
+
+    fn key_count(&self, store_id: &str) -> ProviderResult<u64> {
+        self.count(store_id)
+    }
+
+    /// Commits are durable when acknowledged, so there is nothing to flush.
+    fn sync(&self) -> ProviderResult<()> {
+        Ok(())
+    }
+
+    fn compare_and_set(
+        &self,
+        store_id: &str,
+        key: &str,
+        expected: Expected,
+        value: &[u8],
+    ) -> ProviderResult<u64> {
+        let (version, _) = self.write(store_id, |w| {
+            let current = w.version(key)?;
+            if !expected.matches(current) {
+                return Err(conflict(key, expected, current));
+            }
+            w.put(key, value)
+        })?;
+        Ok(version)
+    }
+
+    fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
+        self.write(store_id, |w| {
+            let current = w.version(key)?;
+            let expected = Expected::Version(version);
+            if !expected.matches(current) {
+                return Err(conflict(key, expected, current));
+            }
+            w.delete(key).map(drop)
+        })?;
+        Ok(())
+    }
+
+    /// Checks first, then puts and deletes in order, in one redb transaction.
+    /// Returns the revision committed (the version of every put), or 0 when
+    /// nothing changed (only checks, or only deletes of missing keys).
+    fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
+        let (_, revision) = self.write(store_id, |w| {
+            for op in ops {
+                if let TxnOpRef::Check { key, expected } = *op {
+                    let current = w.version(key)?;
+                    if !expected.matches(current) {
+                        return Err(conflict(key, expected, current));
+                    }
+                }
+            }
+            for op in ops {
+                match *op {
+                    TxnOpRef::Put { key, value } => drop(w.put(key, value)?),
+                    TxnOpRef::Delete { key } => drop(w.delete(key)?),
+                    TxnOpRef::Check { .. } => {}
+                }
+            }
+            Ok(())
+        })?;
+        Ok(revision.unwrap_or(0))
+    }
+
+    fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
+        let Some(keys) = scan.key_range() else {
+            return Ok(Page::default());
+        };
+        let table = self.entries()?;
+        let span = StoreSpan::new(store_id);
+        let range = table.range(span.within(&keys)).at(&self.path)?;
+        let rows: Box<dyn Iterator<Item = _>> = if scan.descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        // One row past the page tells `Page::from_rows` whether more follow.
+        let wanted = scan.limit as usize + 1;
+        let mut page = Vec::with_capacity(wanted.min(1024));
+        for row in rows.take(wanted) {
+            let (key, value) = row.at(&self.path)?;
+            let (version, bytes) = value.value();
+            page.push(KeyEntry {
+                key: key.value().1.to_string(),
+                value: bytes.to_vec(),
+                version,
+            });
+        }
+        Ok(Page::from_rows(page, scan.limit))
+    }
+
+    fn list_stores(&self) -> ProviderResult<Vec<String>> {
+        let txn = self.db.begin_read().at(&self.path)?;
+        let stores = txn.open_table(STORES).at(&self.path)?;
+        let mut ids = Vec::new();
+        for row in stores.iter().at(&self.path)? {
+            let (store_id, _) = row.at(&self.path)?;
+            ids.push(store_id.value().to_string());
+        }
+        Ok(ids)
+    }
+}

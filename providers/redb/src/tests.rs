@@ -1,0 +1,377 @@
+//! Behaviour of the provider on real database files in temporary folders.
+
+use std::path::Path;
+
+use stateplug_provider_api::{ErrorKind, Expected, Page, Provider, ScanRef, TxnOpRef};
+use tempfile::TempDir;
+
+use crate::RedbProvider;
+
+fn open(path: &Path) -> RedbProvider {
+    let json = format!(r#"{{"path": {:?}}}"#, path.display().to_string());
+    RedbProvider::open(&json).unwrap()
+}
+
+fn fresh() -> (TempDir, RedbProvider) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = open(&dir.path().join("state.redb"));
+    (dir, p)
+}
+
+#[test]
+fn round_trip() {
+    let (_dir, p) = fresh();
+    assert_eq!(p.get("s", "k").unwrap(), None);
+    let v1 = p.set("s", "k", b"one").unwrap();
+    assert!(v1 >= 1);
+    let e = p.get_entry("s", "k").unwrap().unwrap();
+    assert_eq!((e.value.as_slice(), e.version), (&b"one"[..], v1));
+    let v2 = p.set("s", "k", b"").unwrap();
+    assert!(v2 > v1);
+    assert_eq!(p.get("s", "k").unwrap(), Some(vec![]));
+    assert!(p.contains_key("s", "k").unwrap());
+    assert_eq!(p.get("other", "k").unwrap(), None, "stores are independent");
+    assert!(p.delete("s", "k").unwrap());
+    assert!(!p.delete("s", "k").unwrap());
+    assert!(!p.store_exists("s").unwrap());
+}
+
+#[test]
+fn batches_share_one_version_and_keep_counts() {
+    let (_dir, p) = fresh();
+    assert_eq!(p.set_many("s", &[]).unwrap(), 0);
+    let v = p
+        .set_many("s", &[("a", b"1"), ("b", b"2"), ("c", b"3")])
+        .unwrap();
+    let got = p.get_many("s", &["a", "x", "c"]).unwrap();
+    assert_eq!(got[0].as_ref().unwrap().version, v);
+    assert!(got[1].is_none());
+    assert_eq!(got[2].as_ref().unwrap().version, v);
+    assert_eq!(p.key_count("s").unwrap(), 3);
+    assert_eq!(p.list_keys("s").unwrap(), ["a", "b", "c"]);
+    assert_eq!(p.delete_many("s", &["a", "a", "zz"]).unwrap(), 1);
+    assert_eq!(p.key_count("s").unwrap(), 2);
+    assert_eq!(p.list_stores().unwrap(), ["s"]);
+    assert_eq!(p.clear_store("s").unwrap(), 2);
+    assert_eq!(p.key_count("s").unwrap(), 0);
+    assert!(p.list_stores().unwrap().is_empty());
+}
+
+#[test]
+fn stores_with_prefix_names_do_not_overlap() {
+    let (_dir, p) = fresh();
+    p.set("a", "k", b"1").unwrap();
+    p.set("a\0", "k", b"2").unwrap();
+    p.set("ab", "k", b"3").unwrap();
+    assert_eq!(p.list_keys("a").unwrap(), ["k"]);
+    assert_eq!(p.clear_store("a").unwrap(), 1);
+    assert_eq!(p.get("a\0", "k").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(p.get("ab", "k").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(p.list_stores().unwrap(), ["a\0", "ab"]);
+}
+
+#[test]
+fn reopen_preserves_data_and_versions_keep_increasing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let last = {
+        let p = open(&path);
+        p.set("s", "kept", b"v").unwrap();
+        let v = p.set("s", "gone", b"v").unwrap();
+        p.delete("s", "gone").unwrap();
+        v
+    };
+    let p = open(&path);
+    let kept = p.get_entry("s", "kept").unwrap().unwrap();
+    assert_eq!(kept.value, b"v");
+    assert!(kept.version < last);
+    assert_eq!(p.key_count("s").unwrap(), 1);
+    // The delete consumed a revision too; nothing is reused after reopen.
+    let again = p.set("s", "gone", b"w").unwrap();
+    assert!(again > last + 1, "{again} after {last}");
+}
+
+#[test]
+fn versions_are_not_reused_after_clear() {
+    let (_dir, p) = fresh();
+    let v1 = p.set("s", "k", b"1").unwrap();
+    p.clear_store("s").unwrap();
+    let v2 = p.set("s", "k", b"1").unwrap();
+    assert!(v2 > v1 + 1, "the clear consumed a revision: {v1} then {v2}");
+}
+
+#[test]
+fn second_open_is_refused_with_the_in_use_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let first = open(&path);
+    let json = format!(r#"{{"path": {:?}}}"#, path.display().to_string());
+    let err = RedbProvider::open(&json).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::UNAVAILABLE, "{err}");
+    assert!(err.message().contains("is in use"), "{err}");
+    assert!(err.message().contains(&path.display().to_string()), "{err}");
+    drop(first);
+    open(&path);
+}
+
+#[test]
+fn unknown_store_leaves_nothing_behind() {
+    let (_dir, p) = fresh();
+    assert_eq!(p.clear_store("ghost").unwrap(), 0);
+    assert!(!p.delete("ghost", "k").unwrap());
+    assert_eq!(p.delete_many("ghost", &["a", "b"]).unwrap(), 0);
+    assert_eq!(
+        p.transaction("ghost", &[TxnOpRef::Delete { key: "k" }])
+            .unwrap(),
+        0
+    );
+    assert_eq!(p.get("ghost", "k").unwrap(), None);
+    assert_eq!(p.key_count("ghost").unwrap(), 0);
+    assert!(!p.store_exists("ghost").unwrap());
+    assert!(p.list_keys("ghost").unwrap().is_empty());
+    assert!(p.list_stores().unwrap().is_empty(), "no STORES row");
+    // Nothing consumed a revision either.
+    assert_eq!(p.set("s", "k", b"v").unwrap(), 1);
+}
+
+#[test]
+fn compare_and_set_and_delete_honour_their_condition() {
+    let (_dir, p) = fresh();
+    let v1 = p.compare_and_set("s", "k", Expected::Absent, b"1").unwrap();
+    let err = p
+        .compare_and_set("s", "k", Expected::Absent, b"2")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ALREADY_EXISTS);
+    let err = p
+        .compare_and_set("s", "k", Expected::Version(v1 + 5), b"2")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::VERSION_CONFLICT);
+    assert_eq!(p.get("s", "k").unwrap(), Some(b"1".to_vec()));
+    let v2 = p
+        .compare_and_set("s", "k", Expected::Version(v1), b"2")
+        .unwrap();
+    assert!(v2 > v1);
+    let err = p.compare_and_delete("s", "k", v1).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::VERSION_CONFLICT);
+    p.compare_and_delete("s", "k", v2).unwrap();
+    assert!(!p.store_exists("s").unwrap());
+    let err = p.compare_and_delete("s", "k", v2).unwrap_err();
+    assert!(err.message().contains("no such key"), "{err}");
+}
+
+#[test]
+fn transaction_with_a_failing_check_changes_nothing() {
+    let (_dir, p) = fresh();
+    let v = p.set("s", "a", b"1").unwrap();
+    let ops = [
+        TxnOpRef::Put {
+            key: "b",
+            value: b"2",
+        },
+        TxnOpRef::Delete { key: "a" },
+        TxnOpRef::Check {
+            key: "a",
+            expected: Expected::Version(v),
+        },
+        TxnOpRef::Check {
+            key: "c",
+            expected: Expected::Version(1),
+        },
+    ];
+    let err = p.transaction("s", &ops).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::VERSION_CONFLICT);
+    assert_eq!(p.list_keys("s").unwrap(), ["a"]);
+    assert_eq!(p.get_entry("s", "a").unwrap().unwrap().version, v);
+    // Nothing consumed a revision.
+    assert_eq!(p.set("s", "x", b"").unwrap(), v + 1);
+}
+
+#[test]
+fn transaction_applies_checks_then_ops_in_order() {
+    let (_dir, p) = fresh();
+    let v = p.set("s", "a", b"1").unwrap();
+    let only_checks = [TxnOpRef::Check {
+        key: "a",
+        expected: Expected::Version(v),
+    }];
+    assert_eq!(p.transaction("s", &only_checks).unwrap(), 0);
+    let ops = [
+        TxnOpRef::Put {
+            key: "b",
+            value: b"2",
+        },
+        TxnOpRef::Delete { key: "b" },
+        TxnOpRef::Put {
+            key: "c",
+            value: b"3",
+        },
+        TxnOpRef::Check {
+            key: "b",
+            expected: Expected::Absent,
+        },
+        TxnOpRef::Delete { key: "a" },
+    ];
+    let rev = p.transaction("s", &ops).unwrap();
+    assert!(rev > v);
+    assert_eq!(p.list_keys("s").unwrap(), ["c"]);
+    assert_eq!(p.get_entry("s", "c").unwrap().unwrap().version, rev);
+    assert_eq!(p.key_count("s").unwrap(), 1);
+    let deletes = [TxnOpRef::Delete { key: "c" }];
+    assert!(
+        p.transaction("s", &deletes).unwrap() > rev,
+        "a delete consumes a revision"
+    );
+}
+
+fn walk(p: &RedbProvider, base: ScanRef<'_>) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page: Page = p
+            .scan(
+                "s",
+                ScanRef {
+                    after: after.as_deref(),
+                    ..base
+                },
+            )
+            .unwrap();
+        pages.push(page.entries.iter().map(|e| e.key.clone()).collect());
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+#[test]
+fn scans_walk_pages_in_both_directions() {
+    let (_dir, p) = fresh();
+    let keys = ["", "a", "a/1", "a/2", "a/3", "a0", "b"];
+    let pairs: Vec<(&str, &[u8])> = keys.iter().map(|k| (*k, &b"v"[..])).collect();
+    let v = p.set_many("s", &pairs).unwrap();
+    p.set("r", "a/0", b"other store").unwrap();
+    p.set("t", "a/9", b"other store").unwrap();
+
+    let all = ScanRef {
+        limit: 3,
+        ..Default::default()
+    };
+    assert_eq!(
+        walk(&p, all),
+        [vec!["", "a", "a/1"], vec!["a/2", "a/3", "a0"], vec!["b"]]
+    );
+    let desc = ScanRef {
+        descending: true,
+        ..all
+    };
+    assert_eq!(
+        walk(&p, desc),
+        [vec!["b", "a0", "a/3"], vec!["a/2", "a/1", "a"], vec![""]]
+    );
+
+    let prefix = ScanRef {
+        prefix: "a/",
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(walk(&p, prefix), [vec!["a/1", "a/2"], vec!["a/3"]]);
+    assert_eq!(
+        walk(
+            &p,
+            ScanRef {
+                descending: true,
+                ..prefix
+            }
+        ),
+        [vec!["a/3", "a/2"], vec!["a/1"]]
+    );
+    let exact = ScanRef {
+        prefix: "a/",
+        limit: 3,
+        ..Default::default()
+    };
+    assert_eq!(
+        walk(&p, exact),
+        [vec!["a/1", "a/2", "a/3"]],
+        "no empty trailing page"
+    );
+
+    let range = ScanRef {
+        start: Some("a/2"),
+        end: Some("b"),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(walk(&p, range), [vec!["a/2", "a/3", "a0"]]);
+    let empty = ScanRef {
+        start: Some("b"),
+        end: Some("a"),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(p.scan("s", empty).unwrap(), Page::default());
+    assert_eq!(p.scan("ghost", all).unwrap(), Page::default());
+
+    let page = p
+        .scan(
+            "s",
+            ScanRef {
+                prefix: "a/",
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (page.entries[0].value.as_slice(), page.entries[0].version),
+        (&b"v"[..], v)
+    );
+}
+
+#[test]
+fn missing_parent_folder_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("b").join("state.redb");
+    let p = open(&path);
+    p.set("s", "k", b"v").unwrap();
+    assert!(path.is_file());
+    assert_eq!(p.path(), path);
+}
+
+#[test]
+fn a_folder_as_path_is_a_storage_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = format!(r#"{{"path": {:?}}}"#, dir.path().display().to_string());
+    let err = RedbProvider::open(&json).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::STORAGE, "{err}");
+    assert!(
+        err.message().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn capabilities_are_every_flag_but_inline_writes() {
+    use stateplug_provider_api::CapabilityFlags;
+    let flags = RedbProvider::CAPABILITIES.flags;
+    assert_eq!(
+        flags,
+        CapabilityFlags::ALL.without(CapabilityFlags::INLINE_WRITES)
+    );
+    assert!(flags.contains(CapabilityFlags::DURABLE));
+    assert!(flags.contains(CapabilityFlags::INLINE_READS));
+}
+
+#[test]
+fn open_through_the_exported_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = format!(
+        r#"{{"path": {:?}}}"#,
+        dir.path().join("x.redb").display().to_string()
+    );
+    let store = crate::open_in_process(&json).unwrap();
+    assert_eq!(store.info().name.as_str(), "redb");
+    let err = crate::open_in_process("{}").err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT);
+}

@@ -1,0 +1,16 @@
+//! The conformance suite against the redb provider compiled into this
+//! process (no dynamic loading), through the same adapter as its `.so`.
+
+use std::sync::Arc;
+
+use stateplug::StateStore;
+
+fn redb() -> (Arc<dyn StateStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = stateplug_tests::redb_config(dir.path());
+    let store = stateplug::open_in_process(stateplug_provider_redb::open_in_process, &config)
+        .expect("open redb in process");
+    (store, dir)
+}
+
+stateplug::conformance_tests!(redb);
