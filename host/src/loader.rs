@@ -177,38 +177,59 @@ fn first_line(text: &str) -> String {
         .to_string()
 }
 
-/// abi_stable describes a layout mismatch in over a thousand lines; the
-/// reason is in the lines that name the differing item. Keep those, short.
+/// abi_stable describes a layout mismatch in over a thousand lines: both
+/// layouts in full, then the differences, each as `Error:<what>` followed by
+/// `Expected:` and `Found:` blocks. Keep the first difference, on one line.
 fn summarise_layout_error(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let interesting = lines
-        .iter()
-        .position(|l| l.starts_with("Error:") || l.contains("Error:"));
-    let picked: Vec<&str> = match interesting {
-        Some(i) => lines[i..].iter().take(4).copied().collect(),
-        None => lines.iter().rev().take(3).rev().copied().collect(),
+    let Some(at) = lines.iter().position(|l| l.starts_with("Error:")) else {
+        return lines.last().map_or_else(
+            || "unknown layout difference".to_string(),
+            |l| l.to_string(),
+        );
     };
-    let joined = picked.join(" ");
-    if joined.len() > 400 {
-        format!(
-            "{}...",
-            &joined[..joined
-                .char_indices()
-                .nth(400)
-                .map_or(joined.len(), |(i, _)| i)]
-        )
-    } else {
-        joined
+    let what = lines[at].trim_start_matches("Error:").trim();
+    let block = |label: &str| -> Option<String> {
+        let start = lines[at..].iter().position(|l| *l == label)? + at + 1;
+        let body: Vec<&str> = lines[start..]
+            .iter()
+            .take_while(|l| !l.ends_with(':') && !l.starts_with("Error:"))
+            .take(3)
+            .copied()
+            .collect();
+        Some(body.join(" "))
+    };
+    let in_type = lines[..at]
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("type:"));
+    let mut summary = what.to_string();
+    if let (Some(expected), Some(found)) = (block("Expected:"), block("Found:")) {
+        summary.push_str(&format!(": expected {expected}, found {found}"));
     }
+    if let Some(ty) = in_type {
+        summary.push_str(&format!(" (in {ty})"));
+    }
+    summary
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_errors_are_summarised_to_the_first_difference() {
+        let text = "Compared <this>:\n    type:ProviderModule\n    lots\n\nError:mismatched package\nExpected:\n    stateplug-provider-api\nFound:\n    other-crate\n\nError:second\n";
+        assert_eq!(
+            summarise_layout_error(text),
+            "mismatched package: expected stateplug-provider-api, found other-crate (in ProviderModule)"
+        );
+        assert_eq!(summarise_layout_error("no markers\nlast line"), "last line");
+    }
 
     #[test]
     fn missing_file_names_the_path() {

@@ -1,1 +1,1 @@
-
+//! Example stateplug plugins.

@@ -13,24 +13,9 @@ use std::{
 use stateplug::{ProviderLibrary, StateStore};
 use tempfile::TempDir;
 
-/// The folder holding the built libraries: the test binary's own folder.
-pub fn library_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    exe.parent()
-        .expect("the test binary lives in a folder")
-        .to_path_buf()
-}
-
-/// The path of the built library of crate `crate_name` (`-` or `_`).
+/// The path of the built library of crate `crate_name`.
 pub fn library_path(crate_name: &str) -> PathBuf {
-    let file = format!("lib{}.so", crate_name.replace('-', "_"));
-    let path = library_dir().join(&file);
-    assert!(
-        path.is_file(),
-        "{} was not built; it must be a dev-dependency of stateplug-tests",
-        path.display()
-    );
-    path
+    stateplug::conformance::built_library(crate_name)
 }
 
 /// Loads the library of crate `crate_name`.

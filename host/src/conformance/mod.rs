@@ -13,7 +13,8 @@
 //!
 //! ```ignore
 //! stateplug::conformance_tests!(|| {
-//!     let lib = stateplug::ProviderLibrary::load("target/debug/libmy_provider.so").unwrap();
+//!     let path = stateplug::conformance::built_library("my-provider");
+//!     let lib = stateplug::ProviderLibrary::load(&path).unwrap();
 //!     (lib.open(&serde_json::json!({})).unwrap(), ())
 //! });
 //! ```
@@ -184,6 +185,28 @@ pub async fn run_all(store: Arc<dyn StateStore>) -> Vec<(&'static str, Outcome)>
         report.push((case.name, outcome));
     }
     report
+}
+
+/// The path of the `.so` built from crate `crate_name` (dashes or
+/// underscores), for tests: cargo puts the libraries a test depends on, and
+/// the library of the crate under test, beside the test binary or one
+/// folder above it.
+pub fn built_library(crate_name: &str) -> std::path::PathBuf {
+    let file = format!("lib{}.so", crate_name.replace('-', "_"));
+    let exe = std::env::current_exe().unwrap_or_default();
+    let candidates: Vec<std::path::PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&file))
+        .collect();
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(found) => found.clone(),
+        None => panic!(
+            "{file} was not built next to the test binary (looked in {candidates:?}); \
+             give the crate crate-type = [\"cdylib\", \"rlib\"] and make it a (dev-)dependency of the test"
+        ),
+    }
 }
 
 /// A store_id no other test uses: `conformance-<tag>-<random>`.

@@ -287,15 +287,15 @@ impl Provider for MemoryProvider {
                 range.0.as_ref().map(String::as_str),
                 range.1.as_ref().map(String::as_str),
             ));
-            let row = |(k, slot): (&Box<str>, &Slot)| KeyEntry {
-                key: k.to_string(),
+            let row = |(key, slot): (&str, &Slot)| KeyEntry {
+                key: key.to_string(),
                 value: slot.value.to_vec(),
                 version: slot.version,
             };
             if scan.descending {
-                Page::from_rows(rows.rev().map(row), scan.limit)
+                Page::from_rows(rows.rev().map(|(k, v)| row((k, v))), scan.limit)
             } else {
-                Page::from_rows(rows.map(row), scan.limit)
+                Page::from_rows(rows.map(|(k, v)| row((k, v))), scan.limit)
             }
         };
         Ok(self.read(store_id, page, Page::default()))

@@ -1,0 +1,209 @@
+//! Loading libraries: broken fixture libraries get exact, short errors;
+//! several providers and several instances live side by side; a provider
+//! panic is contained; provider logs reach the host's subscriber.
+
+use stateplug::{ErrorKind, LoadError, ProviderLibrary};
+use stateplug_tests::{library_path, load};
+
+#[test]
+fn a_library_without_a_provider_module_is_refused() {
+    let path = library_path("fixture-no-module");
+    let err = ProviderLibrary::load(&path).unwrap_err();
+    assert!(matches!(err, LoadError::NotAProvider { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&path.display().to_string()),
+        "names the library: {text}"
+    );
+    assert!(
+        text.contains("export_provider!"),
+        "says how to fix it: {text}"
+    );
+}
+
+#[test]
+fn a_library_built_against_an_older_interface_names_both_versions() {
+    let path = library_path("fixture-old-interface");
+    let err = ProviderLibrary::load(&path).unwrap_err();
+    match &err {
+        LoadError::IncompatibleVersion {
+            library_version,
+            host_version,
+            ..
+        } => {
+            assert_eq!(library_version, "0.0.9");
+            assert_eq!(host_version, stateplug_provider_api::ffi::INTERFACE_VERSION);
+        }
+        other => panic!("expected IncompatibleVersion, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains("rebuild"),
+        "{text}"
+    );
+    assert!(
+        text.lines().count() <= 3,
+        "a short message, not a layout dump: {text}"
+    );
+}
+
+#[test]
+fn a_library_with_another_layout_gets_a_short_summary() {
+    let path = library_path("fixture-wrong-layout");
+    let err = ProviderLibrary::load(&path).unwrap_err();
+    let LoadError::AbiMismatch {
+        mismatch,
+        library_version,
+        ..
+    } = &err
+    else {
+        panic!("expected AbiMismatch, got {err:?}");
+    };
+    assert_eq!(library_version, "0.1.0");
+    assert!(
+        mismatch.contains("expected stateplug-provider-api, found fixture-wrong-layout"),
+        "{mismatch}"
+    );
+    let text = err.to_string();
+    println!("{text}");
+    assert!(
+        text.contains(&path.display().to_string()),
+        "names the library: {text}"
+    );
+    assert!(
+        text.len() < 1200 && text.lines().count() <= 5,
+        "summarised, not abi_stable's dump: {text}"
+    );
+}
+
+#[test]
+fn a_configuration_the_provider_rejects_names_the_field() {
+    let library = load("stateplug-provider-redb");
+    let err = library
+        .open(&serde_json::json!({ "pth": "/tmp/x.redb" }))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::ConfigRejected { .. }), "{err:?}");
+    assert!(err.to_string().contains("unknown field `pth`"), "{err}");
+    let err = library.open(&serde_json::json!({})).err().expect("refused");
+    assert!(
+        err.to_string().contains("path"),
+        "a missing path is named: {err}"
+    );
+}
+
+#[test]
+fn a_provider_that_fails_to_open_reports_its_error() {
+    let library = load("fixture-minimal");
+    let err = library
+        .open(&serde_json::json!({ "open": "fail" }))
+        .err()
+        .expect("refused");
+    match &err {
+        LoadError::OpenFailed {
+            error, provider, ..
+        } => {
+            assert_eq!(provider, "minimal");
+            assert_eq!(error.kind(), ErrorKind::STORAGE);
+            assert!(error.message().contains("asked to fail opening"));
+        }
+        other => panic!("expected OpenFailed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_provider_that_panics_while_opening_is_contained() {
+    let library = load("fixture-minimal");
+    let err = library
+        .open(&serde_json::json!({ "open": "panic" }))
+        .err()
+        .expect("refused");
+    match &err {
+        LoadError::InitPanicked { message, .. } => assert!(
+            message.contains("asked to panic while opening"),
+            "{message}"
+        ),
+        other => panic!("expected InitPanicked, got {other:?}"),
+    }
+    // The library stays usable after the panic.
+    assert!(library.open(&serde_json::json!({})).is_ok());
+}
+
+#[tokio::test]
+async fn a_panic_in_get_becomes_a_panic_error_and_the_provider_keeps_working() {
+    let store = load("fixture-minimal")
+        .open(&serde_json::json!({ "panic_on_get": true }))
+        .expect("open");
+    store.set("s", "k", b"v".to_vec()).await.expect("set works");
+    let err = store.get("s", "k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PANIC);
+    assert!(err.message.contains("asked to panic in get"), "{err}");
+    assert_eq!(err.store_id, "s");
+    assert_eq!(err.provider, "minimal");
+    for _ in 0..3 {
+        assert_eq!(
+            store.get("s", "k").await.unwrap_err().kind(),
+            ErrorKind::PANIC,
+            "every panic is caught"
+        );
+    }
+    assert_eq!(store.key_count("s").await.expect("still usable"), 1);
+}
+
+#[test]
+fn info_and_capabilities_are_read_without_opening() {
+    let library = load("stateplug-provider-redb");
+    assert_eq!(library.info().name, "redb");
+    assert_eq!(
+        library.info().interface_version,
+        stateplug_provider_api::ffi::INTERFACE_VERSION
+    );
+    assert!(library.capabilities().is_durable());
+    let memory = load("stateplug-provider-memory");
+    assert_eq!(memory.info().name, "memory");
+    assert!(!memory.capabilities().is_durable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_providers_and_instances_work_side_by_side() {
+    let memory = load("stateplug-provider-memory");
+    let redb = load("stateplug-provider-redb");
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let stores = [
+        memory.open(&serde_json::json!({})).unwrap(),
+        memory.open(&serde_json::json!({})).unwrap(),
+        redb.open(&stateplug_tests::redb_config(d1.path())).unwrap(),
+        redb.open(&stateplug_tests::redb_config(d2.path())).unwrap(),
+    ];
+    for (i, store) in stores.iter().enumerate() {
+        store.set("s", "who", vec![i as u8]).await.unwrap();
+    }
+    for (i, store) in stores.iter().enumerate() {
+        assert_eq!(
+            store.get("s", "who").await.unwrap(),
+            Some(vec![i as u8]),
+            "instance {i} kept its own data"
+        );
+    }
+    assert_eq!(stores[0].info().name, "memory");
+    assert_eq!(stores[2].info().name, "redb");
+    // Loading the same library again gives the same provider, not a cached other one.
+    assert_eq!(load("stateplug-provider-memory").info().name, "memory");
+}
+
+#[test]
+fn a_second_open_of_one_redb_file_says_it_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = load("stateplug-provider-redb");
+    let config = stateplug_tests::redb_config(dir.path());
+    let _first = library.open(&config).unwrap();
+    let err = library.open(&config).err().expect("second open refused");
+    let LoadError::OpenFailed { error, .. } = &err else {
+        panic!("expected OpenFailed, got {err:?}")
+    };
+    assert_eq!(error.kind(), ErrorKind::UNAVAILABLE);
+    assert!(
+        err.to_string().contains("in use") && err.to_string().contains("state.redb"),
+        "{err}"
+    );
+}
