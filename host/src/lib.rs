@@ -16,18 +16,34 @@
 #![warn(missing_docs)]
 
 mod adapter;
+pub mod config;
 pub mod conformance;
+mod context;
 mod error;
+pub mod layers;
 mod loader;
 mod operation;
+mod plugin;
 mod provider_log;
+mod registry;
+mod runtime;
+mod scoped;
 mod store;
 
 pub use adapter::ProviderStore;
+pub use context::{ReactionContext, SourceContext};
 pub use error::{Error, ErrorKind, LoadError, StoreError, StoreResult};
 pub use loader::{open_in_process, ProviderLibrary};
 pub use operation::Operation;
+pub use plugin::{BootstrapProvider, Event, PluginError, PluginResult, Reaction, Snapshot, Source};
+pub use registry::{BootstrapFactory, PluginRegistry, PluginSpec, ReactionFactory, SourceFactory};
+pub use runtime::{
+    reaction_checkpoint_key, BuildError, FailurePolicy, Host, HostBuilder, HostError, HostProgress,
+    PluginFailure, PluginKind, PluginReport, PluginStats, RunReport, RunningHost,
+    SOURCE_CHECKPOINT_KEY,
+};
+pub use scoped::ScopedStore;
 pub use store::{
     Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, Scan, StateStore, StoreInfo,
-    TxnOp,
+    TxnOp, NAMED_FLAGS,
 };

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-pub use stateplug_provider_api::{Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page};
+pub use stateplug_provider_api::{
+    Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, NAMED_FLAGS,
+};
 
 use crate::StoreResult;
 

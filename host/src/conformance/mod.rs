@@ -169,22 +169,27 @@ pub async fn run_all(store: Arc<dyn StateStore>) -> Vec<(&'static str, Outcome)>
             ));
             continue;
         }
-        let outcome = match tokio::spawn((case.run)(Arc::clone(&store))).await {
-            Ok(()) => Outcome::Passed,
-            Err(e) if e.is_panic() => {
-                let payload = e.into_panic();
-                let text = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the case panicked".to_string());
-                Outcome::Failed(text)
-            }
-            Err(e) => Outcome::Failed(e.to_string()),
-        };
+        let outcome = outcome_of(tokio::spawn((case.run)(Arc::clone(&store))).await);
         report.push((case.name, outcome));
     }
     report
+}
+
+/// The outcome of a case run in its own task: a panic is a failure.
+pub fn outcome_of(joined: Result<(), tokio::task::JoinError>) -> Outcome {
+    match joined {
+        Ok(()) => Outcome::Passed,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the case panicked".to_string());
+            Outcome::Failed(text)
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
 }
 
 /// The path of the `.so` built from crate `crate_name` (dashes or

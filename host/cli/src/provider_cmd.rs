@@ -1,0 +1,122 @@
+//! `stateplug provider info` and `stateplug provider check`.
+
+use std::{path::Path, sync::Arc};
+
+use stateplug::{conformance, ProviderLibrary, StateStore};
+
+use crate::Failure;
+
+/// Prints a library's name, versions and capabilities.
+pub(crate) fn info(path: &Path, json: bool) -> Result<(), Failure> {
+    let library = ProviderLibrary::load(path).map_err(Failure::usage)?;
+    let info = library.info();
+    let caps = library.capabilities();
+    let limits = caps.limits();
+    if json {
+        let value = serde_json::json!({
+            "library": path,
+            "name": info.name,
+            "version": info.version,
+            "interface_version": info.interface_version,
+            "capabilities": caps.flags.names(),
+            "limits": {
+                "max_store_id_bytes": limits.max_store_id_bytes,
+                "max_key_bytes": limits.max_key_bytes,
+                "max_value_bytes": limits.max_value_bytes,
+                "max_batch_ops": limits.max_batch_ops,
+                "max_scan_limit": limits.max_scan_limit,
+            },
+        });
+        println!("{value:#}");
+        return Ok(());
+    }
+    println!("library            {}", path.display());
+    println!("provider           {} {}", info.name, info.version);
+    println!("interface version  {}", info.interface_version);
+    println!("capabilities");
+    for (flag, name) in stateplug_provider_flags() {
+        println!("  [{}] {name}", if caps.has(flag) { "x" } else { " " });
+    }
+    println!("limits");
+    println!("  max_store_id_bytes  {}", limits.max_store_id_bytes);
+    println!("  max_key_bytes       {}", limits.max_key_bytes);
+    println!("  max_value_bytes     {}", limits.max_value_bytes);
+    println!("  max_batch_ops       {}", limits.max_batch_ops);
+    println!("  max_scan_limit      {}", limits.max_scan_limit);
+    Ok(())
+}
+
+fn stateplug_provider_flags() -> impl Iterator<Item = (stateplug::CapabilityFlags, &'static str)> {
+    stateplug::NAMED_FLAGS.iter().copied()
+}
+
+/// Runs the conformance suite against a library and prints a table; fails
+/// naming every broken behaviour.
+pub(crate) async fn check(path: &Path, config: &str) -> Result<(), Failure> {
+    let library = ProviderLibrary::load(path).map_err(Failure::usage)?;
+    let tmp = tempfile::tempdir()
+        .map_err(|e| Failure::usage(format!("cannot create a temporary folder: {e}")))?;
+    let config_text = config.replace("{tmp}", &tmp.path().display().to_string());
+    let config: serde_json::Value = serde_json::from_str(&config_text)
+        .map_err(|e| Failure::usage(format!("--config is not valid JSON ({e}): {config_text}")))?;
+    let store = library.open(&config).map_err(Failure::usage)?;
+    let info = store.info().clone();
+    println!(
+        "checking {} {} ({})",
+        info.name,
+        info.version,
+        path.display()
+    );
+
+    // Failures are reported in the table; keep the panics' own output quiet.
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut report = conformance::run_all(Arc::clone(&store)).await;
+    let durable = store.is_durable();
+    drop(store);
+    if durable {
+        let outcome = tokio::spawn(conformance::reopen_preserves_data(move || {
+            library
+                .open(&config)
+                .unwrap_or_else(|e| panic!("reopen failed: {e}")) as Arc<dyn StateStore>
+        }))
+        .await;
+        report.push(("reopen_preserves_data", conformance::outcome_of(outcome)));
+    }
+    std::panic::set_hook(previous_hook);
+
+    let width = report.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let (mut passed, mut skipped, mut failed) = (0, 0, Vec::new());
+    for (name, outcome) in &report {
+        match outcome {
+            conformance::Outcome::Passed => {
+                passed += 1;
+                println!("  pass  {name:<width$}");
+            }
+            conformance::Outcome::Skipped(why) => {
+                skipped += 1;
+                println!("  skip  {name:<width$}  {why}");
+            }
+            conformance::Outcome::Failed(why) => {
+                failed.push(*name);
+                println!(
+                    "  FAIL  {name:<width$}  {}",
+                    why.lines().next().unwrap_or("")
+                );
+            }
+        }
+    }
+    println!(
+        "{passed} passed, {} failed, {skipped} skipped",
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "{} does not conform: {}",
+            info.name,
+            failed.join(", ")
+        )))
+    }
+}

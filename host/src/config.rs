@@ -1,0 +1,479 @@
+//! The pipeline configuration file (TOML): the provider, host settings, and
+//! the plugins. Unknown or misspelt fields are errors naming the line.
+//!
+//! ```toml
+//! [provider]
+//! library = "redb"                 # a name looked up in the providers folder, or a path to a .so
+//! config = { path = "data/state.redb" }
+//!
+//! [[source]]
+//! id = "lines"
+//! kind = "file-tail"
+//! settings = { path = "data/input.txt" }
+//!
+//! [[reaction]]
+//! id = "counts"
+//! kind = "word-count"
+//! subscribe = ["lines"]
+//! ```
+//!
+//! Relative paths are relative to the directory the command runs in.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{registry::PluginSpec, FailurePolicy, Host, HostBuilder, PluginRegistry};
+
+/// A configuration problem, naming the file, the line where known, and the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not valid, with toml's own line and column.
+    #[error("invalid configuration {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's description, which shows the line.
+        message: String,
+    },
+    /// A plugin's settings were refused by the plugin.
+    #[error("invalid configuration {path}, line {line}: {what}: {message}")]
+    Plugin {
+        /// The file.
+        path: PathBuf,
+        /// The line of the plugin's entry.
+        line: usize,
+        /// Which plugin.
+        what: String,
+        /// The plugin's message.
+        message: String,
+    },
+    /// The provider library could not be found.
+    #[error("invalid configuration {path}: provider library {name:?} not found; looked for {looked}. Build it (cargo build --release) or give its path")]
+    ProviderNotFound {
+        /// The file.
+        path: PathBuf,
+        /// The name given.
+        name: String,
+        /// Where it looked.
+        looked: String,
+    },
+}
+
+/// `[provider]`: which library, and its configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// A provider name (`redb`, `memory`, or any `lib<name>.so`) or a path to a library.
+    pub library: String,
+    /// Where to look names up; default: beside the executable and the build output.
+    #[serde(default)]
+    pub providers_dir: Option<PathBuf>,
+    /// The provider's own configuration, passed to it as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+}
+
+/// `[host]`: tunables, all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSection {
+    /// Events buffered per reaction before sources wait (back-pressure).
+    pub channel_capacity: Option<usize>,
+    /// How long a graceful stop waits for each plugin, in milliseconds.
+    pub stop_timeout_ms: Option<u64>,
+    /// How often source checkpoints are persisted, in milliseconds.
+    pub checkpoint_interval_ms: Option<u64>,
+    /// How often `stateplug run` logs progress, in seconds (default 5).
+    pub progress_interval_secs: Option<u64>,
+}
+
+/// `restart = { ... }` of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartSection {
+    /// Restarts before the host stops.
+    pub max_restarts: u32,
+    /// Wait before each restart, in milliseconds.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+}
+
+fn default_backoff_ms() -> u64 {
+    1000
+}
+
+/// A `[[source]]`, `[[reaction]]` or `[[bootstrap]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSection {
+    /// The plugin id (for a bootstrap entry, use `source` instead).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The source a bootstrap entry snapshots.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The registered plugin kind.
+    pub kind: String,
+    /// Sources a reaction subscribes to.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+    /// A source's restart policy (default: a failure stops the host).
+    #[serde(default)]
+    pub restart: Option<RestartSection>,
+    /// The plugin's own settings.
+    #[serde(default)]
+    pub settings: Option<Spanned<toml::Table>>,
+}
+
+/// A whole pipeline configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The state store provider.
+    pub provider: ProviderSection,
+    /// Host tunables.
+    #[serde(default)]
+    pub host: HostSection,
+    /// Sources.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Spanned<PluginSection>>,
+    /// Reactions.
+    #[serde(default, rename = "reaction")]
+    pub reactions: Vec<Spanned<PluginSection>>,
+    /// Bootstrap providers.
+    #[serde(default, rename = "bootstrap")]
+    pub bootstraps: Vec<Spanned<PluginSection>>,
+    #[serde(skip)]
+    path: PathBuf,
+    #[serde(skip)]
+    text: String,
+}
+
+impl PipelineConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: PipelineConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.path = path.to_path_buf();
+        config.text = text.to_string();
+        Ok(config)
+    }
+
+    /// The file this configuration came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn plugin_error(
+        &self,
+        entry: &Spanned<PluginSection>,
+        what: String,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Plugin {
+            path: self.path.clone(),
+            line: self.line_of(entry.span().start),
+            what,
+            message: message.into(),
+        }
+    }
+
+    /// The provider's configuration as JSON (`{}` when absent).
+    pub fn provider_config(&self) -> serde_json::Value {
+        table_to_json(self.provider.config.as_ref())
+    }
+
+    /// Finds the provider library: a path if it looks like one, else
+    /// `libstateplug_provider_<name>.so` or `lib<name>.so` in the providers folder.
+    pub fn provider_path(&self) -> Result<PathBuf, ConfigError> {
+        let name = &self.provider.library;
+        if name.contains('/') || name.ends_with(".so") {
+            return Ok(PathBuf::from(name));
+        }
+        let dirs = match &self.provider.providers_dir {
+            Some(dir) => vec![dir.clone()],
+            None => default_provider_dirs(),
+        };
+        let files = [
+            format!("libstateplug_provider_{}.so", name.replace('-', "_")),
+            format!("lib{}.so", name.replace('-', "_")),
+        ];
+        let candidates: Vec<PathBuf> = dirs
+            .iter()
+            .flat_map(|d| files.iter().map(move |f| d.join(f)))
+            .collect();
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| ConfigError::ProviderNotFound {
+                path: self.path.clone(),
+                name: name.clone(),
+                looked: candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// How often `stateplug run` logs progress.
+    pub fn progress_interval(&self) -> Duration {
+        Duration::from_secs(self.host.progress_interval_secs.unwrap_or(5).max(1))
+    }
+
+    /// A builder with the provider library, the host settings, and every
+    /// plugin built through `registry`. Plugin errors name the line.
+    pub fn builder(&self, registry: &PluginRegistry) -> Result<HostBuilder, ConfigError> {
+        let mut builder =
+            Host::builder().provider_library(self.provider_path()?, self.provider_config());
+        if let Some(n) = self.host.channel_capacity {
+            builder = builder.channel_capacity(n);
+        }
+        if let Some(ms) = self.host.stop_timeout_ms {
+            builder = builder.stop_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.host.checkpoint_interval_ms {
+            builder = builder.checkpoint_interval(Duration::from_millis(ms));
+        }
+        for entry in &self.sources {
+            let (spec, what) = self.spec(entry, "source")?;
+            let factory = registry
+                .source_factory(&entry.get_ref().kind)
+                .map_err(|m| self.plugin_error(entry, what.clone(), m))?;
+            let source = factory(&spec).map_err(|m| self.plugin_error(entry, what.clone(), m))?;
+            let policy = match &entry.get_ref().restart {
+                Some(r) => FailurePolicy::Restart {
+                    max_restarts: r.max_restarts,
+                    backoff: Duration::from_millis(r.backoff_ms),
+                },
+                None => FailurePolicy::StopHost,
+            };
+            builder = builder.shared_source(source, policy);
+        }
+        for entry in &self.reactions {
+            let (spec, what) = self.spec(entry, "reaction")?;
+            if entry.get_ref().restart.is_some() {
+                return Err(self.plugin_error(
+                    entry,
+                    what,
+                    "`restart` applies to sources only; a failing reaction stops the host",
+                ));
+            }
+            let factory = registry
+                .reaction_factory(&entry.get_ref().kind)
+                .map_err(|m| self.plugin_error(entry, what.clone(), m))?;
+            builder = builder.shared_reaction(
+                factory(&spec).map_err(|m| self.plugin_error(entry, what.clone(), m))?,
+            );
+        }
+        for entry in &self.bootstraps {
+            let plugin = entry.get_ref();
+            let what = format!("bootstrap {:?}", plugin.kind);
+            let Some(source) = plugin.source.clone() else {
+                return Err(self.plugin_error(
+                    entry,
+                    what,
+                    "a [[bootstrap]] entry needs `source = \"<source id>\"`",
+                ));
+            };
+            if plugin.id.is_some() || !plugin.subscribe.is_empty() || plugin.restart.is_some() {
+                return Err(self.plugin_error(
+                    entry,
+                    what,
+                    "a [[bootstrap]] entry takes only `source`, `kind` and `settings`",
+                ));
+            }
+            let spec = PluginSpec {
+                id: source,
+                subscribe: Vec::new(),
+                settings: table_to_json(plugin.settings.as_ref().map(|s| s.get_ref())),
+            };
+            let factory = registry
+                .bootstrap_factory(&plugin.kind)
+                .map_err(|m| self.plugin_error(entry, what.clone(), m))?;
+            builder = builder.shared_bootstrap(
+                factory(&spec).map_err(|m| self.plugin_error(entry, what.clone(), m))?,
+            );
+        }
+        Ok(builder)
+    }
+
+    fn spec(
+        &self,
+        entry: &Spanned<PluginSection>,
+        section: &str,
+    ) -> Result<(PluginSpec, String), ConfigError> {
+        let plugin = entry.get_ref();
+        let Some(id) = plugin.id.clone() else {
+            return Err(self.plugin_error(
+                entry,
+                format!("{section} {:?}", plugin.kind),
+                "missing `id = \"...\"`",
+            ));
+        };
+        let what = format!("{section} {id:?}");
+        if plugin.source.is_some() {
+            return Err(self.plugin_error(
+                entry,
+                what,
+                "`source` belongs to [[bootstrap]] entries; use `subscribe` on reactions",
+            ));
+        }
+        if section == "source" && !plugin.subscribe.is_empty() {
+            return Err(self.plugin_error(
+                entry,
+                what,
+                "a source does not subscribe; `subscribe` belongs to reactions",
+            ));
+        }
+        let settings = table_to_json(plugin.settings.as_ref().map(|s| s.get_ref()));
+        Ok((
+            PluginSpec {
+                id,
+                subscribe: plugin.subscribe.clone(),
+                settings,
+            },
+            what,
+        ))
+    }
+}
+
+/// Beside the executable, and its `deps/` folder (where cargo puts the
+/// libraries a binary depends on).
+pub fn default_provider_dirs() -> Vec<PathBuf> {
+    let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    else {
+        return vec![PathBuf::from(".")];
+    };
+    vec![dir.clone(), dir.join("deps")]
+}
+
+fn table_to_json(table: Option<&toml::Table>) -> serde_json::Value {
+    match table {
+        // A TOML table always converts to JSON: TOML values are a subset (dates become strings).
+        Some(t) => serde_json::to_value(t).unwrap_or(serde_json::Value::Null),
+        None => serde_json::json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::parse(text, Path::new("pipeline.toml"))
+    }
+
+    #[test]
+    fn a_misspelt_field_is_named_with_its_line() {
+        let err = parse("[provider]\nlibrary = \"memory\"\n\n[[source]]\nid = \"a\"\nkind = \"generator\"\nsetings = {}\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `setings`"), "{text}");
+        assert!(text.contains("line 7"), "{text}");
+        assert!(text.contains("pipeline.toml"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_provider_section_is_named() {
+        let err = parse("[[source]]\nid = \"a\"\nkind = \"x\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `provider`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_line() {
+        let err = parse("[provider]\nlibrary = \"memory\"\n[host]\nchannel_capacity = \"big\"\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("line 4") && text.contains("invalid type"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_plugin_kinds_list_the_known_ones_with_the_line() {
+        let config = parse(
+            "[provider]\nlibrary = \"/x/lib.so\"\n\n[[source]]\nid = \"a\"\nkind = \"nope\"\n",
+        )
+        .unwrap();
+        let mut registry = PluginRegistry::new();
+        registry.source("generator", |_| Err("unused".into()));
+        let err = config.builder(&registry).err().expect("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("line 4")
+                && text.contains("unknown kind \"nope\"")
+                && text.contains("generator"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn provider_names_resolve_in_the_providers_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("libstateplug_provider_redb.so"), b"").unwrap();
+        let text = format!(
+            "[provider]\nlibrary = \"redb\"\nproviders_dir = {:?}\n",
+            dir.path()
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(
+            config.provider_path().unwrap(),
+            dir.path().join("libstateplug_provider_redb.so")
+        );
+        let config = parse(&text.replace("\"redb\"", "\"nope\"")).unwrap();
+        let err = config.provider_path().unwrap_err().to_string();
+        assert!(
+            err.contains("libstateplug_provider_nope.so") && err.contains("not found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn provider_config_tables_become_json() {
+        let config = parse("[provider]\nlibrary = \"redb\"\nconfig = { path = \"data/x.redb\", cache_size_bytes = 1024 }\n").unwrap();
+        assert_eq!(
+            config.provider_config(),
+            serde_json::json!({ "path": "data/x.redb", "cache_size_bytes": 1024 })
+        );
+    }
+}

@@ -1,0 +1,522 @@
+//! `Host` and `RunningHost`: start order, graceful stop, reports.
+//!
+//! Start: the provider is open; checkpoints are read; bootstrap snapshots
+//! are taken; reactions start, then sources. Stop: sources are asked to
+//! stop and finish; reactions drain what was emitted and commit; source
+//! checkpoints are persisted; the provider is synced.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{mpsc, watch, Mutex},
+    task::JoinHandle,
+};
+
+use super::{
+    builder::Settings,
+    progress::{reaction_checkpoint_key, PluginStats, SourceProgress, SOURCE_CHECKPOINT_KEY},
+    supervise::{spawn_reaction, spawn_source, Finished},
+    FailurePolicy, HostBuilder,
+};
+use crate::{
+    BootstrapProvider, PluginError, Reaction, ReactionContext, ScopedStore, Source, StateStore,
+    StoreError,
+};
+
+/// Whether a plugin is a source or a reaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// A source.
+    Source,
+    /// A reaction.
+    Reaction,
+}
+
+/// One plugin's failure: which plugin, and what happened.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind:?} {id:?} failed: {message}")]
+pub struct PluginFailure {
+    /// The plugin id.
+    pub id: String,
+    /// Source or reaction.
+    pub kind: PluginKind,
+    /// The error or panic message.
+    pub message: String,
+}
+
+/// A host-level error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// Reading or writing checkpoints failed.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    /// A checkpoint in a plugin's store is not a position.
+    #[error("checkpoint {key:?} of plugin {plugin:?} is not a position ({value:?}); fix or delete it with `stateplug state`")]
+    BadCheckpoint {
+        /// The plugin.
+        plugin: String,
+        /// The key.
+        key: String,
+        /// What was stored.
+        value: String,
+    },
+    /// A bootstrap provider failed.
+    #[error("bootstrap of source {source_id:?} failed: {error}")]
+    Bootstrap {
+        /// The source.
+        source_id: String,
+        /// The error.
+        error: PluginError,
+    },
+    /// Plugins failed; the host stopped gracefully.
+    #[error("the host stopped because plugins failed: {}", .0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
+    PluginsFailed(Vec<PluginFailure>),
+}
+
+/// One plugin's figures at the end of a run or during it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginReport {
+    /// The plugin id.
+    pub id: String,
+    /// Source or reaction.
+    pub kind: PluginKind,
+    /// Events emitted (source) or committed (reaction).
+    pub events: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// The last checkpoint position.
+    pub last_checkpoint: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Every plugin's figures.
+    pub plugins: Vec<PluginReport>,
+    /// Failures, in the order they happened (empty for a clean run).
+    pub failures: Vec<PluginFailure>,
+}
+
+pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
+
+/// A configured host, not yet running.
+pub struct Host {
+    store: Arc<dyn StateStore>,
+    sources: Vec<SourceEntry>,
+    reactions: Vec<Arc<dyn Reaction>>,
+    bootstraps: Vec<Arc<dyn BootstrapProvider>>,
+    settings: Settings,
+}
+
+impl Host {
+    /// A builder.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    pub(crate) fn new(
+        store: Arc<dyn StateStore>,
+        sources: Vec<SourceEntry>,
+        reactions: Vec<Arc<dyn Reaction>>,
+        bootstraps: Vec<Arc<dyn BootstrapProvider>>,
+        settings: Settings,
+    ) -> Self {
+        Host {
+            store,
+            sources,
+            reactions,
+            bootstraps,
+            settings,
+        }
+    }
+
+    /// The state store every plugin's `ScopedStore` uses.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Reads checkpoints, takes bootstrap snapshots, and starts reactions then sources.
+    pub async fn start(self) -> Result<RunningHost, HostError> {
+        let Host {
+            store,
+            sources,
+            reactions,
+            bootstraps,
+            settings,
+        } = self;
+        let scoped = |id: &str| ScopedStore::new(Arc::clone(&store), id);
+
+        // Where each source stands, from its own checkpoint.
+        let mut stored = HashMap::new();
+        for (source, _) in &sources {
+            let at = read_position(&scoped(source.id()), SOURCE_CHECKPOINT_KEY)
+                .await?
+                .unwrap_or(0);
+            stored.insert(source.id().to_string(), at);
+        }
+        // Where each reaction stands for each of its sources; bootstrap snapshots for new subscriptions.
+        let mut acks: HashMap<String, Vec<(Arc<str>, u64)>> = HashMap::new();
+        let mut prepared = Vec::new();
+        for reaction in &reactions {
+            let store = scoped(reaction.id());
+            let mut seen = HashMap::new();
+            let mut snapshots = Vec::new();
+            for source in reaction.subscriptions() {
+                let source_at = stored.get(&source).copied().unwrap_or(0);
+                let committed = read_position(&store, &reaction_checkpoint_key(&source)).await?;
+                let (ack, seen_at) = match committed {
+                    Some(c) => (c, c),
+                    None => match bootstraps.iter().find(|b| b.source_id() == source) {
+                        Some(b) => {
+                            let snapshot =
+                                b.snapshot().await.map_err(|error| HostError::Bootstrap {
+                                    source_id: source.clone(),
+                                    error,
+                                })?;
+                            let at = snapshot.position;
+                            snapshots.push((Arc::<str>::from(source.as_str()), snapshot));
+                            (at.min(source_at), at)
+                        }
+                        None => (source_at, source_at),
+                    },
+                };
+                seen.insert(Arc::<str>::from(source.as_str()), seen_at);
+                acks.entry(source)
+                    .or_default()
+                    .push((Arc::from(reaction.id()), ack));
+            }
+            prepared.push((Arc::clone(reaction), store, seen, snapshots));
+        }
+        let progress: HashMap<String, Arc<SourceProgress>> = sources
+            .iter()
+            .map(|(s, _)| {
+                let subscribers = acks.remove(s.id()).unwrap_or_default();
+                let at = stored[s.id()];
+                (
+                    s.id().to_string(),
+                    Arc::new(SourceProgress::new(Arc::from(s.id()), subscribers, at)),
+                )
+            })
+            .collect();
+
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut outputs: HashMap<String, Vec<mpsc::Sender<crate::Event>>> = HashMap::new();
+        let mut tasks = Vec::new();
+        let mut stats = Vec::new();
+
+        // Reactions first, so that nothing a source emits waits for a reader that does not exist.
+        for (reaction, store, seen, snapshots) in prepared {
+            let (tx, rx) = mpsc::channel(settings.channel_capacity);
+            for source in reaction.subscriptions() {
+                outputs.entry(source).or_default().push(tx.clone());
+            }
+            let plugin_stats = Arc::new(PluginStats::default());
+            let ctx = ReactionContext {
+                store,
+                input: Arc::new(Mutex::new(rx)),
+                snapshots: std::sync::Mutex::new(snapshots),
+                seen: std::sync::Mutex::new(seen),
+                progress: reaction
+                    .subscriptions()
+                    .iter()
+                    .filter_map(|s| {
+                        progress
+                            .get(s)
+                            .map(|p| (Arc::<str>::from(s.as_str()), Arc::clone(p)))
+                    })
+                    .collect(),
+                stats: Arc::clone(&plugin_stats),
+            };
+            stats.push((
+                reaction.id().to_string(),
+                PluginKind::Reaction,
+                plugin_stats,
+            ));
+            tasks.push((
+                reaction.id().to_string(),
+                PluginKind::Reaction,
+                spawn_reaction(reaction, ctx, finished_tx.clone()),
+            ));
+        }
+        for (source, policy) in sources {
+            let plugin_stats = Arc::new(PluginStats::default());
+            plugin_stats
+                .last_checkpoint
+                .store(stored[source.id()], std::sync::atomic::Ordering::Relaxed);
+            stats.push((
+                source.id().to_string(),
+                PluginKind::Source,
+                Arc::clone(&plugin_stats),
+            ));
+            let progress = Arc::clone(&progress[source.id()]);
+            let outputs = outputs.remove(source.id()).unwrap_or_default();
+            let store = scoped(source.id());
+            let id = source.id().to_string();
+            let task = spawn_source(
+                source,
+                policy,
+                store,
+                outputs,
+                progress,
+                plugin_stats,
+                stop_rx.clone(),
+                finished_tx.clone(),
+            );
+            tasks.push((id, PluginKind::Source, task));
+        }
+        let checkpointer = spawn_checkpointer(
+            Arc::clone(&store),
+            progress.values().cloned().collect(),
+            settings.checkpoint_interval,
+            stats.clone(),
+        );
+        tracing::info!(plugins = tasks.len(), provider = %store.info().name, "host started");
+        Ok(RunningHost {
+            store,
+            tasks,
+            stats,
+            progress: progress.into_values().collect(),
+            stop_tx,
+            finished: finished_rx,
+            failures: Vec::new(),
+            running: 0,
+            checkpointer,
+            settings,
+        }
+        .counted())
+    }
+}
+
+async fn read_position(store: &ScopedStore, key: &str) -> Result<Option<u64>, HostError> {
+    let Some(bytes) = store.get(key).await? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    text.trim()
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| HostError::BadCheckpoint {
+            plugin: store.store_id().to_string(),
+            key: key.to_string(),
+            value: text.into_owned(),
+        })
+}
+
+/// Persists every source's watermark as its checkpoint, when it moved.
+async fn persist_watermarks(
+    store: &Arc<dyn StateStore>,
+    progress: &[Arc<SourceProgress>],
+    persisted: &mut HashMap<Arc<str>, u64>,
+    stats: &[(String, PluginKind, Arc<PluginStats>)],
+) -> Result<(), StoreError> {
+    for p in progress {
+        let mark = p.watermark();
+        let last = persisted.entry(Arc::clone(&p.source)).or_insert(0);
+        if mark > *last {
+            store
+                .set(
+                    &p.source,
+                    SOURCE_CHECKPOINT_KEY,
+                    mark.to_string().into_bytes(),
+                )
+                .await?;
+            *last = mark;
+            if let Some((_, _, s)) = stats.iter().find(|(id, _, _)| **id == *p.source) {
+                s.last_checkpoint
+                    .store(mark, std::sync::atomic::Ordering::Relaxed);
+                s.checkpoints
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn spawn_checkpointer(
+    store: Arc<dyn StateStore>,
+    progress: Vec<Arc<SourceProgress>>,
+    interval: Duration,
+    stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
+) -> JoinHandle<HashMap<Arc<str>, u64>> {
+    tokio::spawn(async move {
+        let mut persisted: HashMap<Arc<str>, u64> = progress
+            .iter()
+            .map(|p| (Arc::clone(&p.source), p.watermark()))
+            .collect();
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = persist_watermarks(&store, &progress, &mut persisted, &stats).await {
+                tracing::warn!(error = %e, "could not persist source checkpoints; will retry");
+            }
+        }
+    })
+}
+
+/// Reads a running host's figures; cheap to clone.
+#[derive(Clone)]
+pub struct HostProgress {
+    stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
+}
+
+impl HostProgress {
+    /// Every plugin's figures so far.
+    pub fn report(&self) -> Vec<PluginReport> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats
+            .iter()
+            .map(|(id, kind, s)| PluginReport {
+                id: id.clone(),
+                kind: *kind,
+                events: s.events.load(Relaxed),
+                checkpoints: s.checkpoints.load(Relaxed),
+                last_checkpoint: s.last_checkpoint.load(Relaxed),
+            })
+            .collect()
+    }
+}
+
+/// A running host.
+pub struct RunningHost {
+    store: Arc<dyn StateStore>,
+    tasks: Vec<(String, PluginKind, JoinHandle<()>)>,
+    stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
+    progress: Vec<Arc<SourceProgress>>,
+    stop_tx: watch::Sender<bool>,
+    finished: mpsc::UnboundedReceiver<Finished>,
+    failures: Vec<(PluginFailure, bool)>,
+    running: usize,
+    checkpointer: JoinHandle<HashMap<Arc<str>, u64>>,
+    settings: Settings,
+}
+
+impl RunningHost {
+    fn counted(mut self) -> Self {
+        self.running = self.tasks.len();
+        self
+    }
+
+    /// The state store the plugins use.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Every plugin's figures so far.
+    pub fn report(&self) -> Vec<PluginReport> {
+        self.progress_handle().report()
+    }
+
+    /// A handle that reads the plugins' figures while the host runs (for progress logs).
+    pub fn progress_handle(&self) -> HostProgress {
+        HostProgress {
+            stats: self.stats.clone(),
+        }
+    }
+
+    fn record(&mut self, finished: Finished) {
+        self.running = self.running.saturating_sub(1);
+        if let Some(failure) = finished.failure {
+            tracing::error!(plugin = %failure.id, kind = ?failure.kind, error = %failure.message,
+                "plugin failed");
+            self.failures.push((failure, finished.readers_gone));
+        }
+    }
+
+    /// The failures to report: a source that lost its readers is left out
+    /// when a reaction failed, since that failure caused it.
+    fn root_failures(&mut self) -> Vec<PluginFailure> {
+        let failures = std::mem::take(&mut self.failures);
+        let reaction_failed = failures.iter().any(|(f, _)| f.kind == PluginKind::Reaction);
+        failures
+            .into_iter()
+            .filter(|(_, readers_gone)| !(reaction_failed && *readers_gone))
+            .map(|(failure, _)| failure)
+            .collect()
+    }
+
+    /// Waits until a plugin fails or every plugin has finished on its own.
+    pub async fn wait(&mut self) {
+        while self.running > 0 && self.failures.is_empty() {
+            match self.finished.recv().await {
+                Some(f) => self.record(f),
+                None => return,
+            }
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, a plugin failure, or every plugin
+    /// finishing; then stops gracefully.
+    pub async fn run_until_shutdown(mut self) -> Result<RunReport, HostError> {
+        let terminate = async {
+            #[cfg(unix)]
+            {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            }
+            #[cfg(not(unix))]
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
+            _ = terminate => tracing::info!("terminated: stopping"),
+            _ = self.wait() => {}
+        }
+        self.stop().await
+    }
+
+    /// Stops gracefully: sources stop, reactions drain and commit, source
+    /// checkpoints are persisted, the provider is synced. Returns the run's
+    /// report, or the plugin failures that ended it.
+    pub async fn stop(mut self) -> Result<RunReport, HostError> {
+        let _ = self.stop_tx.send(true);
+        let deadline = tokio::time::Instant::now() + self.settings.stop_timeout;
+        for kind in [PluginKind::Source, PluginKind::Reaction] {
+            for (id, k, task) in self.tasks.iter_mut() {
+                if *k != kind {
+                    continue;
+                }
+                if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
+                    task.abort();
+                    let message = format!(
+                        "did not stop within {:?}; aborted",
+                        self.settings.stop_timeout
+                    );
+                    self.failures.push((
+                        PluginFailure {
+                            id: id.clone(),
+                            kind,
+                            message,
+                        },
+                        false,
+                    ));
+                }
+            }
+        }
+        while let Ok(f) = self.finished.try_recv() {
+            self.record(f);
+        }
+        self.checkpointer.abort();
+        let mut persisted = HashMap::new();
+        persist_watermarks(&self.store, &self.progress, &mut persisted, &self.stats).await?;
+        self.store.sync().await?;
+        let report = RunReport {
+            plugins: self.report(),
+            failures: self.root_failures(),
+        };
+        tracing::info!(
+            plugins = report.plugins.len(),
+            failures = report.failures.len(),
+            "host stopped"
+        );
+        if report.failures.is_empty() {
+            Ok(report)
+        } else {
+            Err(HostError::PluginsFailed(report.failures))
+        }
+    }
+}

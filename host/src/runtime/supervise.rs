@@ -1,0 +1,145 @@
+//! Running one plugin in its own task and reporting how it ended; a panic
+//! is caught by the task boundary and reported like an error.
+
+use std::sync::Arc;
+
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+
+use super::{
+    progress::{PluginStats, SourceProgress},
+    FailurePolicy, PluginFailure, PluginKind,
+};
+use crate::{
+    Event, PluginError, PluginResult, Reaction, ReactionContext, ScopedStore, Source, SourceContext,
+};
+
+/// A plugin task's end.
+pub(crate) struct Finished {
+    pub(crate) failure: Option<PluginFailure>,
+    /// The failure is a source finding every reader gone: a consequence of
+    /// a reaction's failure when there is one.
+    pub(crate) readers_gone: bool,
+}
+
+const CLEAN: Finished = Finished {
+    failure: None,
+    readers_gone: false,
+};
+
+/// How a contained plugin run failed.
+struct Failed {
+    message: String,
+    readers_gone: bool,
+}
+
+impl Failed {
+    fn new(message: String) -> Self {
+        Failed {
+            message,
+            readers_gone: false,
+        }
+    }
+}
+
+/// Runs `fut` in its own task; an error or a panic becomes a message.
+async fn contained(
+    fut: impl std::future::Future<Output = PluginResult<()>> + Send + 'static,
+) -> Result<(), Failed> {
+    match tokio::spawn(fut).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failed {
+            readers_gone: matches!(e, PluginError::Closed(_)),
+            message: e.to_string(),
+        }),
+        Err(join) if join.is_panic() => {
+            let payload = join.into_panic();
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-text panic payload".to_string());
+            Err(Failed::new(format!("panicked: {text}")))
+        }
+        Err(join) => Err(Failed::new(format!("cancelled: {join}"))),
+    }
+}
+
+fn failure(id: &str, kind: PluginKind, failed: Failed) -> Finished {
+    Finished {
+        failure: Some(PluginFailure {
+            id: id.to_string(),
+            kind,
+            message: failed.message,
+        }),
+        readers_gone: failed.readers_gone,
+    }
+}
+
+/// Runs a reaction once; its end is reported on `finished`.
+pub(crate) fn spawn_reaction(
+    reaction: Arc<dyn Reaction>,
+    ctx: ReactionContext,
+    finished: mpsc::UnboundedSender<Finished>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let id = reaction.id().to_string();
+        let runner = Arc::clone(&reaction);
+        let end = match contained(async move { runner.run(ctx).await }).await {
+            Ok(()) => CLEAN,
+            Err(failed) => failure(&id, PluginKind::Reaction, failed),
+        };
+        let _ = finished.send(end);
+    })
+}
+
+/// Runs a source, restarting it per `policy`; its end is reported on `finished`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn_source(
+    source: Arc<dyn Source>,
+    policy: FailurePolicy,
+    store: ScopedStore,
+    outputs: Vec<mpsc::Sender<Event>>,
+    progress: Arc<SourceProgress>,
+    stats: Arc<PluginStats>,
+    stop: watch::Receiver<bool>,
+    finished: mpsc::UnboundedSender<Finished>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let id = source.id().to_string();
+        let mut restarts = 0u32;
+        let end = loop {
+            // Resume from what every subscriber has committed: nothing is skipped.
+            let ctx = SourceContext {
+                store: store.clone(),
+                outputs: outputs.clone(),
+                progress: Arc::clone(&progress),
+                stats: Arc::clone(&stats),
+                stop: stop.clone(),
+                resume: progress.watermark(),
+            };
+            let runner = Arc::clone(&source);
+            let failed = match contained(async move { runner.run(ctx).await }).await {
+                Ok(()) => break CLEAN,
+                Err(failed) => failed,
+            };
+            match policy {
+                FailurePolicy::Restart {
+                    max_restarts,
+                    backoff,
+                } if restarts < max_restarts && !*stop.borrow() => {
+                    restarts += 1;
+                    tracing::warn!(plugin = %id, error = %failed.message, restart = restarts,
+                        of = max_restarts, "source failed; restarting");
+                    tokio::time::sleep(backoff).await;
+                }
+                _ => break failure(&id, PluginKind::Source, failed),
+            }
+        };
+        // Dropping the outputs here lets the reactions see the end of input.
+        drop(outputs);
+        let _ = finished.send(end);
+    })
+}

@@ -1,0 +1,154 @@
+//! `ScopedStore`: a plugin's view of the state store, bound to its own store_id.
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::{Entry, Expected, Page, PluginResult, Scan, StateStore, StoreResult, TxnOp};
+
+/// The state store as one plugin sees it: every call is bound to the
+/// plugin's own store_id, which the plugin cannot change, so it can neither
+/// read nor change another plugin's data, whatever keys it passes.
+#[derive(Clone)]
+pub struct ScopedStore {
+    store: Arc<dyn StateStore>,
+    store_id: Arc<str>,
+}
+
+impl fmt::Debug for ScopedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedStore")
+            .field("store_id", &self.store_id)
+            .finish()
+    }
+}
+
+impl ScopedStore {
+    /// A view of `store` bound to `store_id`.
+    pub fn new(store: Arc<dyn StateStore>, store_id: impl Into<Arc<str>>) -> Self {
+        ScopedStore {
+            store,
+            store_id: store_id.into(),
+        }
+    }
+
+    /// The store_id every call is bound to.
+    pub fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    /// Whether writes survive a crash.
+    pub fn is_durable(&self) -> bool {
+        self.store.is_durable()
+    }
+
+    /// The value of `key`.
+    pub async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.store.get(&self.store_id, key).await
+    }
+
+    /// The value and version of `key`.
+    pub async fn get_entry(&self, key: &str) -> StoreResult<Option<Entry>> {
+        self.store.get_entry(&self.store_id, key).await
+    }
+
+    /// Writes `value` under `key`; returns the new version.
+    pub async fn set(&self, key: &str, value: impl Into<Vec<u8>>) -> StoreResult<u64> {
+        self.store.set(&self.store_id, key, value.into()).await
+    }
+
+    /// Removes `key`; returns whether it existed.
+    pub async fn delete(&self, key: &str) -> StoreResult<bool> {
+        self.store.delete(&self.store_id, key).await
+    }
+
+    /// Whether `key` exists.
+    pub async fn contains_key(&self, key: &str) -> StoreResult<bool> {
+        self.store.contains_key(&self.store_id, key).await
+    }
+
+    /// The values of the `keys` that exist.
+    pub async fn get_many(&self, keys: &[&str]) -> StoreResult<HashMap<String, Vec<u8>>> {
+        self.store.get_many(&self.store_id, keys).await
+    }
+
+    /// Writes every pair as one batch.
+    pub async fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> StoreResult<u64> {
+        self.store.set_many(&self.store_id, entries).await
+    }
+
+    /// Removes `keys` as one batch; returns how many existed.
+    pub async fn delete_many(&self, keys: &[&str]) -> StoreResult<u64> {
+        self.store.delete_many(&self.store_id, keys).await
+    }
+
+    /// Removes every key of this plugin; returns how many there were.
+    pub async fn clear(&self) -> StoreResult<u64> {
+        self.store.clear_store(&self.store_id).await
+    }
+
+    /// Every key, ascending.
+    pub async fn list_keys(&self) -> StoreResult<Vec<String>> {
+        self.store.list_keys(&self.store_id).await
+    }
+
+    /// How many keys there are.
+    pub async fn key_count(&self) -> StoreResult<u64> {
+        self.store.key_count(&self.store_id).await
+    }
+
+    /// Writes `value` only if `key` is in the `expected` state.
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Expected,
+        value: impl Into<Vec<u8>>,
+    ) -> StoreResult<u64> {
+        self.store
+            .compare_and_set(&self.store_id, key, expected, value.into())
+            .await
+    }
+
+    /// Removes `key` only if it is at `version`.
+    pub async fn compare_and_delete(&self, key: &str, version: u64) -> StoreResult<()> {
+        self.store
+            .compare_and_delete(&self.store_id, key, version)
+            .await
+    }
+
+    /// Applies `ops` all-or-nothing.
+    pub async fn transaction(&self, ops: Vec<TxnOp>) -> StoreResult<u64> {
+        self.store.transaction(&self.store_id, ops).await
+    }
+
+    /// One page of an ordered walk.
+    pub async fn scan(&self, scan: &Scan) -> StoreResult<Page> {
+        self.store.scan(&self.store_id, scan).await
+    }
+
+    /// The value of `key` parsed from JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> PluginResult<Option<T>> {
+        match self.get(key).await? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `value` as JSON under `key`.
+    pub async fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> PluginResult<u64> {
+        Ok(self.set(key, serde_json::to_vec(value)?).await?)
+    }
+
+    /// Writes a plugin's output state `ops` and its checkpoint (`key` =
+    /// JSON of `checkpoint`) in one atomic transaction: after a crash either
+    /// both are there or neither is.
+    pub async fn commit_with_checkpoint<T: Serialize + ?Sized>(
+        &self,
+        mut ops: Vec<TxnOp>,
+        key: &str,
+        checkpoint: &T,
+    ) -> PluginResult<u64> {
+        ops.push(TxnOp::put(key, serde_json::to_vec(checkpoint)?));
+        Ok(self.transaction(ops).await?)
+    }
+}
