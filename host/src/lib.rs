@@ -31,6 +31,8 @@ mod scoped;
 mod store;
 
 pub use adapter::ProviderStore;
+/// Re-exported so plugin authors implement `Source` and `Reaction` without another dependency.
+pub use async_trait::async_trait;
 pub use context::{ReactionContext, SourceContext};
 pub use error::{Error, ErrorKind, LoadError, StoreError, StoreResult};
 pub use loader::{open_in_process, ProviderLibrary};

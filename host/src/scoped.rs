@@ -4,7 +4,10 @@ use std::{collections::HashMap, fmt, sync::Arc};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{Entry, Expected, Page, PluginResult, Scan, StateStore, StoreResult, TxnOp};
+use crate::{
+    layers::{WatchLayer, Watcher},
+    Entry, Expected, Page, PluginResult, Scan, StateStore, StoreResult, TxnOp,
+};
 
 /// The state store as one plugin sees it: every call is bound to the
 /// plugin's own store_id, which the plugin cannot change, so it can neither
@@ -13,6 +16,7 @@ use crate::{Entry, Expected, Page, PluginResult, Scan, StateStore, StoreResult, 
 pub struct ScopedStore {
     store: Arc<dyn StateStore>,
     store_id: Arc<str>,
+    watch: Option<Arc<WatchLayer>>,
 }
 
 impl fmt::Debug for ScopedStore {
@@ -29,7 +33,20 @@ impl ScopedStore {
         ScopedStore {
             store,
             store_id: store_id.into(),
+            watch: None,
         }
+    }
+
+    /// The same view, able to watch through `layer` (which must wrap `store`).
+    pub fn with_watch(mut self, layer: Arc<WatchLayer>) -> Self {
+        self.watch = Some(layer);
+        self
+    }
+
+    /// Change events of this plugin's keys under `prefix`; `None` if the
+    /// store has no watch layer (a host always adds one).
+    pub fn watch(&self, prefix: &str) -> Option<Watcher> {
+        self.watch.as_ref().map(|w| w.watch(&self.store_id, prefix))
     }
 
     /// The store_id every call is bound to.

@@ -578,3 +578,54 @@ async fn a_slow_reaction_holds_back_its_sources() {
     }
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_reports_each_commit_as_one_batch_of_changes() {
+    use stateplug::layers::{ChangeKind, WatchEvent};
+    let host = Host::builder()
+        .provider_store(memory())
+        .source(Generator::new("numbers").count(200).durable(false))
+        .reaction(
+            WordCount::new("counts", &["numbers"])
+                .batch(20)
+                .durable(false),
+        )
+        .build()
+        .unwrap();
+    let mut watcher = host.watch("counts", COUNT_PREFIX);
+    let mut running = host.start().await.unwrap();
+    running.wait().await;
+    running.stop().await.unwrap();
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    let mut batches = 0;
+    while let Some(event) = watcher.try_next() {
+        let WatchEvent::Changes(changes) = event else {
+            panic!("no lag expected: {event:?}")
+        };
+        batches += 1;
+        let version = changes[0].version;
+        for change in &changes {
+            assert_eq!(change.version, version, "one commit, one version");
+            assert!(
+                change.key.starts_with(COUNT_PREFIX),
+                "the prefix filter holds: {change:?}"
+            );
+            let kind = if seen.contains_key(&change.key) {
+                ChangeKind::Updated
+            } else {
+                ChangeKind::Created
+            };
+            assert_eq!(change.kind, kind, "{change:?}");
+            seen.insert(change.key.clone(), version);
+        }
+    }
+    assert!(
+        batches >= 200 / 20,
+        "every commit is reported ({batches} batches)"
+    );
+    let expected: Vec<String> = expected_for(200, &[])
+        .keys()
+        .map(|w| format!("{COUNT_PREFIX}{w}"))
+        .collect();
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), expected);
+}

@@ -15,7 +15,7 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
         .builder(&registry)
         .map_err(Failure::usage)?
         .build()
-        .map_err(Failure::usage)?;
+        .map_err(|e| Failure::usage(format!("configuration {}: {e}", path.display())))?;
     let info = host.store().info().clone();
     tracing::info!(config = %path.display(), provider = %info.name, version = %info.version, "starting pipeline");
     let running = host.start().await.map_err(Failure::failed)?;

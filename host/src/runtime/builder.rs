@@ -2,7 +2,10 @@
 
 use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
 
-use crate::{BootstrapProvider, Host, LoadError, ProviderLibrary, Reaction, Source, StateStore};
+use crate::{
+    layers::{TracingLayer, WatchLayer},
+    BootstrapProvider, Host, LoadError, ProviderLibrary, Reaction, Source, StateStore,
+};
 
 /// What a source's failure (an error or a panic) leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,8 +267,12 @@ impl HostBuilder {
                 });
             }
         }
+        // Every write passes through the host, so watching works for every provider.
+        let watch = Arc::new(WatchLayer::new(store));
+        let store: Arc<dyn StateStore> = Arc::new(TracingLayer::new(watch.clone()));
         Ok(Host::new(
             store,
+            watch,
             self.sources,
             self.reactions,
             self.bootstraps,

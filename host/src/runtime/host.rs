@@ -19,6 +19,7 @@ use super::{
     FailurePolicy, HostBuilder,
 };
 use crate::{
+    layers::{WatchLayer, Watcher},
     BootstrapProvider, PluginError, Reaction, ReactionContext, ScopedStore, Source, StateStore,
     StoreError,
 };
@@ -103,6 +104,7 @@ pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
 /// A configured host, not yet running.
 pub struct Host {
     store: Arc<dyn StateStore>,
+    watch: Arc<WatchLayer>,
     sources: Vec<SourceEntry>,
     reactions: Vec<Arc<dyn Reaction>>,
     bootstraps: Vec<Arc<dyn BootstrapProvider>>,
@@ -117,6 +119,7 @@ impl Host {
 
     pub(crate) fn new(
         store: Arc<dyn StateStore>,
+        watch: Arc<WatchLayer>,
         sources: Vec<SourceEntry>,
         reactions: Vec<Arc<dyn Reaction>>,
         bootstraps: Vec<Arc<dyn BootstrapProvider>>,
@@ -124,6 +127,7 @@ impl Host {
     ) -> Self {
         Host {
             store,
+            watch,
             sources,
             reactions,
             bootstraps,
@@ -136,16 +140,24 @@ impl Host {
         &self.store
     }
 
+    /// Change events of one store_id under `prefix` (every write passes
+    /// through the host, so this works for every provider).
+    pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
+        self.watch.watch(store_id, prefix)
+    }
+
     /// Reads checkpoints, takes bootstrap snapshots, and starts reactions then sources.
     pub async fn start(self) -> Result<RunningHost, HostError> {
         let Host {
             store,
+            watch,
             sources,
             reactions,
             bootstraps,
             settings,
         } = self;
-        let scoped = |id: &str| ScopedStore::new(Arc::clone(&store), id);
+        let scoped =
+            |id: &str| ScopedStore::new(Arc::clone(&store), id).with_watch(Arc::clone(&watch));
 
         // Where each source stands, from its own checkpoint.
         let mut stored = HashMap::new();
@@ -275,6 +287,7 @@ impl Host {
         tracing::info!(plugins = tasks.len(), provider = %store.info().name, "host started");
         Ok(RunningHost {
             store,
+            watch,
             tasks,
             stats,
             progress: progress.into_values().collect(),
@@ -380,6 +393,7 @@ impl HostProgress {
 /// A running host.
 pub struct RunningHost {
     store: Arc<dyn StateStore>,
+    watch: Arc<WatchLayer>,
     tasks: Vec<(String, PluginKind, JoinHandle<()>)>,
     stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
     progress: Vec<Arc<SourceProgress>>,
@@ -405,6 +419,11 @@ impl RunningHost {
     /// Every plugin's figures so far.
     pub fn report(&self) -> Vec<PluginReport> {
         self.progress_handle().report()
+    }
+
+    /// Change events of one store_id under `prefix`.
+    pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
+        self.watch.watch(store_id, prefix)
     }
 
     /// A handle that reads the plugins' figures while the host runs (for progress logs).
