@@ -15,7 +15,10 @@ use stateplug_provider_api::{
     Capabilities, CapabilityFlags, Entry, ErrorKind, Expected, KeyEntry, Page, ProviderError,
 };
 
-use crate::{Operation, Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp};
+use crate::{
+    ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore, StoreError,
+    StoreInfo, StoreResult, TxnOp,
+};
 
 /// A provider object seen through the host's async API.
 pub struct ProviderStore {
@@ -330,5 +333,92 @@ impl StateStore for ProviderStore {
             .call(Operation::ListStores, "", |p| p.list_stores())
             .await?;
         Ok(ids.into_iter().map(RString::into_string).collect())
+    }
+
+    async fn history(
+        &self,
+        store_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<HistoryEntry>> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        let found = self
+            .call(Operation::History, store_id, move |p| {
+                p.history(s.as_str().into(), k.as_str().into(), limit)
+            })
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|h| HistoryEntry {
+                version: h.version,
+                value: h.value.into_option().map(|v| v.into_vec()),
+            })
+            .collect())
+    }
+
+    async fn get_version(
+        &self,
+        store_id: &str,
+        key: &str,
+        version: u64,
+    ) -> StoreResult<Option<Entry>> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        let found = self
+            .call(Operation::GetVersion, store_id, move |p| {
+                p.get_version(s.as_str().into(), k.as_str().into(), version)
+            })
+            .await?;
+        Ok(found.into_option().map(entry))
+    }
+
+    async fn change_head(&self) -> StoreResult<u64> {
+        self.call(Operation::ChangeHead, "", |p| p.change_head())
+            .await
+    }
+
+    async fn wait_changes(
+        &self,
+        after: u64,
+        limit: u32,
+        timeout: std::time::Duration,
+    ) -> StoreResult<ChangePage> {
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let ffi = Arc::clone(&self.ffi);
+        // Waiting blocks by design: always off the async workers.
+        let page = tokio::task::spawn_blocking(move || ffi.wait_changes(after, limit, timeout_ms))
+            .await
+            .map_err(|join| {
+                StoreError::host(
+                    Operation::WaitChanges,
+                    &self.info.name,
+                    "",
+                    ErrorKind::UNAVAILABLE,
+                    format!("the blocking call did not complete: {join}"),
+                )
+            })?
+            .into_result()
+            .map_err(|e| self.err(Operation::WaitChanges, "", e))?;
+        let mut changes = Vec::with_capacity(page.changes.len());
+        for c in page.changes {
+            let Some(kind) = ChangeKind::from_wire(c.kind) else {
+                return Err(StoreError::host(
+                    Operation::WaitChanges,
+                    &self.info.name,
+                    c.store_id.as_str(),
+                    ErrorKind::INTERNAL,
+                    format!("the provider reported an unknown change kind {}", c.kind),
+                ));
+            };
+            changes.push(ChangeRecord {
+                store_id: c.store_id.into_string(),
+                key: c.key.into_string(),
+                kind,
+                version: c.version,
+            });
+        }
+        Ok(ChangePage {
+            changes,
+            cursor: page.cursor,
+        })
     }
 }

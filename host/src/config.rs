@@ -372,8 +372,9 @@ impl PipelineConfig {
     }
 }
 
-/// Beside the executable, and its `deps/` folder (where cargo puts the
-/// libraries a binary depends on).
+/// The executable's `deps/` folder (where cargo builds the libraries a
+/// binary depends on, fresh on every build and test run), then the folder
+/// of the executable itself (where an installation puts them).
 pub fn default_provider_dirs() -> Vec<PathBuf> {
     let Some(dir) = std::env::current_exe()
         .ok()
@@ -381,7 +382,7 @@ pub fn default_provider_dirs() -> Vec<PathBuf> {
     else {
         return vec![PathBuf::from(".")];
     };
-    vec![dir.clone(), dir.join("deps")]
+    vec![dir.join("deps"), dir]
 }
 
 fn table_to_json(table: Option<&toml::Table>) -> serde_json::Value {

@@ -46,6 +46,6 @@ pub use runtime::{
 };
 pub use scoped::ScopedStore;
 pub use store::{
-    Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, Scan, StateStore, StoreInfo,
-    TxnOp, NAMED_FLAGS,
+    Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord, Entry, Expected,
+    HistoryEntry, KeyEntry, Page, Scan, StateStore, StoreInfo, TxnOp, NAMED_FLAGS,
 };

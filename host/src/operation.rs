@@ -44,6 +44,14 @@ pub enum Operation {
     Scan,
     /// `list_stores`.
     ListStores,
+    /// `history`.
+    History,
+    /// `get_version`.
+    GetVersion,
+    /// `change_head`.
+    ChangeHead,
+    /// `wait_changes`.
+    WaitChanges,
 }
 
 impl Operation {
@@ -69,6 +77,10 @@ impl Operation {
             Operation::Transaction => "transaction",
             Operation::Scan => "scan",
             Operation::ListStores => "list_stores",
+            Operation::History => "history",
+            Operation::GetVersion => "get_version",
+            Operation::ChangeHead => "change_head",
+            Operation::WaitChanges => "wait_changes",
         }
     }
 

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 pub use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, NAMED_FLAGS,
+    Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord, Entry, Expected,
+    HistoryEntry, KeyEntry, Page, NAMED_FLAGS,
 };
 
 use crate::StoreResult;
@@ -225,4 +226,32 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Every store_id holding at least one key, ascending.
     async fn list_stores(&self) -> StoreResult<Vec<String>>;
+
+    /// The retained versions of `key`, newest first, at most `limit` (needs `HISTORY`).
+    async fn history(
+        &self,
+        store_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<HistoryEntry>>;
+
+    /// The value `key` had at `version`, if retained (needs `HISTORY`).
+    async fn get_version(
+        &self,
+        store_id: &str,
+        key: &str,
+        version: u64,
+    ) -> StoreResult<Option<Entry>>;
+
+    /// The change feed's current position (needs `CHANGE_FEED`).
+    async fn change_head(&self) -> StoreResult<u64>;
+
+    /// Changes committed after `after`, waiting up to `timeout` for the
+    /// first (needs `CHANGE_FEED`). Runs on the blocking pool.
+    async fn wait_changes(
+        &self,
+        after: u64,
+        limit: u32,
+        timeout: std::time::Duration,
+    ) -> StoreResult<ChangePage>;
 }

@@ -33,9 +33,14 @@ impl CapabilityFlags {
     /// run them on its async worker threads. Without it, the host runs writes
     /// on its blocking thread pool so a slow commit never stalls other tasks.
     pub const INLINE_WRITES: CapabilityFlags = CapabilityFlags(1 << 7);
+    /// `history` and `get_version` return past versions of a key.
+    pub const HISTORY: CapabilityFlags = CapabilityFlags(1 << 8);
+    /// `change_head` and `wait_changes` report every committed change, also
+    /// those made by other processes or hosts sharing the storage.
+    pub const CHANGE_FEED: CapabilityFlags = CapabilityFlags(1 << 9);
 
     /// Every flag defined by this interface version.
-    pub const ALL: CapabilityFlags = CapabilityFlags(0b1111_1111);
+    pub const ALL: CapabilityFlags = CapabilityFlags(0b11_1111_1111);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: CapabilityFlags) -> bool {
@@ -63,7 +68,7 @@ impl CapabilityFlags {
 }
 
 /// Each flag with its display name, in declaration order.
-pub const NAMED_FLAGS: [(CapabilityFlags, &str); 8] = [
+pub const NAMED_FLAGS: [(CapabilityFlags, &str); 10] = [
     (CapabilityFlags::DURABLE, "durable"),
     (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
     (
@@ -75,6 +80,8 @@ pub const NAMED_FLAGS: [(CapabilityFlags, &str); 8] = [
     (CapabilityFlags::LIST_STORES, "list stores"),
     (CapabilityFlags::INLINE_READS, "inline reads"),
     (CapabilityFlags::INLINE_WRITES, "inline writes"),
+    (CapabilityFlags::HISTORY, "history"),
+    (CapabilityFlags::CHANGE_FEED, "change feed"),
 ];
 
 /// What a provider declares it can do. An operation whose capability is not

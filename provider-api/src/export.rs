@@ -16,9 +16,10 @@ use abi_stable::{
 
 use crate::{
     ffi::{
-        FfiEntry, FfiKeyEntry, FfiKeyValue, FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO,
-        FfiResult, FfiScan, FfiTxnOp, HostLogger, ProviderModule, ProviderModuleRef,
-        INTERFACE_VERSION, TXN_CHECK, TXN_DELETE, TXN_PUT,
+        FfiChangePage, FfiChangeRecord, FfiEntry, FfiHistoryEntry, FfiKeyEntry, FfiKeyValue,
+        FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan, FfiTxnOp,
+        HostLogger, ProviderModule, ProviderModuleRef, INTERFACE_VERSION, TXN_CHECK, TXN_DELETE,
+        TXN_PUT,
     },
     log_bridge, Capabilities, CapabilityFlags, Entry, Expected, Provider, ProviderError,
     ProviderInfo, ProviderResult, ScanRef, TxnOpRef,
@@ -296,6 +297,72 @@ impl<P: Provider> FfiProvider for Exported<P> {
                     })
                     .collect(),
                 next: page.next.map(RString::from).into(),
+            })
+        })
+    }
+
+    fn history(
+        &self,
+        store_id: RStr<'_>,
+        key: RStr<'_>,
+        limit: u32,
+    ) -> FfiResult<RVec<FfiHistoryEntry>> {
+        guard(|| {
+            self.require(CapabilityFlags::HISTORY, "history")?;
+            self.check(&store_id, &key)?;
+            Ok(self
+                .inner
+                .history(&store_id, &key, limit)?
+                .into_iter()
+                .map(|h| FfiHistoryEntry {
+                    version: h.version,
+                    value: h.value.map(RVec::from).into(),
+                })
+                .collect())
+        })
+    }
+
+    fn get_version(
+        &self,
+        store_id: RStr<'_>,
+        key: RStr<'_>,
+        version: u64,
+    ) -> FfiResult<ROption<FfiEntry>> {
+        guard(|| {
+            self.require(CapabilityFlags::HISTORY, "get_version")?;
+            self.check(&store_id, &key)?;
+            Ok(self
+                .inner
+                .get_version(&store_id, &key, version)?
+                .map(to_ffi_entry)
+                .into())
+        })
+    }
+
+    fn change_head(&self) -> FfiResult<u64> {
+        guard(|| {
+            self.require(CapabilityFlags::CHANGE_FEED, "change_head")?;
+            self.inner.change_head()
+        })
+    }
+
+    fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> FfiResult<FfiChangePage> {
+        guard(|| {
+            self.require(CapabilityFlags::CHANGE_FEED, "wait_changes")?;
+            self.caps.limits.check_scan_limit(limit)?;
+            let page = self.inner.wait_changes(after, limit, timeout_ms)?;
+            Ok(FfiChangePage {
+                changes: page
+                    .changes
+                    .into_iter()
+                    .map(|c| FfiChangeRecord {
+                        store_id: c.store_id.into(),
+                        key: c.key.into(),
+                        kind: c.kind.to_wire(),
+                        version: c.version,
+                    })
+                    .collect(),
+                cursor: page.cursor,
             })
         })
     }

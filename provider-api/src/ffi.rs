@@ -3,14 +3,21 @@
 //!
 //! # Evolution rules
 //!
-//! - The interface version is this crate's version. A host refuses a library
-//!   built against an older minor version (0.x) or another major version.
+//! - The interface version is this crate's version. The host checks it when
+//!   it loads a library: a library built against an older minor version
+//!   (0.x) or another major version is refused with both versions named, so
+//!   providers are rebuilt when the host moves to a newer interface. A library
+//!   built against a *newer* minor version loads in an older host, which
+//!   simply does not call what it does not know.
+//! - The minor version is bumped exactly when the interface grows.
 //! - [`FfiProvider`] and [`ProviderModule`] grow only by appending after the
-//!   field marked `#[sabi(last_prefix_field)]`. A new trait method has a
-//!   default body, which an older library uses; a new module field is read
-//!   through its `Option` accessor.
-//! - New error kinds, capability flags and transaction operation tags are new
-//!   constants: their carriers are integers, so old libraries keep working.
+//!   member marked `#[sabi(last_prefix_field)]` (abi_stable prefix types).
+//!   Appended trait methods have default bodies that answer `UNSUPPORTED`,
+//!   and the `Provider` trait gets a default too, so existing provider code
+//!   compiles unchanged against the new version.
+//! - New error kinds, capability flags, change kinds and transaction
+//!   operation tags are new constants: their carriers are integers, and an
+//!   undeclared capability is never called.
 //! - No existing type changes shape. Anything else needs a new major version.
 
 use abi_stable::{
@@ -109,6 +116,48 @@ pub struct FfiPage {
     pub next: ROption<RString>,
 }
 
+/// A retained version crossing the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiHistoryEntry {
+    /// The version.
+    pub version: u64,
+    /// The value, or none for a deletion.
+    pub value: ROption<RVec<u8>>,
+}
+
+/// A change-feed record crossing the boundary; `kind` is
+/// [`crate::ChangeKind::to_wire`].
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiChangeRecord {
+    /// The store.
+    pub store_id: RString,
+    /// The key.
+    pub key: RString,
+    /// Created 0, updated 1, deleted 2.
+    pub kind: u8,
+    /// The revision of the write.
+    pub version: u64,
+}
+
+/// A change-feed page crossing the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiChangePage {
+    /// The changes, oldest first.
+    pub changes: RVec<FfiChangeRecord>,
+    /// Where to continue.
+    pub cursor: u64,
+}
+
+/// The error a method missing from an older provider's vtable returns.
+fn missing(method: &str) -> ProviderError {
+    ProviderError::unsupported(format!(
+        "this provider was built against an older provider-api without {method}"
+    ))
+}
+
 /// The provider object the host drives. Generated for you by
 /// [`export_provider!`](crate::export_provider) from a [`crate::Provider`];
 /// see that trait for each method's contract.
@@ -165,6 +214,39 @@ pub trait FfiProvider: Send + Sync {
     /// See [`crate::Provider::list_stores`].
     #[sabi(last_prefix_field)]
     fn list_stores(&self) -> FfiResult<RVec<RString>>;
+
+    // Appended after the prefix: a provider built before these existed
+    // answers with the default bodies (UNSUPPORTED).
+
+    /// See [`crate::Provider::history`].
+    fn history(
+        &self,
+        store_id: RStr<'_>,
+        key: RStr<'_>,
+        limit: u32,
+    ) -> FfiResult<RVec<FfiHistoryEntry>> {
+        let _ = (store_id, key, limit);
+        RResult::RErr(missing("history"))
+    }
+    /// See [`crate::Provider::get_version`].
+    fn get_version(
+        &self,
+        store_id: RStr<'_>,
+        key: RStr<'_>,
+        version: u64,
+    ) -> FfiResult<ROption<FfiEntry>> {
+        let _ = (store_id, key, version);
+        RResult::RErr(missing("get_version"))
+    }
+    /// See [`crate::Provider::change_head`].
+    fn change_head(&self) -> FfiResult<u64> {
+        RResult::RErr(missing("change_head"))
+    }
+    /// See [`crate::Provider::wait_changes`].
+    fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> FfiResult<FfiChangePage> {
+        let _ = (after, limit, timeout_ms);
+        RResult::RErr(missing("wait_changes"))
+    }
 }
 
 /// An owned, type-erased provider object.

@@ -32,7 +32,10 @@ pub use limits::{
     Limits, MAX_BATCH_OPS, MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_STORE_ID_BYTES, MAX_VALUE_BYTES,
 };
 pub use provider::{conflict, Provider};
-pub use types::{prefix_successor, Entry, Expected, KeyEntry, Page, ScanRef, TxnOpRef};
+pub use types::{
+    prefix_successor, ChangeKind, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
+    KeyEntry, Page, ScanRef, TxnOpRef,
+};
 
 /// Items the exported macro needs; not part of the public API.
 #[doc(hidden)]

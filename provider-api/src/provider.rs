@@ -1,7 +1,8 @@
 //! The synchronous trait a provider author implements.
 
 use crate::{
-    Capabilities, Entry, Expected, Page, ProviderError, ProviderResult, ScanRef, TxnOpRef,
+    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Page, ProviderError, ProviderResult,
+    ScanRef, TxnOpRef,
 };
 
 /// A state store provider: a key-value store partitioned by `store_id`.
@@ -178,6 +179,50 @@ pub trait Provider: Send + Sync + 'static {
     /// - Needs [`CapabilityFlags::LIST_STORES`](crate::CapabilityFlags::LIST_STORES).
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
         Err(unsupported(Self::NAME, "list_stores"))
+    }
+
+    /// The retained versions of `key`, newest first, at most `limit`
+    /// (deletions included, with `value: None`).
+    /// - A key never written, or an unknown store: an empty vector.
+    /// - Needs [`CapabilityFlags::HISTORY`](crate::CapabilityFlags::HISTORY).
+    fn history(&self, store_id: &str, key: &str, limit: u32) -> ProviderResult<Vec<HistoryEntry>> {
+        let _ = (store_id, key, limit);
+        Err(unsupported(Self::NAME, "history"))
+    }
+
+    /// The value `key` had at `version`, if that version is still retained.
+    /// - Defaults to searching [`Provider::history`].
+    /// - Needs [`CapabilityFlags::HISTORY`](crate::CapabilityFlags::HISTORY).
+    fn get_version(
+        &self,
+        store_id: &str,
+        key: &str,
+        version: u64,
+    ) -> ProviderResult<Option<Entry>> {
+        let found = self
+            .history(store_id, key, u32::MAX)?
+            .into_iter()
+            .find(|h| h.version == version)
+            .and_then(|h| h.value.map(|value| Entry { value, version }));
+        Ok(found)
+    }
+
+    /// The change feed's current position: changes committed after this
+    /// call have greater positions.
+    /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED).
+    fn change_head(&self) -> ProviderResult<u64> {
+        Err(unsupported(Self::NAME, "change_head"))
+    }
+
+    /// Changes committed after position `after`, oldest first, at most
+    /// `limit`; waits up to `timeout_ms` for the first one, then returns
+    /// what there is (possibly nothing, with the same cursor).
+    /// - Every change of one write call is returned in one page or in
+    ///   consecutive pages, in order.
+    /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED).
+    fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> ProviderResult<ChangePage> {
+        let _ = (after, limit, timeout_ms);
+        Err(unsupported(Self::NAME, "wait_changes"))
     }
 }
 

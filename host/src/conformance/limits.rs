@@ -191,6 +191,17 @@ pub async fn undeclared_capabilities_are_unsupported(store: Arc<dyn StateStore>)
     if !caps.has(CapabilityFlags::LIST_STORES) {
         fails_with(store.list_stores().await, no, "list_stores");
     }
+    if !caps.has(CapabilityFlags::HISTORY) {
+        fails_with(store.history(&s, "k", 10).await, no, "history");
+        fails_with(store.get_version(&s, "k", 1).await, no, "get_version");
+    }
+    if !caps.has(CapabilityFlags::CHANGE_FEED) {
+        fails_with(store.change_head().await, no, "change_head");
+        let wait = store
+            .wait_changes(0, 10, std::time::Duration::from_millis(1))
+            .await;
+        fails_with(wait, no, "wait_changes");
+    }
     assert!(
         !ok(store.store_exists(&s).await, "store_exists"),
         "refused operations write nothing"

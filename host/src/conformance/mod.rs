@@ -25,6 +25,8 @@ mod basic;
 mod batches;
 mod concurrency;
 mod durability;
+mod feed;
+mod history;
 mod limits;
 mod model;
 mod partitioning;
@@ -37,6 +39,8 @@ pub use basic::*;
 pub use batches::*;
 pub use concurrency::*;
 pub use durability::*;
+pub use feed::*;
+pub use history::*;
 pub use limits::*;
 pub use model::*;
 pub use partitioning::*;
@@ -120,6 +124,14 @@ pub const CASES: &[Case] = &[
     case!(empty_store_id_is_refused),
     case!(undeclared_capabilities_are_unsupported),
     case!(random_operations_match_a_model, TXN.union(CAS).union(SCANS)),
+    case!(
+        history_lists_versions_newest_first,
+        CapabilityFlags::HISTORY
+    ),
+    case!(
+        change_feed_reports_every_write_in_order,
+        CapabilityFlags::CHANGE_FEED.union(TXN).union(CAS)
+    ),
 ];
 
 /// Finds a case by name.
@@ -264,7 +276,8 @@ macro_rules! conformance_tests {
             scan_respects_prefix_boundaries, scan_respects_range_bounds,
             concurrent_cas_counter_is_exact, concurrent_writers_to_distinct_keys_all_land,
             limits_refuse_oversized_input, empty_store_id_is_refused,
-            undeclared_capabilities_are_unsupported, random_operations_match_a_model
+            undeclared_capabilities_are_unsupported, random_operations_match_a_model,
+            history_lists_versions_newest_first, change_feed_reports_every_write_in_order
         );
     };
     (@cases $open:expr; $($name:ident),* $(,)?) => {

@@ -1,12 +1,18 @@
 //! `TracingLayer`: one `tracing` event per store call.
 
-use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use ::tracing::{Instrument, Level, Span};
 use async_trait::async_trait;
 
 use crate::{
-    Capabilities, Entry, Expected, Operation, Page, Scan, StateStore, StoreInfo, StoreResult, TxnOp,
+    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, Scan, StateStore,
+    StoreInfo, StoreResult, TxnOp,
 };
 
 /// Logs every call of the wrapped store through `tracing`.
@@ -253,5 +259,52 @@ impl StateStore for TracingLayer {
     async fn list_stores(&self) -> StoreResult<Vec<String>> {
         self.traced(Operation::ListStores, "", self.inner.list_stores())
             .await
+    }
+
+    async fn history(
+        &self,
+        store_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<HistoryEntry>> {
+        self.traced(
+            Operation::History,
+            store_id,
+            self.inner.history(store_id, key, limit),
+        )
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        store_id: &str,
+        key: &str,
+        version: u64,
+    ) -> StoreResult<Option<Entry>> {
+        self.traced(
+            Operation::GetVersion,
+            store_id,
+            self.inner.get_version(store_id, key, version),
+        )
+        .await
+    }
+
+    async fn change_head(&self) -> StoreResult<u64> {
+        self.traced(Operation::ChangeHead, "", self.inner.change_head())
+            .await
+    }
+
+    async fn wait_changes(
+        &self,
+        after: u64,
+        limit: u32,
+        timeout: Duration,
+    ) -> StoreResult<ChangePage> {
+        self.traced(
+            Operation::WaitChanges,
+            "",
+            self.inner.wait_changes(after, limit, timeout),
+        )
+        .await
     }
 }

@@ -20,8 +20,8 @@ use tokio::sync::{
 };
 
 use crate::{
-    Capabilities, CapabilityFlags, Entry, Expected, Operation, Page, Scan, StateStore, StoreInfo,
-    StoreResult, TxnOp,
+    Capabilities, CapabilityFlags, ChangePage, Entry, Expected, HistoryEntry, Operation, Page,
+    Scan, StateStore, StoreInfo, StoreResult, TxnOp,
 };
 
 /// How many write locks the store_ids share: a store_id takes the lock its
@@ -591,5 +591,36 @@ impl StateStore for WatchLayer {
 
     async fn list_stores(&self) -> StoreResult<Vec<String>> {
         self.inner.list_stores().await
+    }
+
+    async fn history(
+        &self,
+        store_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<HistoryEntry>> {
+        self.inner.history(store_id, key, limit).await
+    }
+
+    async fn get_version(
+        &self,
+        store_id: &str,
+        key: &str,
+        version: u64,
+    ) -> StoreResult<Option<Entry>> {
+        self.inner.get_version(store_id, key, version).await
+    }
+
+    async fn change_head(&self) -> StoreResult<u64> {
+        self.inner.change_head().await
+    }
+
+    async fn wait_changes(
+        &self,
+        after: u64,
+        limit: u32,
+        timeout: std::time::Duration,
+    ) -> StoreResult<ChangePage> {
+        self.inner.wait_changes(after, limit, timeout).await
     }
 }

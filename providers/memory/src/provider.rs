@@ -104,8 +104,13 @@ impl MemoryProvider {
 
 impl Provider for MemoryProvider {
     const NAME: &'static str = "memory";
-    const CAPABILITIES: Capabilities =
-        Capabilities::new(CapabilityFlags::ALL.without(CapabilityFlags::DURABLE));
+    /// Everything but durability, history and a change feed.
+    const CAPABILITIES: Capabilities = Capabilities::new(
+        CapabilityFlags::ALL
+            .without(CapabilityFlags::DURABLE)
+            .without(CapabilityFlags::HISTORY)
+            .without(CapabilityFlags::CHANGE_FEED),
+    );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
         let MemoryConfig {} = parse_config(Self::NAME, config_json)?;

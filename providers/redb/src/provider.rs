@@ -112,8 +112,12 @@ impl Provider for RedbProvider {
     /// Everything except `INLINE_WRITES`: a durable commit waits for an
     /// fsync (about 0.25 ms), so the host runs writes off its async workers.
     /// Reads are MVCC snapshots that never wait for a writer (a few µs).
-    const CAPABILITIES: Capabilities =
-        Capabilities::new(CapabilityFlags::ALL.without(CapabilityFlags::INLINE_WRITES));
+    const CAPABILITIES: Capabilities = Capabilities::new(
+        CapabilityFlags::ALL
+            .without(CapabilityFlags::INLINE_WRITES)
+            .without(CapabilityFlags::HISTORY)
+            .without(CapabilityFlags::CHANGE_FEED),
+    );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
         Self::open_config(&RedbConfig::parse(config_json)?)

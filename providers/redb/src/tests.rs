@@ -352,15 +352,24 @@ fn a_folder_as_path_is_a_storage_error_naming_it() {
 }
 
 #[test]
-fn capabilities_are_every_flag_but_inline_writes() {
-    use stateplug_provider_api::CapabilityFlags;
+fn capabilities_declare_durability_and_keep_commits_off_async_workers() {
+    use stateplug_provider_api::CapabilityFlags as F;
     let flags = RedbProvider::CAPABILITIES.flags;
-    assert_eq!(
-        flags,
-        CapabilityFlags::ALL.without(CapabilityFlags::INLINE_WRITES)
+    for needed in [
+        F::DURABLE,
+        F::ATOMIC_BATCHES,
+        F::COMPARE_AND_SET,
+        F::TRANSACTIONS,
+        F::ORDERED_SCANS,
+        F::LIST_STORES,
+        F::INLINE_READS,
+    ] {
+        assert!(flags.contains(needed), "{:?} is declared", needed.names());
+    }
+    assert!(
+        !flags.contains(F::INLINE_WRITES),
+        "a durable commit waits for fsync: not inline"
     );
-    assert!(flags.contains(CapabilityFlags::DURABLE));
-    assert!(flags.contains(CapabilityFlags::INLINE_READS));
 }
 
 #[test]
