@@ -4,7 +4,7 @@
 //! on the calling task; all others run on tokio's blocking pool so that a
 //! slow fsync or network round trip never stalls the async workers.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 use async_trait::async_trait;
@@ -25,7 +25,11 @@ pub struct ProviderStore {
     ffi: Arc<FfiProviderBox>,
     info: StoreInfo,
     caps: Capabilities,
+    call_timeout: Duration,
 }
+
+/// The default call timeout.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn entry(e: FfiEntry) -> Entry {
     Entry {
@@ -52,7 +56,16 @@ impl ProviderStore {
             ffi: Arc::new(ffi),
             info,
             caps,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
+    }
+
+    /// How long a call that runs off the async workers may take before it
+    /// fails with a temporary `UNAVAILABLE` error. Default 30 s. Calls the
+    /// provider declares inline are not timed: they must not block.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
     }
 
     fn err(&self, op: Operation, store_id: &str, e: ProviderError) -> StoreError {
@@ -68,31 +81,56 @@ impl ProviderStore {
         self.caps.has(flag)
     }
 
-    /// Runs `call` on the provider, inline or on the blocking pool per the
-    /// provider's declared costs, and attaches the call's context to errors.
+    /// Attaches the call's context to a provider error.
+    fn finish<T>(
+        &self,
+        op: Operation,
+        store_id: &str,
+        result: RResult<T, ProviderError>,
+    ) -> StoreResult<T> {
+        result.into_result().map_err(|e| self.err(op, store_id, e))
+    }
+
+    /// Runs `call` on the provider: inline if the provider declares the
+    /// operation cheap; otherwise on tokio's blocking pool, waiting at most
+    /// the call timeout (a provider that blocks forever costs a thread, not
+    /// the host).
     async fn call<T, F>(&self, op: Operation, store_id: &str, call: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&FfiProviderBox) -> RResult<T, ProviderError> + Send + 'static,
     {
-        let result = if self.inline(op) {
-            call(&self.ffi)
-        } else {
-            let ffi = Arc::clone(&self.ffi);
-            match tokio::task::spawn_blocking(move || call(&ffi)).await {
-                Ok(result) => result,
-                Err(join) => {
-                    return Err(StoreError::host(
-                        op,
-                        &self.info.name,
-                        store_id,
-                        ErrorKind::UNAVAILABLE,
-                        format!("the blocking call did not complete: {join}"),
-                    ))
-                }
-            }
+        if self.inline(op) {
+            return self.finish(op, store_id, call(&self.ffi));
+        }
+        let ffi = Arc::clone(&self.ffi);
+        let blocking = tokio::task::spawn_blocking(move || call(&ffi));
+        let unavailable = |message: String| {
+            let mut err = StoreError::host(
+                op,
+                &self.info.name,
+                store_id,
+                ErrorKind::UNAVAILABLE,
+                message,
+            );
+            err.temporary = true;
+            err
         };
-        result.into_result().map_err(|e| self.err(op, store_id, e))
+        match tokio::time::timeout(self.call_timeout, blocking).await {
+            Ok(Ok(result)) => self.finish(op, store_id, result),
+            Ok(Err(join)) => Err(unavailable(format!(
+                "the blocking call did not complete: {join}"
+            ))),
+            Err(_) => {
+                tracing::error!(provider = %self.info.name, operation = %op, store_id,
+                    timeout = ?self.call_timeout, "provider call timed out");
+                Err(unavailable(format!(
+                    "the provider did not answer within {:?}; the call was abandoned \
+                     (raise the limit with call_timeout_ms if the storage is just slow)",
+                    self.call_timeout
+                )))
+            }
+        }
     }
 }
 
@@ -107,22 +145,34 @@ impl StateStore for ProviderStore {
     }
 
     async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        let found = self
-            .call(Operation::Get, store_id, move |p| {
+        let op = Operation::Get;
+        let found = if self.inline(op) {
+            self.finish(op, store_id, self.ffi.get(store_id.into(), key.into()))?
+        } else {
+            let (s, k) = (store_id.to_owned(), key.to_owned());
+            self.call(op, store_id, move |p| {
                 p.get(s.as_str().into(), k.as_str().into())
             })
-            .await?;
+            .await?
+        };
         Ok(found.into_option().map(|v| v.into_vec()))
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        let found = self
-            .call(Operation::GetEntry, store_id, move |p| {
+        let op = Operation::GetEntry;
+        let found = if self.inline(op) {
+            self.finish(
+                op,
+                store_id,
+                self.ffi.get_entry(store_id.into(), key.into()),
+            )?
+        } else {
+            let (s, k) = (store_id.to_owned(), key.to_owned());
+            self.call(op, store_id, move |p| {
                 p.get_entry(s.as_str().into(), k.as_str().into())
             })
-            .await?;
+            .await?
+        };
         Ok(found.into_option().map(entry))
     }
 
@@ -147,8 +197,16 @@ impl StateStore for ProviderStore {
     }
 
     async fn contains_key(&self, store_id: &str, key: &str) -> StoreResult<bool> {
+        let op = Operation::ContainsKey;
+        if self.inline(op) {
+            return self.finish(
+                op,
+                store_id,
+                self.ffi.contains_key(store_id.into(), key.into()),
+            );
+        }
         let (s, k) = (store_id.to_owned(), key.to_owned());
-        self.call(Operation::ContainsKey, store_id, move |p| {
+        self.call(op, store_id, move |p| {
             p.contains_key(s.as_str().into(), k.as_str().into())
         })
         .await

@@ -17,6 +17,27 @@
 //! subscribe = ["lines"]
 //! ```
 //!
+//! Several providers may serve one host: instead of `[provider]`, give
+//! `[[providers]]` entries, each with a `name`, and route a plugin to one with
+//! `provider = "<name>"` (default: the first entry).
+//!
+//! ```toml
+//! [[providers]]
+//! name = "durable"
+//! library = "redb"
+//! config = { path = "data/state.redb" }
+//!
+//! [[providers]]
+//! name = "scratch"
+//! library = "memory"
+//!
+//! [[reaction]]
+//! id = "counts"
+//! kind = "word-count"
+//! subscribe = ["lines"]
+//! provider = "scratch"
+//! ```
+//!
 //! Relative paths are relative to the directory the command runs in.
 
 use std::{
@@ -61,6 +82,16 @@ pub enum ConfigError {
         /// The plugin's message.
         message: String,
     },
+    /// A provider entry, or a plugin's `provider`, is wrong.
+    #[error("invalid configuration {path}, line {line}: {message}")]
+    Provider {
+        /// The file.
+        path: PathBuf,
+        /// The line of the entry.
+        line: usize,
+        /// What is wrong and the fix.
+        message: String,
+    },
     /// The provider library could not be found.
     #[error("invalid configuration {path}: provider library {name:?} not found; looked for {looked}. Build it (cargo build --release) or give its path")]
     ProviderNotFound {
@@ -73,10 +104,14 @@ pub enum ConfigError {
     },
 }
 
-/// `[provider]`: which library, and its configuration.
+/// `[provider]` or one `[[providers]]` entry: which library, and its configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSection {
+    /// The name plugins route to with `provider = "<name>"`: required in
+    /// `[[providers]]`, optional in `[provider]` (default [`DEFAULT_PROVIDER`]).
+    #[serde(default)]
+    pub name: Option<String>,
     /// A provider name (`redb`, `memory`, or any `lib<name>.so`) or a path to a library.
     pub library: String,
     /// Where to look names up; default: beside the executable and the build output.
@@ -137,14 +172,43 @@ pub struct PluginSection {
     /// The plugin's own settings.
     #[serde(default)]
     pub settings: Option<Spanned<toml::Table>>,
+    /// The provider (a `[[providers]]` name) holding the plugin's state;
+    /// default: the first provider.
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+/// The name of the provider a `[provider]` table without `name` gets.
+pub const DEFAULT_PROVIDER: &str = "default";
+
+/// One configured provider with its name, as [`PipelineConfig::providers`] lists them.
+#[derive(Debug, Clone)]
+pub struct NamedProvider {
+    /// The provider's name in the file.
+    pub name: String,
+    /// Its entry.
+    pub section: ProviderSection,
+    /// The line of its entry.
+    pub line: usize,
+}
+
+impl NamedProvider {
+    /// The provider's configuration as JSON (`{}` when absent).
+    pub fn config_json(&self) -> serde_json::Value {
+        table_to_json(self.section.config.as_ref())
+    }
 }
 
 /// A whole pipeline configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// The state store provider.
-    pub provider: ProviderSection,
+    /// The state store provider (or use `providers`).
+    #[serde(default)]
+    pub provider: Option<Spanned<ProviderSection>>,
+    /// Several named state store providers; the first is the default.
+    #[serde(default)]
+    pub providers: Vec<Spanned<ProviderSection>>,
     /// Host tunables.
     #[serde(default)]
     pub host: HostSection,
@@ -182,7 +246,139 @@ impl PipelineConfig {
         })?;
         config.path = path.to_path_buf();
         config.text = text.to_string();
+        config.check_providers()?;
         Ok(config)
+    }
+
+    /// Checks the provider entries and every plugin's `provider`.
+    fn check_providers(&self) -> Result<(), ConfigError> {
+        let names: Vec<String> = self.providers()?.into_iter().map(|p| p.name).collect();
+        let plugins = self
+            .sources
+            .iter()
+            .chain(&self.reactions)
+            .chain(&self.bootstraps);
+        for entry in plugins {
+            let plugin = entry.get_ref();
+            let Some(name) = &plugin.provider else {
+                continue;
+            };
+            let message = if plugin.source.is_some() {
+                "a [[bootstrap]] entry holds no state; remove `provider`".to_string()
+            } else if !names.contains(name) {
+                format!(
+                    "plugin {:?} names provider {name:?}, which is not configured; \
+                     configured providers: {}",
+                    plugin.id.as_deref().unwrap_or(&plugin.kind),
+                    names.join(", ")
+                )
+            } else {
+                continue;
+            };
+            return Err(ConfigError::Provider {
+                path: self.path.clone(),
+                line: self.line_of(entry.span().start),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every configured provider with its name, the default first: the
+    /// `[provider]` table, or the `[[providers]]` entries in file order.
+    pub fn providers(&self) -> Result<Vec<NamedProvider>, ConfigError> {
+        let error = |entry: &Spanned<ProviderSection>, message: String| ConfigError::Provider {
+            path: self.path.clone(),
+            line: self.line_of(entry.span().start),
+            message,
+        };
+        match (&self.provider, self.providers.is_empty()) {
+            (None, true) => Err(ConfigError::Parse {
+                path: self.path.clone(),
+                message: "missing field `provider`: add a [provider] table, or \
+                          [[providers]] entries each with a `name`"
+                    .to_string(),
+            }),
+            (Some(single), false) => Err(error(
+                single,
+                "give either one [provider] table or [[providers]] entries, not both; \
+                 move [provider] into a [[providers]] entry with a `name`"
+                    .to_string(),
+            )),
+            (Some(single), true) => Ok(vec![NamedProvider {
+                name: single
+                    .get_ref()
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PROVIDER.to_string()),
+                section: single.get_ref().clone(),
+                line: self.line_of(single.span().start),
+            }]),
+            (None, false) => {
+                let mut out: Vec<NamedProvider> = Vec::new();
+                for entry in &self.providers {
+                    let section = entry.get_ref();
+                    let name = match section.name.as_deref().map(str::trim) {
+                        Some(name) if !name.is_empty() => name.to_string(),
+                        _ => {
+                            return Err(error(
+                                entry,
+                                "a [[providers]] entry needs `name = \"...\"`; plugins \
+                                 route to it with provider = \"<name>\""
+                                    .to_string(),
+                            ))
+                        }
+                    };
+                    if out.iter().any(|p| p.name == name) {
+                        return Err(error(
+                            entry,
+                            format!("provider name {name:?} is used twice; give each [[providers]] entry its own name"),
+                        ));
+                    }
+                    out.push(NamedProvider {
+                        name,
+                        section: section.clone(),
+                        line: self.line_of(entry.span().start),
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The provider called `name`, or the default (first) one for `None`;
+    /// an unknown name is an error listing the configured ones.
+    pub fn provider_named(&self, name: Option<&str>) -> Result<NamedProvider, ConfigError> {
+        let providers = self.providers()?;
+        let found = match name {
+            None => providers.first().cloned(),
+            Some(name) => providers.iter().find(|p| p.name == name).cloned(),
+        };
+        found.ok_or_else(|| ConfigError::Parse {
+            path: self.path.clone(),
+            message: format!(
+                "no provider named {:?}; configured providers: {}",
+                name.unwrap_or(DEFAULT_PROVIDER),
+                providers
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+
+    /// The library file of a configured provider; see [`resolve_library`].
+    pub fn library_path(&self, provider: &NamedProvider) -> Result<PathBuf, ConfigError> {
+        resolve_library(
+            &provider.section.library,
+            provider.section.providers_dir.as_deref(),
+        )
+        .map_err(|looked| ConfigError::ProviderNotFound {
+            path: self.path.clone(),
+            name: provider.section.library.clone(),
+            looked,
+        })
     }
 
     /// The file this configuration came from.
@@ -211,43 +407,16 @@ impl PipelineConfig {
         }
     }
 
-    /// The provider's configuration as JSON (`{}` when absent).
+    /// The default (first) provider's configuration as JSON (`{}` when absent).
     pub fn provider_config(&self) -> serde_json::Value {
-        table_to_json(self.provider.config.as_ref())
+        self.provider_named(None)
+            .map(|p| p.config_json())
+            .unwrap_or_else(|_| serde_json::json!({}))
     }
 
-    /// Finds the provider library: a path if it looks like one, else
-    /// `libstateplug_provider_<name>.so` or `lib<name>.so` in the providers folder.
+    /// The default (first) provider's library file; see [`resolve_library`].
     pub fn provider_path(&self) -> Result<PathBuf, ConfigError> {
-        let name = &self.provider.library;
-        if name.contains('/') || name.ends_with(".so") {
-            return Ok(PathBuf::from(name));
-        }
-        let dirs = match &self.provider.providers_dir {
-            Some(dir) => vec![dir.clone()],
-            None => default_provider_dirs(),
-        };
-        let files = [
-            format!("libstateplug_provider_{}.so", name.replace('-', "_")),
-            format!("lib{}.so", name.replace('-', "_")),
-        ];
-        let candidates: Vec<PathBuf> = dirs
-            .iter()
-            .flat_map(|d| files.iter().map(move |f| d.join(f)))
-            .collect();
-        candidates
-            .iter()
-            .find(|p| p.is_file())
-            .cloned()
-            .ok_or_else(|| ConfigError::ProviderNotFound {
-                path: self.path.clone(),
-                name: name.clone(),
-                looked: candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.library_path(&self.provider_named(None)?)
     }
 
     /// How often `stateplug run` logs progress.
@@ -257,9 +426,19 @@ impl PipelineConfig {
 
     /// A builder with the provider library, the host settings, and every
     /// plugin built through `registry`. Plugin errors name the line.
+    /// With several providers, each is added under its name, the first is
+    /// the default, and plugins naming a `provider` are routed to it.
     pub fn builder(&self, registry: &PluginRegistry) -> Result<HostBuilder, ConfigError> {
-        let mut builder =
-            Host::builder().provider_library(self.provider_path()?, self.provider_config());
+        let mut builder = Host::builder();
+        for provider in self.providers()? {
+            let path = self.library_path(&provider)?;
+            builder = builder.named_provider_library(&provider.name, path, provider.config_json());
+        }
+        for entry in self.sources.iter().chain(&self.reactions) {
+            if let (Some(id), Some(provider)) = (&entry.get_ref().id, &entry.get_ref().provider) {
+                builder = builder.route(id, provider);
+            }
+        }
         if let Some(n) = self.host.channel_capacity {
             builder = builder.channel_capacity(n);
         }
@@ -372,6 +551,39 @@ impl PipelineConfig {
     }
 }
 
+/// Finds a provider library: `name` itself if it looks like a path
+/// (contains `/` or ends in `.so`), else `libstateplug_provider_<name>.so`
+/// or `lib<name>.so` in `providers_dir`, or by default in
+/// [`default_provider_dirs`]. The error lists every place looked.
+pub fn resolve_library(name: &str, providers_dir: Option<&Path>) -> Result<PathBuf, String> {
+    if name.contains('/') || name.ends_with(".so") {
+        return Ok(PathBuf::from(name));
+    }
+    let dirs = match providers_dir {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => default_provider_dirs(),
+    };
+    let files = [
+        format!("libstateplug_provider_{}.so", name.replace('-', "_")),
+        format!("lib{}.so", name.replace('-', "_")),
+    ];
+    let candidates: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| files.iter().map(move |f| d.join(f)))
+        .collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+}
+
 /// The executable's `deps/` folder (where cargo builds the libraries a
 /// binary depends on, fresh on every build and test run), then the folder
 /// of the executable itself (where an installation puts them).
@@ -476,5 +688,104 @@ mod tests {
             config.provider_config(),
             serde_json::json!({ "path": "data/x.redb", "cache_size_bytes": 1024 })
         );
+    }
+
+    const TWO: &str = "[[providers]]\nname = \"durable\"\nlibrary = \"/x/libredb.so\"\nconfig = { path = \"a.redb\" }\n\n[[providers]]\nname = \"scratch\"\nlibrary = \"/x/libmemory.so\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\n\n[[reaction]]\nid = \"r\"\nkind = \"word-count\"\nsubscribe = [\"g\"]\nprovider = \"scratch\"\n";
+
+    #[test]
+    fn several_providers_are_listed_in_order_the_first_the_default() {
+        let config = parse(TWO).unwrap();
+        let providers = config.providers().unwrap();
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["durable", "scratch"]);
+        assert_eq!(providers[0].line, 1);
+        assert_eq!(providers[1].line, 6);
+        assert_eq!(
+            providers[0].config_json(),
+            serde_json::json!({ "path": "a.redb" })
+        );
+        assert_eq!(config.provider_named(None).unwrap().name, "durable");
+        assert_eq!(
+            config.provider_named(Some("scratch")).unwrap().name,
+            "scratch"
+        );
+        let err = config.provider_named(Some("nope")).unwrap_err().to_string();
+        assert!(
+            err.contains("\"nope\"") && err.contains("durable, scratch"),
+            "{err}"
+        );
+        assert_eq!(
+            config.provider_path().unwrap(),
+            PathBuf::from("/x/libredb.so")
+        );
+        assert_eq!(
+            config.reactions[0].get_ref().provider.as_deref(),
+            Some("scratch")
+        );
+    }
+
+    #[test]
+    fn a_single_provider_table_is_named_default() {
+        let config = parse("[provider]\nlibrary = \"memory\"\n").unwrap();
+        let providers = config.providers().unwrap();
+        assert_eq!(providers.len(), 1);
+        assert_eq!(providers[0].name, DEFAULT_PROVIDER);
+        let config = parse("[provider]\nname = \"main\"\nlibrary = \"memory\"\n").unwrap();
+        assert_eq!(config.providers().unwrap()[0].name, "main");
+    }
+
+    #[test]
+    fn provider_mistakes_are_named_with_their_line() {
+        let cases = [
+            (
+                "[provider]\nlibrary = \"memory\"\n\n[[providers]]\nname = \"a\"\nlibrary = \"memory\"\n",
+                &["line 1", "not both"][..],
+            ),
+            (
+                "[[providers]]\nname = \"a\"\nlibrary = \"memory\"\n\n[[providers]]\nlibrary = \"redb\"\n",
+                &["line 5", "needs `name"][..],
+            ),
+            (
+                "[[providers]]\nname = \"a\"\nlibrary = \"memory\"\n\n[[providers]]\nname = \"a\"\nlibrary = \"redb\"\n",
+                &["line 5", "\"a\" is used twice"][..],
+            ),
+            (
+                "[provider]\nlibrary = \"memory\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\nprovider = \"other\"\n",
+                &["line 4", "provider \"other\"", "configured providers: default"][..],
+            ),
+            (
+                "[provider]\nlibrary = \"memory\"\n\n[[bootstrap]]\nsource = \"g\"\nkind = \"file-snapshot\"\nprovider = \"default\"\n",
+                &["line 4", "holds no state"][..],
+            ),
+            (
+                "[[providers]]\nname = \"a\"\nlibary = \"memory\"\n",
+                &["line 3", "unknown field `libary`"][..],
+            ),
+        ];
+        for (i, (text, needles)) in cases.iter().enumerate() {
+            let err = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("case {i} was accepted"));
+            let shown = err.to_string();
+            for needle in *needles {
+                assert!(shown.contains(needle), "case {i}: {needle:?} in {shown}");
+            }
+            assert!(shown.contains("pipeline.toml"), "case {i}: {shown}");
+        }
+    }
+
+    #[test]
+    fn the_builder_routes_plugins_to_their_providers() {
+        let config = parse(TWO).unwrap();
+        let mut registry = PluginRegistry::new();
+        registry.source("generator", |_| Err("built".into()));
+        // The libraries do not exist; building stops at the first plugin,
+        // after every provider was added: this checks the wiring only.
+        let err = config
+            .builder(&registry)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("line 10") && err.contains("built"), "{err}");
     }
 }

@@ -100,6 +100,17 @@ pub enum LoadError {
         /// The library path.
         path: PathBuf,
     },
+    /// Other users could have replaced the library, so running its code is refused.
+    #[error(
+        "refusing to load provider library {path}: {reason}; or, if you trust it, \
+         allow it with --allow-writable-library (allow_writable_library = true in the [provider] table)"
+    )]
+    Untrusted {
+        /// The library path.
+        path: PathBuf,
+        /// Why it is not trusted, and the fix.
+        reason: String,
+    },
     /// The dynamic loader refused the file.
     #[error("cannot load provider library {path}: the dynamic loader refused it: {reason}")]
     Open {

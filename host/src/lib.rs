@@ -21,8 +21,11 @@ pub mod conformance;
 mod context;
 mod error;
 pub mod layers;
+mod library_cache;
+mod library_trust;
 mod loader;
 mod operation;
+pub mod ops;
 mod plugin;
 mod provider_log;
 mod registry;
@@ -35,10 +38,12 @@ pub use adapter::ProviderStore;
 pub use async_trait::async_trait;
 pub use context::{ReactionContext, SourceContext};
 pub use error::{Error, ErrorKind, LoadError, StoreError, StoreResult};
-pub use loader::{open_in_process, ProviderLibrary};
+pub use library_cache::LibraryCache;
+pub use loader::{open_in_process, LoadOptions, OpenOptions, ProviderLibrary};
 pub use operation::Operation;
 pub use plugin::{BootstrapProvider, Event, PluginError, PluginResult, Reaction, Snapshot, Source};
 pub use registry::{BootstrapFactory, PluginRegistry, PluginSpec, ReactionFactory, SourceFactory};
+pub use runtime::DEFAULT_PROVIDER_NAME;
 pub use runtime::{
     reaction_checkpoint_key, BuildError, FailurePolicy, Host, HostBuilder, HostError, HostProgress,
     PluginFailure, PluginKind, PluginReport, PluginStats, RunReport, RunningHost,

@@ -18,6 +18,31 @@ use stateplug_provider_api::{
 
 use crate::{provider_log::host_logger, LoadError, ProviderStore, StateStore, StoreInfo};
 
+/// How to load a library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Load the library even if other users could have replaced it
+    /// (writable by group or others, owned by another user, or in a folder
+    /// every user may write). Off by default.
+    pub allow_writable_library: bool,
+}
+
+/// Host-side options of an opened provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// How long a call that runs off the async workers may take before it
+    /// fails with a temporary `UNAVAILABLE` error.
+    pub call_timeout: std::time::Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            call_timeout: crate::adapter::DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}
+
 /// A loaded provider library: its identity and declared capabilities, and
 /// the means to open instances of it.
 #[derive(Clone)]
@@ -38,12 +63,24 @@ impl std::fmt::Debug for ProviderLibrary {
 
 impl ProviderLibrary {
     /// Loads the provider library at `path` and checks its interface.
+    /// A library writable by other users, or in a folder every user may
+    /// write, is refused; see [`ProviderLibrary::load_with`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        Self::load_with(path, &LoadOptions::default())
+    }
+
+    /// Loads the provider library at `path` with `options`.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Self, LoadError> {
         let path = path.as_ref().to_path_buf();
         let meta =
             std::fs::metadata(&path).map_err(|_| LoadError::FileMissing { path: path.clone() })?;
         if !meta.is_file() {
             return Err(LoadError::NotAFile { path });
+        }
+        if !options.allow_writable_library {
+            if let Some(reason) = crate::library_trust::untrusted_because(&path) {
+                return Err(LoadError::Untrusted { path, reason });
+            }
         }
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e, "?"))?;
         let library_version = header.version_strings().version.as_str().to_string();
@@ -77,10 +114,21 @@ impl ProviderLibrary {
 
     /// Opens an instance with a JSON configuration (`serde_json::Value::Null` or `{}` for none).
     pub fn open(&self, config: &serde_json::Value) -> Result<Arc<dyn StateStore>, LoadError> {
+        self.open_with(config, &OpenOptions::default())
+    }
+
+    /// Opens an instance with a JSON configuration and host-side options.
+    pub fn open_with(
+        &self,
+        config: &serde_json::Value,
+        options: &OpenOptions,
+    ) -> Result<Arc<dyn StateStore>, LoadError> {
         let json = config_json(config);
         let opened = (self.module.open())(json.as_str().into(), RSome(host_logger()));
         let ffi = opened_or_error(opened.into_result(), &self.path, &self.info.name)?;
-        Ok(Arc::new(ProviderStore::new(ffi)))
+        Ok(Arc::new(
+            ProviderStore::new(ffi).with_call_timeout(options.call_timeout),
+        ))
     }
 }
 

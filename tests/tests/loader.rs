@@ -207,3 +207,65 @@ fn a_second_open_of_one_redb_file_says_it_is_in_use() {
         "{err}"
     );
 }
+
+#[test]
+fn a_library_other_users_could_replace_is_refused_unless_allowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("libcopied_memory.so");
+    std::fs::copy(library_path("stateplug-provider-memory"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = ProviderLibrary::load(&copy).unwrap_err();
+    assert!(matches!(err, LoadError::Untrusted { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("writable by other users") && text.contains("--allow-writable-library"),
+        "{text}"
+    );
+    let allowed = stateplug::LoadOptions {
+        allow_writable_library: true,
+    };
+    let library = ProviderLibrary::load_with(&copy, &allowed).expect("the override loads it");
+    assert_eq!(library.info().name, "memory");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        ProviderLibrary::load(&copy).is_ok(),
+        "fixed permissions load"
+    );
+}
+
+#[test]
+fn a_provider_call_that_never_returns_times_out_and_the_host_keeps_working() {
+    // The abandoned call keeps one blocking thread parked forever, so the
+    // runtime is shut down without waiting for it (as `stateplug` does).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = stateplug::OpenOptions {
+            call_timeout: std::time::Duration::from_millis(200),
+        };
+        let store = load("fixture-minimal")
+            .open_with(&serde_json::json!({ "hang_on_set": true }), &options)
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = store.set("s", "k", b"v".to_vec()).await.unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the caller got an answer"
+        );
+        assert_eq!(err.kind(), ErrorKind::UNAVAILABLE);
+        assert!(
+            err.temporary && err.message.contains("did not answer within"),
+            "{err}"
+        );
+        assert_eq!(err.operation, stateplug::Operation::Set);
+        assert_eq!(
+            store.get("s", "k").await.unwrap(),
+            None,
+            "other calls still work"
+        );
+    });
+    runtime.shutdown_background();
+}

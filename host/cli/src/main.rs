@@ -1,11 +1,16 @@
 //! `stateplug`: run a pipeline from a configuration file; inspect and check
-//! provider libraries.
+//! provider libraries; inspect, back up, restore and migrate state.
 //!
-//! Exit codes: 0 success; 1 the pipeline or a check failed; 2 bad usage,
-//! configuration or library.
+//! Exit codes: 0 success; 1 the pipeline, a check or an operation failed;
+//! 2 bad usage, configuration or library.
 
 mod provider_cmd;
 mod run_cmd;
+mod state_cmd;
+mod state_progress;
+mod state_show;
+mod state_target;
+mod state_transfer;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -29,6 +34,8 @@ enum Command {
     /// Inspect or check a provider library.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Inspect, change, back up, restore and migrate the state a provider holds.
+    State(Box<state_cmd::StateArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +56,19 @@ enum ProviderCommand {
         #[arg(long, default_value = "{}")]
         config: String,
     },
+    /// List the providers a pipeline configuration names, with their capabilities.
+    List {
+        /// The pipeline configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Open each provider and show the capabilities of the opened
+        /// instance (which may add some, e.g. redb's history).
+        #[arg(long)]
+        open: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An error the command reports, with its exit code.
@@ -66,7 +86,7 @@ impl Failure {
         }
     }
 
-    /// The pipeline or a check failed: exit code 1.
+    /// The pipeline, a check or an operation failed: exit code 1.
     pub(crate) fn failed(message: impl std::fmt::Display) -> Self {
         Failure {
             code: 1,
@@ -104,6 +124,10 @@ fn main() -> ExitCode {
             Command::Provider(ProviderCommand::Check { library, config }) => {
                 provider_cmd::check(&library, &config).await
             }
+            Command::Provider(ProviderCommand::List { config, open, json }) => {
+                provider_cmd::list(&config, open, json)
+            }
+            Command::State(args) => state_cmd::run(*args).await,
         }
     });
     match outcome {

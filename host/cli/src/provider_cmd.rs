@@ -1,8 +1,11 @@
-//! `stateplug provider info` and `stateplug provider check`.
+//! `stateplug provider info`, `check` and `list`.
 
 use std::{path::Path, sync::Arc};
 
-use stateplug::{conformance, ProviderLibrary, StateStore};
+use stateplug::{
+    config::{PipelineConfig, DEFAULT_PROVIDER},
+    conformance, LibraryCache, ProviderLibrary, StateStore,
+};
 
 use crate::Failure;
 
@@ -119,4 +122,87 @@ pub(crate) async fn check(path: &Path, config: &str) -> Result<(), Failure> {
             failed.join(", ")
         )))
     }
+}
+
+/// Lists the providers of a pipeline configuration: name, library,
+/// provider and version, capabilities, and the plugins routed to each.
+pub(crate) fn list(path: &Path, open: bool, json: bool) -> Result<(), Failure> {
+    let config = PipelineConfig::load(path).map_err(Failure::usage)?;
+    let providers = config.providers().map_err(Failure::usage)?;
+    let default = providers
+        .first()
+        .map_or(DEFAULT_PROVIDER.to_string(), |p| p.name.clone());
+    let mut rows = Vec::with_capacity(providers.len());
+    for provider in &providers {
+        let library_path = config.library_path(provider).map_err(Failure::usage)?;
+        let library = LibraryCache::global()
+            .load(&library_path)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let caps = if open {
+            library
+                .open(&provider.config_json())
+                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?
+                .capabilities()
+        } else {
+            library.capabilities()
+        };
+        let plugins: Vec<String> = config
+            .sources
+            .iter()
+            .chain(&config.reactions)
+            .map(|entry| entry.get_ref())
+            .filter(|p| p.provider.as_deref().unwrap_or(&default) == provider.name)
+            .filter_map(|p| p.id.clone())
+            .collect();
+        rows.push((
+            provider,
+            library_path,
+            library.info().clone(),
+            caps,
+            plugins,
+        ));
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(p, lib, info, caps, plugins)| {
+                serde_json::json!({
+                    "name": p.name,
+                    "default": p.name == default,
+                    "library": lib,
+                    "provider": info.name,
+                    "version": info.version,
+                    "capabilities": caps.flags.names(),
+                    "plugins": plugins,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    for (p, lib, info, caps, plugins) in rows {
+        println!(
+            "{}{}  {} {}  {}",
+            p.name,
+            if p.name == default { " (default)" } else { "" },
+            info.name,
+            info.version,
+            lib.display()
+        );
+        println!("  capabilities: {}", caps.flags.names().join(", "));
+        println!(
+            "  plugins: {}",
+            if plugins.is_empty() {
+                "none".to_string()
+            } else {
+                plugins.join(", ")
+            }
+        );
+    }
+    if !open {
+        println!(
+            "(capabilities as the libraries declare them; --open shows the opened instances')"
+        );
+    }
+    Ok(())
 }

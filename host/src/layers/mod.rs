@@ -9,6 +9,9 @@
 //!
 //! - [`TracingLayer`]: one `tracing` event per call with operation, provider,
 //!   store_id, outcome and duration.
+//! - [`RetryLayer`]: bounded retries with backoff of temporary failures of
+//!   calls that are safe to repeat.
+//! - [`FaultLayer`]: injected failures and delays, for tests.
 //! - [`WatchLayer`]: change events (created / updated / deleted, with
 //!   versions) for subscribers, one batch per write call.
 //!
@@ -28,8 +31,12 @@
 //! # Ok(()) }
 //! ```
 
+mod fault;
+mod retry;
 mod tracing;
 mod watch;
 
+pub use self::fault::{Fault, FaultLayer};
+pub use self::retry::{RetryLayer, RetryPolicy};
 pub use self::tracing::TracingLayer;
 pub use self::watch::{Change, ChangeKind, WatchEvent, WatchLayer, Watcher};

@@ -4,9 +4,10 @@ use std::{
     collections::{HashMap, HashSet},
     hash::{DefaultHasher, Hash, Hasher},
     sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Weak,
     },
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -16,12 +17,12 @@ use futures::{
 };
 use tokio::sync::{
     broadcast::{self, error::RecvError, error::TryRecvError},
-    Mutex, MutexGuard,
+    watch, Mutex, MutexGuard, Notify,
 };
 
 use crate::{
-    Capabilities, CapabilityFlags, ChangePage, Entry, Expected, HistoryEntry, Operation, Page,
-    Scan, StateStore, StoreInfo, StoreResult, TxnOp,
+    Capabilities, CapabilityFlags, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
+    Operation, Page, Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
 };
 
 /// How many write locks the store_ids share: a store_id takes the lock its
@@ -33,6 +34,14 @@ const DEFAULT_CAPACITY: usize = 1024;
 const READ_CONCURRENCY: usize = 8;
 /// Page size of the walk that lists a store before `clear_store`.
 const CLEAR_PAGE: u32 = 1000;
+/// Most changes one read of a provider's change feed returns.
+const FEED_PAGE: u32 = 1000;
+/// How long one read of a provider's change feed waits for a change.
+const FEED_WAIT: Duration = Duration::from_secs(1);
+/// First and longest pause after a failed read of the change feed.
+const FEED_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
+/// Longest a write waits for the layer to start following the change feed.
+const FEED_READY_WAIT: Duration = Duration::from_secs(10);
 
 /// What a write did to one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,7 +66,9 @@ pub struct Change {
     /// For `Created` and `Updated`: the version the write gave the key.
     /// For `Deleted`: the version the key had when it was deleted, or 0 if
     /// the layer could not know it (only for a write that raced a write
-    /// begun while no watcher existed; see [`WatchLayer`]).
+    /// begun while no watcher existed; see [`WatchLayer`]). When the layer
+    /// follows a provider's change feed: the revision of the deleting write
+    /// (what the feed reports), shared by every change of that write.
     pub version: u64,
 }
 
@@ -72,15 +83,28 @@ pub enum WatchEvent {
     /// The watcher fell behind and `missed` write calls' batches were
     /// dropped for it (counted over the whole layer, so some of them may be
     /// batches the watcher would have filtered out). Later events follow;
-    /// re-read the watched keys to resynchronise.
+    /// re-read the watched keys to resynchronise. When the layer itself
+    /// lost its place in a provider's change feed (the provider no longer
+    /// retained it), every watcher gets this, with `missed` the number of
+    /// feed positions skipped.
     Lagged {
         /// How many batches were dropped.
         missed: u64,
     },
 }
 
-/// One write call's changes, all of one store_id, shared by every watcher.
-type Batch = Arc<Vec<Change>>;
+/// What the layer sends its watchers.
+#[derive(Debug)]
+enum Published {
+    /// One write call's changes, all of one store_id.
+    Changes(Vec<Change>),
+    /// The layer lost its place in the provider's change feed and skipped
+    /// this many positions.
+    Missed(u64),
+}
+
+/// One message, shared by every watcher.
+type Batch = Arc<Published>;
 
 /// Publishes every write's changes to [`Watcher`]s.
 ///
@@ -112,11 +136,37 @@ type Batch = Arc<Vec<Change>>;
 /// Fan-out is a bounded `tokio::sync::broadcast` channel: a watcher that
 /// falls more than the capacity behind gets [`WatchEvent::Lagged`] and then
 /// continues with later events.
+///
+/// # With a provider's change feed
+///
+/// When the wrapped store declares [`CapabilityFlags::CHANGE_FEED`] (its
+/// provider reports every committed change, also those made by other hosts
+/// sharing its storage), the layer does not observe writes itself: while at
+/// least one watcher exists, a background task reads the feed from the
+/// position it had when the first watcher appeared, groups consecutive
+/// changes of one store_id and version (one write call) into one batch, and
+/// publishes them in feed order. Changes made through this layer, through
+/// another layer, or by another host arrive alike, each exactly once; writes
+/// pass straight through, with no lock and no extra read.
+///
+/// - A batch arrives shortly after its write commits (the feed wakes on the
+///   commit), not necessarily before the write returns. A write through
+///   this layer that begins after [`WatchLayer::watch`] returns waits, if
+///   needed, until the task has taken its starting position, so it is
+///   never missed; [`WatchLayer::ready`] waits for the same, for writes made
+///   elsewhere.
+/// - A deletion's version is the revision of the deleting write.
+/// - A failed read of the feed is retried with backoff; if the provider no
+///   longer retains the layer's position, every watcher gets
+///   [`WatchEvent::Lagged`] and the task continues from the feed's head.
+/// - The task needs a tokio runtime: it starts on the first watcher, write
+///   or `next` call made inside one, and ends soon after the layer is dropped.
 pub struct WatchLayer {
     inner: Arc<dyn StateStore>,
-    sender: broadcast::Sender<Batch>,
+    sender: Arc<broadcast::Sender<Batch>>,
     watchers: Arc<AtomicUsize>,
     stripes: Box<[Mutex<()>]>,
+    feed: Option<Arc<Feed>>,
 }
 
 /// Receives the changes of a [`WatchLayer`], filtered to one store_id (or
@@ -125,6 +175,7 @@ pub struct Watcher {
     rx: broadcast::Receiver<Batch>,
     store_id: Option<String>,
     prefix: String,
+    feed: Option<Arc<Feed>>,
     _live: LiveWatcher,
 }
 
@@ -172,11 +223,47 @@ impl WatchLayer {
         // broadcast::channel panics on 0 and on more than usize::MAX / 2.
         let capacity = capacity.clamp(1, usize::MAX / 2);
         let (sender, _) = broadcast::channel(capacity);
+        let sender = Arc::new(sender);
+        let watchers = Arc::new(AtomicUsize::new(0));
+        let feed = inner
+            .capabilities()
+            .has(CapabilityFlags::CHANGE_FEED)
+            .then(|| {
+                Arc::new(Feed {
+                    store: Arc::downgrade(&inner),
+                    sender: Arc::downgrade(&sender),
+                    watchers: Arc::clone(&watchers),
+                    started: AtomicBool::new(false),
+                    following: watch::Sender::new(false),
+                    wake: Notify::new(),
+                    stopped: AtomicBool::new(false),
+                    stop: Notify::new(),
+                })
+            });
         WatchLayer {
             inner,
             sender,
-            watchers: Arc::new(AtomicUsize::new(0)),
+            watchers,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            feed,
+        }
+    }
+
+    /// Whether the layer reports changes from the provider's change feed
+    /// (see [the type's doc](WatchLayer#with-a-providers-change-feed)).
+    pub fn follows_change_feed(&self) -> bool {
+        self.feed.is_some()
+    }
+
+    /// When following a change feed with at least one watcher: waits until
+    /// the layer has taken its starting position in the feed, so that every
+    /// change committed afterwards, by any host, reaches the watchers.
+    /// Returns at once otherwise. Gives up after 10 s (the feed may be
+    /// unreachable) and returns whether the layer follows the feed.
+    pub async fn ready(&self) -> bool {
+        match &self.feed {
+            Some(feed) => feed.wait_following().await,
+            None => true,
         }
     }
 
@@ -206,17 +293,29 @@ impl WatchLayer {
         // the receiver exists.
         let rx = self.sender.subscribe();
         self.watchers.fetch_add(1, Ordering::SeqCst);
+        if let Some(feed) = &self.feed {
+            feed.wake.notify_one();
+            feed.start();
+        }
         Watcher {
             rx,
             store_id,
             prefix,
+            feed: self.feed.clone(),
             _live: LiveWatcher(Arc::clone(&self.watchers)),
         }
     }
 
-    /// The write lock of `store_id`, or `None` when nobody watches (the
-    /// write then goes straight through).
+    /// The write lock of `store_id`, or `None` when nobody watches or the
+    /// layer follows a change feed (the write then goes straight through;
+    /// with a feed, once the layer follows it).
     async fn lock(&self, store_id: &str) -> Option<MutexGuard<'_, ()>> {
+        if let Some(feed) = &self.feed {
+            if self.watchers.load(Ordering::SeqCst) > 0 {
+                feed.wait_following().await;
+            }
+            return None;
+        }
         if self.watchers.load(Ordering::SeqCst) == 0 {
             return None;
         }
@@ -229,7 +328,7 @@ impl WatchLayer {
     fn publish(&self, changes: Vec<Change>) {
         if !changes.is_empty() {
             // Fails only when every watcher is gone: nobody to tell.
-            let _ = self.sender.send(Arc::new(changes));
+            let _ = self.sender.send(Arc::new(Published::Changes(changes)));
         }
     }
 
@@ -292,10 +391,213 @@ impl WatchLayer {
     }
 }
 
+impl Drop for WatchLayer {
+    fn drop(&mut self) {
+        if let Some(feed) = &self.feed {
+            feed.stopped.store(true, Ordering::SeqCst);
+            feed.stop.notify_waiters();
+        }
+    }
+}
+
+/// Follows a provider's change feed for a [`WatchLayer`]: the state shared
+/// by the layer, its watchers and the background task.
+struct Feed {
+    store: Weak<dyn StateStore>,
+    /// The layer's sender: the channel closes when the layer drops it.
+    sender: Weak<broadcast::Sender<Batch>>,
+    watchers: Arc<AtomicUsize>,
+    /// Whether the task was spawned.
+    started: AtomicBool,
+    /// Whether the task has a position in the feed taken while a watcher
+    /// existed (reset when the last watcher goes).
+    following: watch::Sender<bool>,
+    /// A watcher appeared.
+    wake: Notify,
+    /// The layer was dropped.
+    stopped: AtomicBool,
+    stop: Notify,
+}
+
+impl Feed {
+    /// Spawns the task once, if a tokio runtime is running here.
+    fn start(self: &Arc<Self>) {
+        if self.started.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some(store) = self.store.upgrade() else {
+            return;
+        };
+        if !self.started.swap(true, Ordering::SeqCst) {
+            runtime.spawn(follow(store, Arc::clone(self)));
+        }
+    }
+
+    /// Waits (at most [`FEED_READY_WAIT`]) until the task follows the feed.
+    async fn wait_following(self: &Arc<Self>) -> bool {
+        if *self.following.borrow() || self.watchers.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        self.start();
+        let mut following = self.following.subscribe();
+        tokio::time::timeout(FEED_READY_WAIT, following.wait_for(|f| *f))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Resolves once the layer is dropped.
+    async fn stopped(&self) {
+        loop {
+            let stop = self.stop.notified();
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            stop.await;
+        }
+    }
+
+    /// Sends to the watchers; false once the layer is gone.
+    fn send(&self, published: Published) -> bool {
+        match self.sender.upgrade() {
+            Some(sender) => {
+                // Fails only when every watcher is gone: nobody to tell.
+                let _ = sender.send(Arc::new(published));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn from_record(record: ChangeRecord) -> Change {
+    let kind = match record.kind {
+        crate::ChangeKind::Created => ChangeKind::Created,
+        crate::ChangeKind::Updated => ChangeKind::Updated,
+        crate::ChangeKind::Deleted => ChangeKind::Deleted,
+    };
+    change(&record.store_id, record.key, kind, record.version)
+}
+
+/// Logs a failed feed call and sleeps `backoff` (doubling it, up to the
+/// limit); returns false if the layer was dropped meanwhile.
+async fn pause(feed: &Feed, backoff: &mut Duration, what: &str, err: &StoreError) -> bool {
+    tracing::warn!(target: "stateplug::layers", error = %err, "watch layer: {what} failed; retrying in {backoff:?}");
+    let wait = *backoff;
+    *backoff = (*backoff * 2).min(FEED_BACKOFF.1);
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = feed.stopped() => false,
+    }
+}
+
+/// The task that follows the change feed while watchers exist; see
+/// [`WatchLayer`]. Consecutive changes of one store_id and version are one
+/// write call's and are published together; a page that ends with a full
+/// read may continue that call, so its last group waits for the next page.
+async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
+    let mut cursor: Option<u64> = None;
+    let mut lost_at: Option<u64> = None;
+    let mut group: Vec<Change> = Vec::new();
+    let mut backoff = FEED_BACKOFF.0;
+    loop {
+        if feed.stopped.load(Ordering::SeqCst) || feed.sender.strong_count() == 0 {
+            return;
+        }
+        if feed.watchers.load(Ordering::SeqCst) == 0 {
+            cursor = None;
+            group.clear();
+            feed.following.send_replace(false);
+            let woken = feed.wake.notified();
+            if feed.watchers.load(Ordering::SeqCst) == 0 {
+                tokio::select! {
+                    _ = woken => {}
+                    _ = feed.stopped() => return,
+                }
+            }
+            continue;
+        }
+        let Some(at) = cursor else {
+            let head = tokio::select! {
+                head = store.change_head() => head,
+                _ = feed.stopped() => return,
+            };
+            match head {
+                Ok(head) => {
+                    if let Some(old) = lost_at.take() {
+                        if !feed.send(Published::Missed(head.saturating_sub(old).max(1))) {
+                            return;
+                        }
+                    }
+                    cursor = Some(head);
+                    backoff = FEED_BACKOFF.0;
+                    feed.following.send_replace(true);
+                }
+                Err(e) => {
+                    if !pause(&feed, &mut backoff, "reading the change feed's head", &e).await {
+                        return;
+                    }
+                }
+            }
+            continue;
+        };
+        let page = tokio::select! {
+            page = store.wait_changes(at, FEED_PAGE, FEED_WAIT) => page,
+            _ = feed.stopped() => return,
+        };
+        match page {
+            Ok(page) => {
+                backoff = FEED_BACKOFF.0;
+                let full = page.changes.len() >= FEED_PAGE as usize;
+                for record in page.changes {
+                    let same_call = group.last().is_some_and(|last: &Change| {
+                        last.version == record.version && last.store_id == record.store_id
+                    });
+                    if !same_call
+                        && !group.is_empty()
+                        && !feed.send(Published::Changes(std::mem::take(&mut group)))
+                    {
+                        return;
+                    }
+                    group.push(from_record(record));
+                }
+                if !full
+                    && !group.is_empty()
+                    && !feed.send(Published::Changes(std::mem::take(&mut group)))
+                {
+                    return;
+                }
+                cursor = Some(page.cursor.max(at));
+            }
+            Err(e) if e.temporary => {
+                if !pause(&feed, &mut backoff, "reading the change feed", &e).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                // The provider cannot continue from here (it no longer
+                // retains the position): start again from the head.
+                tracing::warn!(target: "stateplug::layers", error = %e, "watch layer lost its place in the change feed; watchers get Lagged");
+                lost_at = Some(at);
+                cursor = None;
+                group.clear();
+                if !pause(&feed, &mut backoff, "reading the change feed", &e).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 impl Watcher {
     /// The next event, waiting for it; `None` once the layer is dropped
     /// and every event before that was received.
     pub async fn next(&mut self) -> Option<WatchEvent> {
+        if let Some(feed) = &self.feed {
+            feed.start();
+        }
         loop {
             match self.rx.recv().await {
                 Ok(batch) => {
@@ -311,8 +613,12 @@ impl Watcher {
 
     /// The next event if one is already waiting, without waiting. A write
     /// call publishes before it returns, so its changes are waiting here as
-    /// soon as the call has returned.
+    /// soon as the call has returned (when the layer follows a change feed,
+    /// only once the feed has delivered them: use [`Watcher::next`]).
     pub fn try_next(&mut self) -> Option<WatchEvent> {
+        if let Some(feed) = &self.feed {
+            feed.start();
+        }
         loop {
             match self.rx.try_recv() {
                 Ok(batch) => {
@@ -335,7 +641,11 @@ impl Watcher {
     }
 
     /// The part of `batch` this watcher wants, as an event, if any.
-    fn pick(&self, batch: &[Change]) -> Option<WatchEvent> {
+    fn pick(&self, batch: &Published) -> Option<WatchEvent> {
+        let batch = match batch {
+            Published::Changes(changes) => changes,
+            Published::Missed(missed) => return Some(WatchEvent::Lagged { missed: *missed }),
+        };
         // A batch holds changes of one store_id.
         let first = batch.first()?;
         if self

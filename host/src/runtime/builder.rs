@@ -1,11 +1,21 @@
-//! `HostBuilder`: the provider and the plugins, checked before anything runs.
+//! `HostBuilder`: the providers and the plugins, checked before anything runs.
 
-use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
+use super::routes::{Route, Routes};
 use crate::{
     layers::{TracingLayer, WatchLayer},
-    BootstrapProvider, Host, LoadError, ProviderLibrary, Reaction, Source, StateStore,
+    BootstrapProvider, Host, LibraryCache, LoadError, Reaction, Source, StateStore,
 };
+
+/// The name [`HostBuilder::provider_library`] and
+/// [`HostBuilder::provider_store`] give the default provider.
+pub const DEFAULT_PROVIDER_NAME: &str = "default";
 
 /// What a source's failure (an error or a panic) leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +42,30 @@ pub enum BuildError {
         "no state store provider: call provider_library(path, config) or provider_store(store)"
     )]
     NoProvider,
+    /// Two providers were given the same name.
+    #[error("provider name {name:?} is used twice; give every provider its own name")]
+    DuplicateProvider {
+        /// The name.
+        name: String,
+    },
+    /// A plugin is routed to a provider that was not given.
+    #[error("plugin {plugin:?} is routed to provider {provider:?}, which is not configured; configured providers: {known}")]
+    UnknownProvider {
+        /// The plugin.
+        plugin: String,
+        /// The missing provider.
+        provider: String,
+        /// The configured providers, comma-separated.
+        known: String,
+    },
+    /// A route names a plugin that is not registered.
+    #[error("a route sends plugin {plugin:?} to provider {provider:?}, but no source or reaction has that id")]
+    UnknownRoutedPlugin {
+        /// The plugin id the route names.
+        plugin: String,
+        /// The provider.
+        provider: String,
+    },
     /// The provider library could not be loaded or opened.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -67,7 +101,7 @@ pub enum BuildError {
         /// Why.
         reason: &'static str,
     },
-    /// A plugin needs durable state and the provider is not durable.
+    /// A plugin needs durable state and its provider is not durable.
     #[error(
         "plugin {plugin:?} requires durable checkpoints, but provider {provider} is not durable; \
          use a durable provider such as redb"
@@ -88,10 +122,20 @@ enum ProviderChoice {
     Store(Arc<dyn StateStore>),
 }
 
-/// Builds a [`Host`]: a provider, then sources, reactions and bootstrap
+/// Builds a [`Host`]: providers, then sources, reactions and bootstrap
 /// providers. `build` checks everything before anything runs.
+///
+/// One provider is the usual case ([`HostBuilder::provider_library`] or
+/// [`HostBuilder::provider_store`]). Several providers are added by name
+/// ([`HostBuilder::named_provider_library`]); each plugin's state lives in
+/// the provider it is [routed](HostBuilder::route) to, by default the
+/// default provider: the one given by `provider_library` / `provider_store`,
+/// else the first named one. A plugin's checkpoints live in its own store,
+/// so they follow it to its provider.
 pub struct HostBuilder {
-    provider: Option<ProviderChoice>,
+    /// Named providers; the default is first.
+    providers: Vec<(String, ProviderChoice)>,
+    routes: Vec<(String, String)>,
     sources: Vec<(Arc<dyn Source>, FailurePolicy)>,
     reactions: Vec<Arc<dyn Reaction>>,
     bootstraps: Vec<Arc<dyn BootstrapProvider>>,
@@ -109,7 +153,8 @@ pub(crate) struct Settings {
 impl Default for HostBuilder {
     fn default() -> Self {
         HostBuilder {
-            provider: None,
+            providers: Vec::new(),
+            routes: Vec::new(),
             sources: Vec::new(),
             reactions: Vec::new(),
             bootstraps: Vec::new(),
@@ -123,18 +168,64 @@ impl Default for HostBuilder {
 }
 
 impl HostBuilder {
-    /// Uses the provider library at `path`, opened with `config` (JSON).
-    pub fn provider_library(mut self, path: impl Into<PathBuf>, config: serde_json::Value) -> Self {
-        self.provider = Some(ProviderChoice::Library {
+    /// Uses the provider library at `path`, opened with `config` (JSON), as
+    /// the default provider (named [`DEFAULT_PROVIDER_NAME`]), replacing an
+    /// earlier default.
+    pub fn provider_library(self, path: impl Into<PathBuf>, config: serde_json::Value) -> Self {
+        self.set_default(ProviderChoice::Library {
             path: path.into(),
             config,
-        });
+        })
+    }
+
+    /// Uses an already opened store (an in-process provider, a layered
+    /// store, a test double) as the default provider, replacing an earlier default.
+    pub fn provider_store(self, store: Arc<dyn StateStore>) -> Self {
+        self.set_default(ProviderChoice::Store(store))
+    }
+
+    fn set_default(mut self, choice: ProviderChoice) -> Self {
+        match self
+            .providers
+            .iter_mut()
+            .find(|(name, _)| name == DEFAULT_PROVIDER_NAME)
+        {
+            Some(entry) => entry.1 = choice,
+            None => self
+                .providers
+                .insert(0, (DEFAULT_PROVIDER_NAME.to_string(), choice)),
+        }
         self
     }
 
-    /// Uses an already opened store (an in-process provider, a layered store, a test double).
-    pub fn provider_store(mut self, store: Arc<dyn StateStore>) -> Self {
-        self.provider = Some(ProviderChoice::Store(store));
+    /// Adds the provider library at `path`, opened with `config`, under
+    /// `name`. A library used by several providers is loaded once.
+    pub fn named_provider_library(
+        mut self,
+        name: &str,
+        path: impl Into<PathBuf>,
+        config: serde_json::Value,
+    ) -> Self {
+        let choice = ProviderChoice::Library {
+            path: path.into(),
+            config,
+        };
+        self.providers.push((name.to_string(), choice));
+        self
+    }
+
+    /// Adds an already opened store under `name`.
+    pub fn named_provider_store(mut self, name: &str, store: Arc<dyn StateStore>) -> Self {
+        self.providers
+            .push((name.to_string(), ProviderChoice::Store(store)));
+        self
+    }
+
+    /// Keeps the state of plugin `plugin_id` (a source or a reaction) in the
+    /// provider named `provider` instead of the default one.
+    pub fn route(mut self, plugin_id: &str, provider: &str) -> Self {
+        self.routes
+            .push((plugin_id.to_string(), provider.to_string()));
         self
     }
 
@@ -198,16 +289,60 @@ impl HostBuilder {
         self
     }
 
-    /// Checks the configuration, loads the provider, and returns the host, not yet started.
+    /// Checks the configuration, loads the providers, and returns the host, not yet started.
     pub fn build(self) -> Result<Host, BuildError> {
-        let store = match self.provider {
-            None => return Err(BuildError::NoProvider),
-            Some(ProviderChoice::Store(store)) => store,
-            Some(ProviderChoice::Library { path, config }) => {
-                ProviderLibrary::load(&path)?.open(&config)?
+        if self.providers.is_empty() {
+            return Err(BuildError::NoProvider);
+        }
+        let mut names = HashSet::new();
+        for (name, _) in &self.providers {
+            if !names.insert(name.as_str()) {
+                return Err(BuildError::DuplicateProvider { name: name.clone() });
             }
+        }
+        let known = || {
+            self.providers
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let limits = *store.capabilities().limits();
+        let plugin_ids: HashSet<&str> = self
+            .sources
+            .iter()
+            .map(|(s, _)| s.id())
+            .chain(self.reactions.iter().map(|r| r.id()))
+            .collect();
+        let mut routed: HashMap<String, usize> = HashMap::new();
+        for (plugin, provider) in &self.routes {
+            let Some(index) = self.providers.iter().position(|(n, _)| n == provider) else {
+                return Err(BuildError::UnknownProvider {
+                    plugin: plugin.clone(),
+                    provider: provider.clone(),
+                    known: known(),
+                });
+            };
+            if !plugin_ids.contains(plugin.as_str()) {
+                return Err(BuildError::UnknownRoutedPlugin {
+                    plugin: plugin.clone(),
+                    provider: provider.clone(),
+                });
+            }
+            routed.insert(plugin.clone(), index);
+        }
+        let provider_of = |id: &str| routed.get(id).copied().unwrap_or(0);
+
+        let mut stores: Vec<(String, Arc<dyn StateStore>)> = Vec::new();
+        for (name, choice) in self.providers {
+            let store = match choice {
+                ProviderChoice::Store(store) => store,
+                ProviderChoice::Library { path, config } => {
+                    LibraryCache::global().load(&path)?.open(&config)?
+                }
+            };
+            stores.push((name, store));
+        }
+
         let mut ids = HashSet::new();
         let all_ids = self
             .sources
@@ -215,6 +350,7 @@ impl HostBuilder {
             .map(|(s, _)| s.id())
             .chain(self.reactions.iter().map(|r| r.id()));
         for id in all_ids {
+            let limits = *stores[provider_of(id)].1.capabilities().limits();
             check_id(id, limits.max_store_id_bytes as usize)?;
             if !ids.insert(id.to_string()) {
                 return Err(BuildError::DuplicateId { id: id.to_string() });
@@ -247,20 +383,21 @@ impl HostBuilder {
                 });
             }
         }
-        if !store.is_durable() {
-            let needs = self
-                .sources
-                .iter()
-                .filter(|(s, _)| s.requires_durable_state())
-                .map(|(s, _)| s.id())
-                .chain(
-                    self.reactions
-                        .iter()
-                        .filter(|r| r.requires_durable_state())
-                        .map(|r| r.id()),
-                )
-                .next();
-            if let Some(plugin) = needs {
+        // Durability is checked per plugin, against the provider it is routed to.
+        let needs_durable = self
+            .sources
+            .iter()
+            .filter(|(s, _)| s.requires_durable_state())
+            .map(|(s, _)| s.id())
+            .chain(
+                self.reactions
+                    .iter()
+                    .filter(|r| r.requires_durable_state())
+                    .map(|r| r.id()),
+            );
+        for plugin in needs_durable {
+            let store = &stores[provider_of(plugin)].1;
+            if !store.is_durable() {
                 return Err(BuildError::NotDurable {
                     plugin: plugin.to_string(),
                     provider: store.info().name.clone(),
@@ -268,11 +405,16 @@ impl HostBuilder {
             }
         }
         // Every write passes through the host, so watching works for every provider.
-        let watch = Arc::new(WatchLayer::new(store));
-        let store: Arc<dyn StateStore> = Arc::new(TracingLayer::new(watch.clone()));
+        let routes: Vec<Route> = stores
+            .into_iter()
+            .map(|(name, store)| {
+                let watch = Arc::new(WatchLayer::new(store));
+                let store: Arc<dyn StateStore> = Arc::new(TracingLayer::new(watch.clone()));
+                Route { name, store, watch }
+            })
+            .collect();
         Ok(Host::new(
-            store,
-            watch,
+            Routes::new(routes, routed),
             self.sources,
             self.reactions,
             self.bootstraps,

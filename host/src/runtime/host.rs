@@ -15,13 +15,13 @@ use tokio::{
 use super::{
     builder::Settings,
     progress::{reaction_checkpoint_key, PluginStats, SourceProgress, SOURCE_CHECKPOINT_KEY},
+    routes::Routes,
     supervise::{spawn_reaction, spawn_source, Finished},
     FailurePolicy, HostBuilder,
 };
 use crate::{
-    layers::{WatchLayer, Watcher},
-    BootstrapProvider, PluginError, Reaction, ReactionContext, ScopedStore, Source, StateStore,
-    StoreError,
+    layers::Watcher, BootstrapProvider, PluginError, Reaction, ReactionContext, ScopedStore,
+    Source, StateStore, StoreError,
 };
 
 /// Whether a plugin is a source or a reaction.
@@ -103,8 +103,7 @@ pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
 
 /// A configured host, not yet running.
 pub struct Host {
-    store: Arc<dyn StateStore>,
-    watch: Arc<WatchLayer>,
+    routes: Routes,
     sources: Vec<SourceEntry>,
     reactions: Vec<Arc<dyn Reaction>>,
     bootstraps: Vec<Arc<dyn BootstrapProvider>>,
@@ -118,16 +117,14 @@ impl Host {
     }
 
     pub(crate) fn new(
-        store: Arc<dyn StateStore>,
-        watch: Arc<WatchLayer>,
+        routes: Routes,
         sources: Vec<SourceEntry>,
         reactions: Vec<Arc<dyn Reaction>>,
         bootstraps: Vec<Arc<dyn BootstrapProvider>>,
         settings: Settings,
     ) -> Self {
         Host {
-            store,
-            watch,
+            routes,
             sources,
             reactions,
             bootstraps,
@@ -135,29 +132,52 @@ impl Host {
         }
     }
 
-    /// The state store every plugin's `ScopedStore` uses.
+    /// The state store of the default provider: the one every plugin's
+    /// `ScopedStore` uses unless the plugin is routed to another provider.
     pub fn store(&self) -> &Arc<dyn StateStore> {
-        &self.store
+        &self.routes.default_route().store
+    }
+
+    /// The state store holding `plugin_id`'s state (the default provider's
+    /// for an id no plugin is routed with).
+    pub fn store_for(&self, plugin_id: &str) -> &Arc<dyn StateStore> {
+        &self.routes.route(plugin_id).store
+    }
+
+    /// The name of the provider holding `plugin_id`'s state.
+    pub fn provider_of(&self, plugin_id: &str) -> &str {
+        &self.routes.route(plugin_id).name
+    }
+
+    /// Every provider by name, the default first.
+    pub fn providers(&self) -> Vec<(&str, &Arc<dyn StateStore>)> {
+        self.routes
+            .all()
+            .iter()
+            .map(|r| (r.name.as_str(), &r.store))
+            .collect()
     }
 
     /// Change events of one store_id under `prefix` (every write passes
     /// through the host, so this works for every provider).
     pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
-        self.watch.watch(store_id, prefix)
+        self.routes.route(store_id).watch.watch(store_id, prefix)
     }
 
     /// Reads checkpoints, takes bootstrap snapshots, and starts reactions then sources.
     pub async fn start(self) -> Result<RunningHost, HostError> {
         let Host {
-            store,
-            watch,
+            routes,
             sources,
             reactions,
             bootstraps,
             settings,
         } = self;
-        let scoped =
-            |id: &str| ScopedStore::new(Arc::clone(&store), id).with_watch(Arc::clone(&watch));
+        // Each plugin's store (and with it its checkpoints) lives in its provider.
+        let scoped = |id: &str| {
+            let route = routes.route(id);
+            ScopedStore::new(Arc::clone(&route.store), id).with_watch(Arc::clone(&route.watch))
+        };
 
         // Where each source stands, from its own checkpoint.
         let mut stored = HashMap::new();
@@ -279,15 +299,15 @@ impl Host {
             tasks.push((id, PluginKind::Source, task));
         }
         let checkpointer = spawn_checkpointer(
-            Arc::clone(&store),
+            routes.clone(),
             progress.values().cloned().collect(),
             settings.checkpoint_interval,
             stats.clone(),
         );
-        tracing::info!(plugins = tasks.len(), provider = %store.info().name, "host started");
+        tracing::info!(plugins = tasks.len(), provider = %routes.default_route().store.info().name,
+            providers = routes.all().len(), "host started");
         Ok(RunningHost {
-            store,
-            watch,
+            routes,
             tasks,
             stats,
             progress: progress.into_values().collect(),
@@ -317,9 +337,10 @@ async fn read_position(store: &ScopedStore, key: &str) -> Result<Option<u64>, Ho
         })
 }
 
-/// Persists every source's watermark as its checkpoint, when it moved.
+/// Persists every source's watermark as its checkpoint (in the source's
+/// own store, in its provider), when it moved.
 async fn persist_watermarks(
-    store: &Arc<dyn StateStore>,
+    routes: &Routes,
     progress: &[Arc<SourceProgress>],
     persisted: &mut HashMap<Arc<str>, u64>,
     stats: &[(String, PluginKind, Arc<PluginStats>)],
@@ -328,7 +349,9 @@ async fn persist_watermarks(
         let mark = p.watermark();
         let last = persisted.entry(Arc::clone(&p.source)).or_insert(0);
         if mark > *last {
-            store
+            routes
+                .route(&p.source)
+                .store
                 .set(
                     &p.source,
                     SOURCE_CHECKPOINT_KEY,
@@ -348,7 +371,7 @@ async fn persist_watermarks(
 }
 
 fn spawn_checkpointer(
-    store: Arc<dyn StateStore>,
+    routes: Routes,
     progress: Vec<Arc<SourceProgress>>,
     interval: Duration,
     stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
@@ -360,7 +383,7 @@ fn spawn_checkpointer(
             .collect();
         loop {
             tokio::time::sleep(interval).await;
-            if let Err(e) = persist_watermarks(&store, &progress, &mut persisted, &stats).await {
+            if let Err(e) = persist_watermarks(&routes, &progress, &mut persisted, &stats).await {
                 tracing::warn!(error = %e, "could not persist source checkpoints; will retry");
             }
         }
@@ -392,8 +415,7 @@ impl HostProgress {
 
 /// A running host.
 pub struct RunningHost {
-    store: Arc<dyn StateStore>,
-    watch: Arc<WatchLayer>,
+    routes: Routes,
     tasks: Vec<(String, PluginKind, JoinHandle<()>)>,
     stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
     progress: Vec<Arc<SourceProgress>>,
@@ -411,9 +433,14 @@ impl RunningHost {
         self
     }
 
-    /// The state store the plugins use.
+    /// The state store of the default provider (see [`Host::store`]).
     pub fn store(&self) -> &Arc<dyn StateStore> {
-        &self.store
+        &self.routes.default_route().store
+    }
+
+    /// The state store holding `plugin_id`'s state.
+    pub fn store_for(&self, plugin_id: &str) -> &Arc<dyn StateStore> {
+        &self.routes.route(plugin_id).store
     }
 
     /// Every plugin's figures so far.
@@ -423,7 +450,7 @@ impl RunningHost {
 
     /// Change events of one store_id under `prefix`.
     pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
-        self.watch.watch(store_id, prefix)
+        self.routes.route(store_id).watch.watch(store_id, prefix)
     }
 
     /// A handle that reads the plugins' figures while the host runs (for progress logs).
@@ -521,8 +548,10 @@ impl RunningHost {
         }
         self.checkpointer.abort();
         let mut persisted = HashMap::new();
-        persist_watermarks(&self.store, &self.progress, &mut persisted, &self.stats).await?;
-        self.store.sync().await?;
+        persist_watermarks(&self.routes, &self.progress, &mut persisted, &self.stats).await?;
+        for route in self.routes.all() {
+            route.store.sync().await?;
+        }
         let report = RunReport {
             plugins: self.report(),
             failures: self.root_failures(),

@@ -3,9 +3,10 @@
 pub(crate) mod builder;
 mod host;
 pub(crate) mod progress;
+pub(crate) mod routes;
 mod supervise;
 
-pub use builder::{BuildError, FailurePolicy, HostBuilder};
+pub use builder::{BuildError, FailurePolicy, HostBuilder, DEFAULT_PROVIDER_NAME};
 pub use host::{
     Host, HostError, HostProgress, PluginFailure, PluginKind, PluginReport, RunReport, RunningHost,
 };

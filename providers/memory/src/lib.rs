@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod provider;
+mod store;
 
 pub use provider::MemoryProvider;
 

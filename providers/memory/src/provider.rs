@@ -9,45 +9,28 @@
 //! - `revision` only grows; every write call takes the next value while
 //!   holding the shard lock, so versions are never reused.
 
-use std::{
-    collections::BTreeMap,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
+use hashbrown::DefaultHashBuilder;
 use serde::Deserialize;
 use stateplug_provider_api::{
-    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page,
-    Provider, ProviderResult, ScanRef, TxnOpRef,
+    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, Page, Provider,
+    ProviderResult, ScanRef, TxnOpRef,
 };
 
-/// One stored value.
-#[derive(Debug)]
-struct Slot {
-    value: Box<[u8]>,
-    version: u64,
-}
-
-impl Slot {
-    fn entry(&self) -> Entry {
-        Entry {
-            value: self.value.to_vec(),
-            version: self.version,
-        }
-    }
-}
-
-type Store = BTreeMap<Box<str>, Slot>;
+use crate::store::{Slot, Store};
 
 /// The memory provider's configuration: it has no settings.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MemoryConfig {}
 
-/// A volatile provider backed by a `DashMap` of ordered maps.
+/// A volatile provider: a `DashMap` from store_id to that store's keys
+/// (a hash map for point operations plus an ordered set for scans).
 #[derive(Debug, Default)]
 pub struct MemoryProvider {
-    stores: DashMap<Box<str>, Store>,
+    stores: DashMap<Box<str>, Store, DefaultHashBuilder>,
     revision: AtomicU64,
 }
 
@@ -68,11 +51,20 @@ impl MemoryProvider {
         store_id: &str,
         f: impl FnOnce(&mut Store) -> ProviderResult<T>,
     ) -> ProviderResult<T> {
-        let result = {
-            let mut store = self.stores.entry(store_id.into()).or_default();
-            f(store.value_mut())
+        let (result, empty) = match self.stores.get_mut(store_id) {
+            Some(mut store) => {
+                let result = f(store.value_mut());
+                (result, store.is_empty())
+            }
+            None => {
+                let mut store = self.stores.entry(store_id.into()).or_default();
+                let result = f(store.value_mut());
+                (result, store.is_empty())
+            }
         };
-        self.remove_if_empty(store_id);
+        if empty {
+            self.remove_if_empty(store_id);
+        }
         result
     }
 
@@ -82,11 +74,16 @@ impl MemoryProvider {
         store_id: &str,
         f: impl FnOnce(&mut Store) -> ProviderResult<T>,
     ) -> ProviderResult<T> {
-        let result = match self.stores.get_mut(store_id) {
-            Some(mut store) => f(store.value_mut()),
+        let (result, empty) = match self.stores.get_mut(store_id) {
+            Some(mut store) => {
+                let result = f(store.value_mut());
+                (result, store.is_empty())
+            }
             None => return Ok(T::default()),
         };
-        self.remove_if_empty(store_id);
+        if empty {
+            self.remove_if_empty(store_id);
+        }
         result
     }
 
@@ -130,31 +127,25 @@ impl Provider for MemoryProvider {
     }
 
     fn contains_key(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        Ok(self.read(store_id, |s| s.contains_key(key), false))
+        Ok(self.read(store_id, |s| s.get(key).is_some(), false))
     }
 
     fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
         self.write(store_id, |store| {
             let version = self.next_revision();
-            store.insert(
-                key.into(),
-                Slot {
-                    value: value.into(),
-                    version,
-                },
-            );
+            store.put(key, value, version);
             Ok(version)
         })
     }
 
     fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        self.write_existing(store_id, |store| Ok(store.remove(key).is_some()))
+        self.write_existing(store_id, |store| Ok(store.remove(key)))
     }
 
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
         Ok(self.read(
             store_id,
-            |s| keys.iter().map(|k| s.get(*k).map(Slot::entry)).collect(),
+            |s| keys.iter().map(|k| s.get(k).map(Slot::entry)).collect(),
             vec![None; keys.len()],
         ))
     }
@@ -166,13 +157,7 @@ impl Provider for MemoryProvider {
         self.write(store_id, |store| {
             let version = self.next_revision();
             for (key, value) in entries {
-                store.insert(
-                    (*key).into(),
-                    Slot {
-                        value: (*value).into(),
-                        version,
-                    },
-                );
+                store.put(key, value, version);
             }
             Ok(version)
         })
@@ -180,7 +165,7 @@ impl Provider for MemoryProvider {
 
     fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
         self.write_existing(store_id, |store| {
-            Ok(keys.iter().filter(|k| store.remove(**k).is_some()).count() as u64)
+            Ok(keys.iter().filter(|k| store.remove(k)).count() as u64)
         })
     }
 
@@ -192,11 +177,7 @@ impl Provider for MemoryProvider {
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
-        Ok(self.read(
-            store_id,
-            |s| s.keys().map(|k| k.to_string()).collect(),
-            Vec::new(),
-        ))
+        Ok(self.read(store_id, Store::keys, Vec::new()))
     }
 
     fn store_exists(&self, store_id: &str) -> ProviderResult<bool> {
@@ -215,35 +196,28 @@ impl Provider for MemoryProvider {
         value: &[u8],
     ) -> ProviderResult<u64> {
         self.write(store_id, |store| {
-            let current = store.get(key).map(|s| s.version);
+            let current = store.version(key);
             if !expected.matches(current) {
                 return Err(conflict(key, expected, current));
             }
             let version = self.next_revision();
-            store.insert(
-                key.into(),
-                Slot {
-                    value: value.into(),
-                    version,
-                },
-            );
+            store.put(key, value, version);
             Ok(version)
         })
     }
 
     fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
         let expected = Expected::Version(version);
-        let missing = Err(conflict(key, expected, None));
-        let Some(mut store) = self.stores.get_mut(store_id) else {
-            return missing;
-        };
-        let current = store.get(key).map(|s| s.version);
-        if !expected.matches(current) {
-            return Err(conflict(key, expected, current));
+        let done = self.write_existing(store_id, |store| {
+            let current = store.version(key);
+            if !expected.matches(current) {
+                return Err(conflict(key, expected, current));
+            }
+            Ok(store.remove(key))
+        })?;
+        if !done {
+            return Err(conflict(key, expected, None));
         }
-        store.remove(key);
-        drop(store);
-        self.remove_if_empty(store_id);
         Ok(())
     }
 
@@ -252,7 +226,7 @@ impl Provider for MemoryProvider {
         self.write(store_id, |store| {
             for op in ops {
                 if let TxnOpRef::Check { key, expected } = op {
-                    let current = store.get(*key).map(|s| s.version);
+                    let current = store.version(key);
                     if !expected.matches(current) {
                         return Err(conflict(key, *expected, current));
                     }
@@ -264,17 +238,9 @@ impl Provider for MemoryProvider {
             let version = self.next_revision();
             for op in ops {
                 match op {
-                    TxnOpRef::Put { key, value } => {
-                        store.insert(
-                            (*key).into(),
-                            Slot {
-                                value: (*value).into(),
-                                version,
-                            },
-                        );
-                    }
+                    TxnOpRef::Put { key, value } => store.put(key, value, version),
                     TxnOpRef::Delete { key } => {
-                        store.remove(*key);
+                        store.remove(key);
                     }
                     TxnOpRef::Check { .. } => {}
                 }
@@ -284,26 +250,7 @@ impl Provider for MemoryProvider {
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        let Some(range) = scan.key_range() else {
-            return Ok(Page::default());
-        };
-        let page = |store: &Store| {
-            let rows = store.range::<str, _>((
-                range.0.as_ref().map(String::as_str),
-                range.1.as_ref().map(String::as_str),
-            ));
-            let row = |(key, slot): (&str, &Slot)| KeyEntry {
-                key: key.to_string(),
-                value: slot.value.to_vec(),
-                version: slot.version,
-            };
-            if scan.descending {
-                Page::from_rows(rows.rev().map(|(k, v)| row((k, v))), scan.limit)
-            } else {
-                Page::from_rows(rows.map(|(k, v)| row((k, v))), scan.limit)
-            }
-        };
-        Ok(self.read(store_id, page, Page::default()))
+        Ok(self.read(store_id, |store| store.scan(&scan), Page::default()))
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {

@@ -15,6 +15,12 @@ pub struct RedbConfig {
     /// The size of redb's page cache, in bytes; redb's default when absent.
     #[serde(default)]
     pub cache_size_bytes: Option<usize>,
+    /// How many versions of each key to keep for `history` and
+    /// `get_version`, deletions included. Absent: the file keeps the
+    /// retention it was last opened with (off for a new file); `0` turns
+    /// history off and discards what the file retained.
+    #[serde(default)]
+    pub history_versions: Option<u32>,
 }
 
 impl RedbConfig {
@@ -61,6 +67,16 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn history_versions_is_optional() {
+        let c = RedbConfig::parse(r#"{"path": "x"}"#).unwrap();
+        assert_eq!(c.history_versions, None);
+        let c = RedbConfig::parse(r#"{"path": "x", "history_versions": 5}"#).unwrap();
+        assert_eq!(c.history_versions, Some(5));
+        let err = RedbConfig::parse(r#"{"path": "x", "history_versions": -1}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT, "{err}");
     }
 
     #[test]

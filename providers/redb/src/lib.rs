@@ -3,6 +3,7 @@
 
 mod config;
 mod errors;
+mod history;
 mod provider;
 mod schema;
 mod writer;

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
-    conflict, Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page, Provider,
-    ProviderResult, ScanRef, TxnOpRef,
+    conflict, Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyEntry, Page,
+    Provider, ProviderError, ProviderResult, ScanRef, TxnOpRef,
 };
 
 use crate::config::RedbConfig;
 use crate::errors::{map_error, AtPath};
-use crate::schema::{StoreSpan, ENTRIES, META, STORES};
+use crate::history;
+use crate::schema::{StoreSpan, ENTRIES, HISTORY, HISTORY_VERSIONS, META, STORES};
 use crate::writer::StoreWriter;
 
 type EntriesTable = ReadOnlyTable<(&'static str, &'static str), (u64, &'static [u8])>;
@@ -25,6 +26,8 @@ type EntriesTable = ReadOnlyTable<(&'static str, &'static str), (u64, &'static [
 pub struct RedbProvider {
     db: Database,
     path: PathBuf,
+    /// Versions kept per key (0: history off).
+    history_versions: u32,
 }
 
 impl RedbProvider {
@@ -43,10 +46,41 @@ impl RedbProvider {
         let txn = db.begin_write().at(&path)?;
         txn.open_table(ENTRIES).at(&path)?;
         txn.open_table(STORES).at(&path)?;
-        txn.open_table(META).at(&path)?;
+        let mut meta = txn.open_table(META).at(&path)?;
+        // Writers read the retention from the file. Without a setting the
+        // file keeps its own; an explicit 0 turns history off and discards it.
+        let stored = meta.get(HISTORY_VERSIONS).at(&path)?.map(|g| g.value());
+        let history_versions = match config.history_versions {
+            Some(n) => n,
+            None => stored.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        };
+        meta.insert(HISTORY_VERSIONS, u64::from(history_versions))
+            .at(&path)?;
+        drop(meta);
+        if history_versions > 0 {
+            txn.open_table(HISTORY).at(&path)?;
+        } else if config.history_versions == Some(0) {
+            txn.delete_table(HISTORY).at(&path)?;
+        }
         txn.commit().at(&path)?;
-        tracing::debug!(path = %path.display(), "opened redb database");
-        Ok(RedbProvider { db, path })
+        tracing::debug!(path = %path.display(), history_versions, "opened redb database");
+        Ok(RedbProvider {
+            db,
+            path,
+            history_versions,
+        })
+    }
+
+    /// Refuses history reads when history is off.
+    fn require_history(&self, operation: &str) -> ProviderResult<()> {
+        if self.history_versions > 0 {
+            return Ok(());
+        }
+        Err(ProviderError::unsupported(format!(
+            "redb database file {}: {operation} needs history, which is off; set \
+             `history_versions` (e.g. 10) in the provider configuration",
+            self.path.display()
+        )))
     }
 
     /// The database file.
@@ -121,6 +155,15 @@ impl Provider for RedbProvider {
 
     fn open(config_json: &str) -> ProviderResult<Self> {
         Self::open_config(&RedbConfig::parse(config_json)?)
+    }
+
+    /// [`Provider::CAPABILITIES`], plus `HISTORY` when `history_versions` > 0.
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Self::CAPABILITIES;
+        if self.history_versions > 0 {
+            caps.flags = caps.flags.union(CapabilityFlags::HISTORY);
+        }
+        caps
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
@@ -287,5 +330,20 @@ impl Provider for RedbProvider {
             ids.push(store_id.value().to_string());
         }
         Ok(ids)
+    }
+
+    fn history(&self, store_id: &str, key: &str, limit: u32) -> ProviderResult<Vec<HistoryEntry>> {
+        self.require_history("history")?;
+        history::history(&self.db, &self.path, store_id, key, limit)
+    }
+
+    fn get_version(
+        &self,
+        store_id: &str,
+        key: &str,
+        version: u64,
+    ) -> ProviderResult<Option<Entry>> {
+        self.require_history("get_version")?;
+        history::get_version(&self.db, &self.path, store_id, key, version)
     }
 }

@@ -5,6 +5,11 @@
 //! - `STORES` holds `store_id -> number of its keys in ENTRIES`, and has no row
 //!   for a store with no keys.
 //! - `META[REVISION]` is the largest version ever given; it only grows.
+//! - `META[HISTORY_VERSIONS]` is the history retention the file was opened
+//!   with (absent or 0: history is off and `HISTORY` does not exist).
+//! - `HISTORY` holds, per `(store_id, key)`, the last `HISTORY_VERSIONS`
+//!   versions written (a deletion as `None`), written in the same transaction
+//!   as the entry; a cleared store has no rows in it.
 
 use std::ops::Bound;
 
@@ -25,6 +30,17 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("statep
 
 /// The `META` row holding the last revision given (0 before the first write).
 pub(crate) const REVISION: &str = "revision";
+
+/// The `META` row holding the number of versions kept per key in [`HISTORY`]
+/// (0 or absent: history is off).
+pub(crate) const HISTORY_VERSIONS: &str = "history_versions";
+
+/// `(store_id, key, version)`, as stored in [`HISTORY`].
+pub(crate) type HistoryKey<'a> = (&'a str, &'a str, u64);
+
+/// Retained versions: `(store_id, key, version) -> value`, `None` for a deletion.
+pub(crate) const HISTORY: TableDefinition<(&str, &str, u64), Option<&[u8]>> =
+    TableDefinition::new("stateplug_history");
 
 /// The interval of `ENTRIES` that one store occupies.
 ///
@@ -68,4 +84,24 @@ impl<'s> StoreSpan<'s> {
         };
         (lower, upper)
     }
+
+    /// Every row of the store in [`HISTORY`]: from `(S, "", 0)` up to, not
+    /// including, `(S + "\0", "", 0)`, by the same reasoning as for `ENTRIES`.
+    pub(crate) fn history(&self) -> (Bound<HistoryKey<'_>>, Bound<HistoryKey<'_>>) {
+        (
+            Bound::Included((self.store_id, "", 0)),
+            Bound::Excluded((self.next_store.as_str(), "", 0)),
+        )
+    }
+}
+
+/// Every retained version of one key in [`HISTORY`], oldest first.
+pub(crate) fn key_history<'a>(
+    store_id: &'a str,
+    key: &'a str,
+) -> (Bound<HistoryKey<'a>>, Bound<HistoryKey<'a>>) {
+    (
+        Bound::Included((store_id, key, 0)),
+        Bound::Included((store_id, key, u64::MAX)),
+    )
 }

@@ -384,3 +384,203 @@ fn open_through_the_exported_adapter() {
     let err = crate::open_in_process("{}").err().unwrap();
     assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT);
 }
+
+fn with_history(path: &Path, versions: u32) -> RedbProvider {
+    let json = format!(
+        r#"{{"path": {:?}, "history_versions": {versions}}}"#,
+        path.display().to_string()
+    );
+    RedbProvider::open(&json).unwrap()
+}
+
+fn history_of(p: &RedbProvider, store_id: &str, key: &str) -> Vec<(u64, Option<Vec<u8>>)> {
+    p.history(store_id, key, u32::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.version, h.value))
+        .collect()
+}
+
+#[test]
+fn history_is_declared_only_when_retention_is_set() {
+    use stateplug_provider_api::CapabilityFlags as F;
+    let dir = tempfile::tempdir().unwrap();
+    let off = open(&dir.path().join("off.redb"));
+    assert!(!off.capabilities().has(F::HISTORY));
+    assert!(!RedbProvider::CAPABILITIES.has(F::HISTORY));
+    let err = off.history("s", "k", 10).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UNSUPPORTED, "{err}");
+    assert!(err.message().contains("history_versions"), "{err}");
+    let err = off.get_version("s", "k", 1).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UNSUPPORTED, "{err}");
+    let on = with_history(&dir.path().join("on.redb"), 3);
+    assert!(on.capabilities().has(F::HISTORY));
+    assert!(on.capabilities().has(F::DURABLE), "the rest stays declared");
+}
+
+#[test]
+fn history_keeps_the_last_n_versions_and_prunes_on_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = with_history(&dir.path().join("h.redb"), 3);
+    let versions: Vec<u64> = (0..5)
+        .map(|i| p.set("s", "k", format!("v{i}").as_bytes()).unwrap())
+        .collect();
+    let kept = history_of(&p, "s", "k");
+    assert_eq!(
+        kept,
+        vec![
+            (versions[4], Some(b"v4".to_vec())),
+            (versions[3], Some(b"v3".to_vec())),
+            (versions[2], Some(b"v2".to_vec())),
+        ],
+        "newest first, the two oldest pruned"
+    );
+    assert_eq!(p.history("s", "k", 2).unwrap().len(), 2, "limit holds");
+    assert_eq!(
+        p.get_version("s", "k", versions[2]).unwrap().unwrap().value,
+        b"v2"
+    );
+    assert_eq!(
+        p.get_version("s", "k", versions[1]).unwrap(),
+        None,
+        "pruned"
+    );
+    assert_eq!(
+        p.get_version("s", "k", versions[4]).unwrap().unwrap().value,
+        b"v4",
+        "the current version reads back"
+    );
+    // Other keys and stores keep their own history.
+    p.set("s", "other", b"x").unwrap();
+    p.set("t", "k", b"y").unwrap();
+    assert_eq!(history_of(&p, "s", "k").len(), 3);
+    assert_eq!(history_of(&p, "s", "other").len(), 1);
+    assert_eq!(history_of(&p, "t", "k").len(), 1);
+    assert!(history_of(&p, "s", "never").is_empty());
+    assert!(history_of(&p, "ghost", "k").is_empty());
+}
+
+#[test]
+fn history_records_deletions_batches_and_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = with_history(&dir.path().join("h.redb"), 4);
+    let v1 = p.set_many("s", &[("a", b"1"), ("b", b"2")]).unwrap();
+    assert!(p.delete("s", "a").unwrap());
+    let deleted = history_of(&p, "s", "a");
+    assert_eq!(deleted.len(), 2);
+    assert_eq!(deleted[0].1, None, "a deletion is recorded as None");
+    assert!(deleted[0].0 > v1);
+    assert_eq!(
+        p.get_version("s", "a", deleted[0].0).unwrap(),
+        None,
+        "a deleted version has no value"
+    );
+    assert!(!p.delete("s", "a").unwrap());
+    assert_eq!(
+        history_of(&p, "s", "a").len(),
+        2,
+        "deleting nothing records nothing"
+    );
+    let rev = p
+        .transaction(
+            "s",
+            &[
+                TxnOpRef::Put {
+                    key: "b",
+                    value: b"3",
+                },
+                TxnOpRef::Delete { key: "b" },
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        history_of(&p, "s", "b"),
+        vec![(rev, None), (v1, Some(b"2".to_vec()))],
+        "the transaction's last word on a key is its version's row"
+    );
+    p.compare_and_set("s", "c", Expected::Absent, b"x").unwrap();
+    let v = p.get_entry("s", "c").unwrap().unwrap().version;
+    p.compare_and_delete("s", "c", v).unwrap();
+    assert_eq!(history_of(&p, "s", "c").len(), 2);
+    p.delete_many("s", &["zz"]).unwrap();
+    assert!(history_of(&p, "s", "zz").is_empty());
+}
+
+#[test]
+fn clear_store_removes_the_stores_history_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = with_history(&dir.path().join("h.redb"), 3);
+    p.set("s", "a", b"1").unwrap();
+    p.set("s", "a", b"2").unwrap();
+    p.set("s", "b", b"1").unwrap();
+    p.set("s\0x", "a", b"neighbour").unwrap();
+    p.set("t", "a", b"1").unwrap();
+    assert_eq!(p.clear_store("s").unwrap(), 2);
+    assert!(history_of(&p, "s", "a").is_empty());
+    assert!(history_of(&p, "s", "b").is_empty());
+    assert_eq!(history_of(&p, "t", "a").len(), 1);
+    assert_eq!(history_of(&p, "s\0x", "a").len(), 1);
+    // A store whose keys were all deleted still has history; clear removes it.
+    p.set("u", "k", b"1").unwrap();
+    p.delete("u", "k").unwrap();
+    assert!(!p.store_exists("u").unwrap());
+    assert_eq!(history_of(&p, "u", "k").len(), 2);
+    assert_eq!(p.clear_store("u").unwrap(), 0);
+    assert!(history_of(&p, "u", "k").is_empty());
+    // Clearing an unknown store still changes nothing.
+    let before = p.set("t", "x", b"").unwrap();
+    assert_eq!(p.clear_store("ghost").unwrap(), 0);
+    assert_eq!(p.set("t", "x", b"").unwrap(), before + 1);
+}
+
+#[test]
+fn history_survives_reopen_and_turning_it_off_discards_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.redb");
+    let p = with_history(&path, 2);
+    for i in 0..3 {
+        p.set("s", "k", format!("{i}").as_bytes()).unwrap();
+    }
+    drop(p);
+    let p = with_history(&path, 2);
+    assert_eq!(history_of(&p, "s", "k").len(), 2, "kept across reopen");
+    drop(p);
+    // Opened without a setting, the file keeps its retention and history.
+    let p = open(&path);
+    assert!(p
+        .capabilities()
+        .has(stateplug_provider_api::CapabilityFlags::HISTORY));
+    assert_eq!(history_of(&p, "s", "k").len(), 2);
+    drop(p);
+    // A smaller retention prunes a key on its next write.
+    let p = with_history(&path, 1);
+    assert_eq!(history_of(&p, "s", "k").len(), 2);
+    p.set("s", "k", b"3").unwrap();
+    let v = p.get_entry("s", "k").unwrap().unwrap().version;
+    assert_eq!(history_of(&p, "s", "k"), vec![(v, Some(b"3".to_vec()))]);
+    drop(p);
+    // 0 turns history off and discards it.
+    let p = with_history(&path, 0);
+    assert!(!p
+        .capabilities()
+        .has(stateplug_provider_api::CapabilityFlags::HISTORY));
+    drop(p);
+    let p = open(&path);
+    assert!(
+        !p.capabilities()
+            .has(stateplug_provider_api::CapabilityFlags::HISTORY),
+        "off stays off"
+    );
+    drop(p);
+    let p = with_history(&path, 5);
+    assert!(
+        history_of(&p, "s", "k").is_empty(),
+        "turning history off discarded it"
+    );
+    assert_eq!(p.get("s", "k").unwrap(), Some(b"3".to_vec()), "data stays");
+    assert_eq!(
+        p.get_version("s", "k", v).unwrap().unwrap().value,
+        b"3",
+        "the current version reads back even without a history row"
+    );
+}

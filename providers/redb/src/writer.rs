@@ -7,6 +7,10 @@
 //! - `finish` stores `revision` in `META` and the store's new key count in
 //!   `STORES` (removing the row at 0) exactly when something changed, so a
 //!   call that changes nothing consumes no revision and leaves no row.
+//! - when history is on (`META[HISTORY_VERSIONS]` > 0), every put and every
+//!   delete of an existing key records `(store_id, key, revision)` in
+//!   `HISTORY` in the same transaction and prunes the key to its newest
+//!   `HISTORY_VERSIONS` rows; `clear` removes the store's history too.
 
 use std::path::Path;
 
@@ -14,10 +18,19 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
 use crate::errors::AtPath;
-use crate::schema::{StoreSpan, ENTRIES, META, REVISION, STORES};
+use crate::schema::{
+    key_history, StoreSpan, ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES,
+};
 
 type EntriesTable<'t> = Table<'t, (&'static str, &'static str), (u64, &'static [u8])>;
 type CountTable<'t> = Table<'t, &'static str, u64>;
+type HistoryTable<'t> = Table<'t, (&'static str, &'static str, u64), Option<&'static [u8]>>;
+
+/// The history table of a write transaction and how many versions per key it keeps.
+struct HistoryWriter<'t> {
+    table: HistoryTable<'t>,
+    retain: u64,
+}
 
 /// The write side of one call on one store, inside one redb write transaction.
 pub(crate) struct StoreWriter<'t> {
@@ -26,6 +39,8 @@ pub(crate) struct StoreWriter<'t> {
     entries: EntriesTable<'t>,
     stores: CountTable<'t>,
     meta: CountTable<'t>,
+    /// `Some` when history is on.
+    history: Option<HistoryWriter<'t>>,
     /// The version every put of this call gets.
     revision: u64,
     added: u64,
@@ -51,12 +66,26 @@ impl<'t> StoreWriter<'t> {
                 path.display()
             ))
         })?;
+        let retain = meta
+            .get(HISTORY_VERSIONS)
+            .at(path)?
+            .map(|g| g.value())
+            .unwrap_or(0);
+        let history = if retain > 0 {
+            Some(HistoryWriter {
+                table: txn.open_table(HISTORY).at(path)?,
+                retain,
+            })
+        } else {
+            None
+        };
         Ok(StoreWriter {
             path,
             store_id,
             entries,
             stores,
             meta,
+            history,
             revision,
             added: 0,
             removed: 0,
@@ -72,14 +101,16 @@ impl<'t> StoreWriter<'t> {
 
     /// Writes `value` under `key` at this call's revision, which it returns.
     pub(crate) fn put(&mut self, key: &str, value: &[u8]) -> ProviderResult<u64> {
-        let old = self
+        let existed = self
             .entries
             .insert((self.store_id, key), (self.revision, value))
-            .at(self.path)?;
-        if old.is_none() {
+            .at(self.path)?
+            .is_some();
+        if !existed {
             self.added += 1;
         }
         self.changed = true;
+        self.record(key, Some(value))?;
         Ok(self.revision)
     }
 
@@ -93,25 +124,72 @@ impl<'t> StoreWriter<'t> {
         if existed {
             self.removed += 1;
             self.changed = true;
+            self.record(key, None)?;
         }
         Ok(existed)
     }
 
-    /// Removes every key of the store; returns how many there were.
-    pub(crate) fn clear(&mut self) -> ProviderResult<u64> {
-        if self.count()? == 0 {
-            return Ok(0);
+    /// Records what this call wrote to `key` (`None`: deleted) in the
+    /// history, then drops the key's versions beyond the newest `retain`.
+    fn record(&mut self, key: &str, value: Option<&[u8]>) -> ProviderResult<()> {
+        let Some(history) = self.history.as_mut() else {
+            return Ok(());
+        };
+        history
+            .table
+            .insert((self.store_id, key, self.revision), value)
+            .at(self.path)?;
+        // The newest `retain` rows stay; the row after them (walking from
+        // the newest) and every older one go.
+        let mut newest_first = history
+            .table
+            .range(key_history(self.store_id, key))
+            .at(self.path)?
+            .rev();
+        let cut = match newest_first.nth(history.retain as usize) {
+            Some(row) => Some(row.at(self.path)?.0.value().2),
+            None => None,
+        };
+        drop(newest_first);
+        if let Some(cut) = cut {
+            history
+                .table
+                .retain_in(
+                    (self.store_id, key, 0)..=(self.store_id, key, cut),
+                    |_, _| false,
+                )
+                .at(self.path)?;
         }
+        Ok(())
+    }
+
+    /// Removes every key of the store and its history; returns how many
+    /// keys there were. Removing history rows alone (a store whose keys
+    /// were all deleted) is a change too.
+    pub(crate) fn clear(&mut self) -> ProviderResult<u64> {
         let span = StoreSpan::new(self.store_id);
         let mut n = 0u64;
-        self.entries
-            .retain_in(span.all(), |_, _| {
-                n += 1;
-                false
-            })
-            .at(self.path)?;
-        self.removed += n;
-        self.changed |= n > 0;
+        if self.count()? > 0 {
+            self.entries
+                .retain_in(span.all(), |_, _| {
+                    n += 1;
+                    false
+                })
+                .at(self.path)?;
+            self.removed += n;
+            self.changed |= n > 0;
+        }
+        if let Some(history) = self.history.as_mut() {
+            let mut rows = 0u64;
+            history
+                .table
+                .retain_in(span.history(), |_, _| {
+                    rows += 1;
+                    false
+                })
+                .at(self.path)?;
+            self.changed |= rows > 0;
+        }
         Ok(n)
     }
 

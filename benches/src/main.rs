@@ -1,0 +1,138 @@
+//! `stateplug-bench`: every scenario runs the raw engine, the provider path
+//! (and a peer where there is one) in the same run, several times, and
+//! prints one Markdown table of medians and ratios.
+//!
+//! `cargo run --release -p stateplug-bench` (small sizes, a few minutes on
+//! 2 cores); `-- --full` for the full sizes; `-- --only get,durable`.
+
+mod commits;
+mod measure;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stateplug-bench",
+    about = "stateplug benchmarks beside the raw engines"
+)]
+struct Args {
+    /// Use the full sizes (1M-key scans, 10M-key memory, more operations).
+    #[arg(long)]
+    full: bool,
+    /// Runs per scenario; rows show medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Only these scenarios (comma-separated): get, durable, concurrent, batch, scan, memory, e2e.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Internal: measure resident memory of one structure in a child process.
+    #[arg(long, hide = true, num_args = 2, value_names = ["KIND", "KEYS"])]
+    rss_child: Vec<String>,
+}
+
+/// Sizes of one benchmark run.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Keys preloaded for point reads.
+    pub get_keys: usize,
+    /// Point reads timed per run.
+    pub gets: usize,
+    /// Single-writer durable sets per run.
+    pub durable_sets: usize,
+    /// Durable sets per writer in the concurrent scenarios.
+    pub concurrent_sets_per_writer: usize,
+    /// Keys in the scan scenario.
+    pub scan_keys: usize,
+    /// Keys in the memory scenario.
+    pub memory_keys: usize,
+    /// Events in the end-to-end scenario.
+    pub e2e_events: u64,
+    /// Runs per scenario.
+    pub runs: usize,
+}
+
+impl Sizes {
+    fn new(full: bool, runs: usize) -> Self {
+        let runs = runs.max(1);
+        if full {
+            Sizes {
+                get_keys: 1_000_000,
+                gets: 2_000_000,
+                durable_sets: 5_000,
+                concurrent_sets_per_writer: 200,
+                scan_keys: 1_000_000,
+                memory_keys: 10_000_000,
+                e2e_events: 200_000,
+                runs,
+            }
+        } else {
+            Sizes {
+                get_keys: 100_000,
+                gets: 300_000,
+                durable_sets: 1_000,
+                concurrent_sets_per_writer: 40,
+                scan_keys: 200_000,
+                memory_keys: 1_000_000,
+                e2e_events: 20_000,
+                runs,
+            }
+        }
+    }
+}
+
+/// Where the provider libraries were built: beside this binary.
+pub fn library(name: &str) -> stateplug::ProviderLibrary {
+    let file = format!("libstateplug_provider_{name}.so");
+    let path: PathBuf = stateplug::config::default_provider_dirs()
+        .into_iter()
+        .map(|dir| dir.join(&file))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{file} not found beside the bench binary; build with cargo build --release -p stateplug-bench"));
+    stateplug::ProviderLibrary::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn main() {
+    let args = Args::parse();
+    if let [kind, keys] = args.rss_child.as_slice() {
+        scenarios::memory::child(kind, keys.parse().expect("a key count"));
+        return;
+    }
+    commits::install();
+    let sizes = Sizes::new(args.full, args.runs);
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    eprintln!(
+        "stateplug-bench: {} sizes, {} runs per scenario",
+        if args.full { "full" } else { "small" },
+        sizes.runs
+    );
+    let mut rows = Vec::new();
+    if wanted("get") {
+        rows.extend(scenarios::get::run(&sizes));
+    }
+    if wanted("durable") {
+        rows.extend(scenarios::durable::single(&sizes));
+    }
+    if wanted("concurrent") {
+        for writers in [8, 64] {
+            rows.extend(scenarios::durable::concurrent(&sizes, writers));
+        }
+    }
+    if wanted("batch") {
+        rows.extend(scenarios::batch::run(&sizes));
+    }
+    if wanted("scan") {
+        rows.extend(scenarios::scan::run(&sizes));
+    }
+    if wanted("memory") {
+        rows.extend(scenarios::memory::run(&sizes));
+    }
+    if wanted("e2e") {
+        rows.extend(scenarios::e2e::run(&sizes));
+    }
+    report::print(&rows);
+}

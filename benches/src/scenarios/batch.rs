@@ -1,0 +1,63 @@
+//! `set_many` of 1,000 keys: raw redb, one transaction and one commit, against
+//! the redb `.so` through the host.
+
+use std::time::Instant;
+
+use redb::TableDefinition;
+
+use super::{key, runtime, value};
+use crate::{library, measure::median, report::Row, Sizes};
+
+const BATCH: usize = 1_000;
+const VALUE_LEN: usize = 64;
+const RAW: TableDefinition<&str, &[u8]> = TableDefinition::new("raw");
+
+/// Batch rows.
+pub fn run(sizes: &Sizes) -> Vec<Row> {
+    let batches = 50;
+    let (mut raw_us, mut host_us) = (Vec::new(), Vec::new());
+    for _ in 0..sizes.runs {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let raw = redb::Database::create(dir.path().join("raw.redb")).expect("raw redb");
+        let start = Instant::now();
+        for b in 0..batches {
+            let txn = raw.begin_write().expect("write");
+            {
+                let mut table = txn.open_table(RAW).expect("table");
+                for i in 0..BATCH {
+                    let v = value(b * BATCH + i, VALUE_LEN);
+                    table
+                        .insert(key(b * BATCH + i).as_str(), v.as_slice())
+                        .expect("insert");
+                }
+            }
+            txn.commit().expect("commit");
+        }
+        raw_us.push(start.elapsed().as_secs_f64() * 1e6 / batches as f64);
+
+        let store = library("redb")
+            .open(&serde_json::json!({ "path": dir.path().join("host.redb") }))
+            .expect("redb");
+        let elapsed = runtime().block_on(async {
+            let start = Instant::now();
+            for b in 0..batches {
+                let entries = (0..BATCH)
+                    .map(|i| (key(b * BATCH + i), value(b * BATCH + i, VALUE_LEN)))
+                    .collect();
+                store.set_many("bench", entries).await.expect("set_many");
+            }
+            start.elapsed()
+        });
+        host_us.push(elapsed.as_secs_f64() * 1e6 / batches as f64);
+    }
+    let ratio: Vec<f64> = host_us.iter().zip(&raw_us).map(|(a, b)| a / b).collect();
+    vec![Row {
+        scenario: "set_many of 1,000".into(),
+        metric: "µs/batch".into(),
+        baseline: ("raw redb, one commit".into(), median(&raw_us)),
+        candidate: ("redb .so via host".into(), median(&host_us)),
+        ratio: median(&ratio),
+        target: Some(("<= 1.1".into(), median(&ratio) <= 1.1)),
+        note: format!("{batches} batches of new keys; both build the entries inside the timing"),
+    }]
+}

@@ -1,0 +1,97 @@
+//! A paged walk over every key: raw redb range iteration against the redb
+//! `.so` through the host in pages of 1,000; peak memory of the paged walk.
+
+use std::time::Instant;
+
+use redb::{ReadableDatabase, TableDefinition};
+use stateplug::Scan;
+
+use super::{fill, key, runtime, value};
+use crate::{library, measure, measure::median, report::Row, Sizes};
+
+const VALUE_LEN: usize = 64;
+const PAGE: u32 = 1_000;
+const RAW: TableDefinition<&str, &[u8]> = TableDefinition::new("raw");
+
+/// Scan rows.
+pub fn run(sizes: &Sizes) -> Vec<Row> {
+    let n = sizes.scan_keys;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = redb::Database::create(dir.path().join("raw.redb")).expect("raw redb");
+    {
+        let txn = raw.begin_write().expect("write");
+        {
+            let mut table = txn.open_table(RAW).expect("table");
+            for i in 0..n {
+                table
+                    .insert(key(i).as_str(), value(i, VALUE_LEN).as_slice())
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    let store = library("redb")
+        .open(&serde_json::json!({ "path": dir.path().join("host.redb") }))
+        .expect("redb");
+    runtime().block_on(fill(&store, "bench", n, VALUE_LEN));
+
+    let (mut raw_rate, mut host_rate, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..sizes.runs {
+        let start = Instant::now();
+        let txn = raw.begin_read().expect("read");
+        let table = txn.open_table(RAW).expect("table");
+        let mut seen = 0usize;
+        let mut bytes = 0usize;
+        for row in table.range::<&str>(..).expect("range") {
+            let (k, v) = row.expect("row");
+            bytes += k.value().len() + v.value().len();
+            seen += 1;
+        }
+        assert_eq!(seen, n);
+        std::hint::black_box(bytes);
+        raw_rate.push(n as f64 / start.elapsed().as_secs_f64());
+        drop((table, txn));
+
+        let before = measure::rss_kib();
+        measure::reset_peak();
+        let (seen, elapsed) = runtime().block_on(async {
+            let start = Instant::now();
+            let mut scan = Scan::prefix("").limit(PAGE);
+            let mut seen = 0usize;
+            loop {
+                let page = store.scan("bench", &scan).await.expect("scan");
+                seen += page.entries.len();
+                match page.next {
+                    Some(next) => scan = scan.after(next),
+                    None => break,
+                }
+            }
+            (seen, start.elapsed())
+        });
+        assert_eq!(seen, n);
+        host_rate.push(n as f64 / elapsed.as_secs_f64());
+        peaks.push(measure::peak_kib().saturating_sub(before) as f64 / 1024.0);
+    }
+    let ratio: Vec<f64> = host_rate
+        .iter()
+        .zip(&raw_rate)
+        .map(|(a, b)| a / b)
+        .collect();
+    let data_mib = (n * (VALUE_LEN + 12)) as f64 / (1024.0 * 1024.0);
+    vec![Row {
+        scenario: format!("paged scan of {n} keys"),
+        metric: "keys/s".into(),
+        baseline: ("raw redb range iteration".into(), median(&raw_rate)),
+        candidate: (
+            format!("redb .so via host, pages of {PAGE}"),
+            median(&host_rate),
+        ),
+        ratio: median(&ratio),
+        target: Some((">= 0.5".into(), median(&ratio) >= 0.5)),
+        note: format!(
+            "peak memory growth during the walk {:.1} MiB for {:.0} MiB of data",
+            median(&peaks),
+            data_mib
+        ),
+    }]
+}

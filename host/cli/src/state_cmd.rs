@@ -1,0 +1,557 @@
+//! `stateplug state …`: inspect and change the state a provider holds.
+//!
+//! Every subcommand works on one provider, named by `--config` or
+//! `--library` (see [`Target`]); `migrate` names two with `--from` and
+//! `--to`. Output is for people unless `--json` is given.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    sync::Arc,
+};
+
+use stateplug::{
+    ops::{self, LockInfo, LockRequest, StoreWalk},
+    CapabilityFlags, StateStore,
+};
+
+use crate::{
+    state_show::{json_value, merged, show},
+    state_target::{ops_failure, store_failure, Target},
+    state_transfer, Failure,
+};
+
+/// `stateplug state` and its options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StateArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: StateCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum StateCommand {
+    /// List the stores that hold keys, with their key counts.
+    Stores,
+    /// List the keys of a store in order (paged, so any size works).
+    Keys {
+        /// The store (a plugin id).
+        store_id: String,
+        /// Only keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Show a key's value (as text, or hex when it is not text) and version.
+    Get {
+        /// The store.
+        store_id: String,
+        /// The key.
+        key: String,
+        /// Write the value's bytes to standard output, nothing else.
+        #[arg(long)]
+        raw: bool,
+        /// Show a past version instead (needs a provider with history).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Write a value under a key.
+    Put {
+        /// The store.
+        store_id: String,
+        /// The key.
+        key: String,
+        /// The value (text); or use --file.
+        value: Option<String>,
+        /// Read the value's bytes from this file (`-` for standard input).
+        #[arg(long, conflicts_with = "value")]
+        file: Option<PathBuf>,
+    },
+    /// Remove a key.
+    Delete {
+        /// The store.
+        store_id: String,
+        /// The key.
+        key: String,
+    },
+    /// Remove every key of a store (asks first; --yes to skip the question).
+    Clear {
+        /// The store.
+        store_id: String,
+        /// Do not ask; needed when standard input is not a terminal.
+        #[arg(long)]
+        yes: bool,
+        /// Why, recorded in the store's lock while it runs.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Write a dump of stores (default: all) to standard output or --output.
+    Dump {
+        /// A store to dump (repeat for several); default: every store.
+        #[arg(long = "store", value_name = "STORE_ID")]
+        stores: Vec<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Restore a dump from standard input or --input (checked whole first).
+    Restore {
+        /// Read this file instead of standard input.
+        #[arg(long, short)]
+        input: Option<PathBuf>,
+        /// Keep keys the dump does not hold (default: each dumped store ends exactly as dumped).
+        #[arg(long)]
+        merge: bool,
+        /// Keys per batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Why, recorded in the stores' locks while it runs.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Copy stores from one pipeline's provider to another's, then verify them.
+    Migrate {
+        /// The pipeline configuration whose provider is copied from.
+        #[arg(long, value_name = "PIPELINE.toml")]
+        from: PathBuf,
+        /// The pipeline configuration whose provider is copied to.
+        #[arg(long, value_name = "PIPELINE.toml")]
+        to: PathBuf,
+        /// Which of --from's [[providers]] (default: the first).
+        #[arg(long, value_name = "NAME")]
+        from_provider: Option<String>,
+        /// Which of --to's [[providers]] (default: the first).
+        #[arg(long, value_name = "NAME")]
+        to_provider: Option<String>,
+        /// A store to copy (repeat for several); default: every store of the source.
+        #[arg(long = "store", value_name = "STORE_ID")]
+        stores: Vec<String>,
+        /// Keys per batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Why, recorded in the stores' locks while it runs.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// How often to print a progress line when standard error is not a terminal.
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        progress_interval_ms: u64,
+    },
+    /// List the retained versions of a key, newest first (needs history).
+    History {
+        /// The store.
+        store_id: String,
+        /// The key.
+        key: String,
+        /// Most versions to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Locks held on stores.
+    #[command(subcommand)]
+    Lock(LockCommand),
+    /// Remove a lock whoever holds it (when its operation is no longer running).
+    ForceUnlock {
+        /// The lock id (the store_id it locks).
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum LockCommand {
+    /// List the locks, with owner, operation, times and reason.
+    List,
+}
+
+/// Runs a `stateplug state` subcommand.
+pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
+    let json = args.json;
+    match args.command {
+        StateCommand::Migrate {
+            from,
+            to,
+            from_provider,
+            to_provider,
+            stores,
+            batch,
+            reason,
+            progress_interval_ms,
+        } => {
+            let options = state_transfer::MigrateArgs {
+                from,
+                to,
+                from_provider,
+                to_provider,
+                stores,
+                batch,
+                reason,
+                progress_interval: std::time::Duration::from_millis(progress_interval_ms.max(1)),
+            };
+            state_transfer::migrate(options, json).await
+        }
+        command => {
+            let store = args.target.open()?;
+            run_on(&store, command, json).await
+        }
+    }
+}
+
+async fn run_on(
+    store: &Arc<dyn StateStore>,
+    command: StateCommand,
+    json: bool,
+) -> Result<(), Failure> {
+    match command {
+        StateCommand::Stores => stores(store, json).await,
+        StateCommand::Keys { store_id, prefix } => keys(store, &store_id, &prefix, json).await,
+        StateCommand::Get {
+            store_id,
+            key,
+            raw,
+            version,
+        } => get(store, &store_id, &key, raw, version, json).await,
+        StateCommand::Put {
+            store_id,
+            key,
+            value,
+            file,
+        } => put(store, &store_id, &key, value, file, json).await,
+        StateCommand::Delete { store_id, key } => {
+            let existed = store.delete(&store_id, &key).await.map_err(store_failure)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "store": store_id, "key": key, "existed": existed })
+                );
+            } else if existed {
+                println!("deleted {key:?} from store {store_id:?}");
+            } else {
+                println!("store {store_id:?} has no key {key:?}; nothing deleted");
+            }
+            Ok(())
+        }
+        StateCommand::Clear {
+            store_id,
+            yes,
+            reason,
+        } => clear(store, &store_id, yes, &reason, json).await,
+        StateCommand::Dump { stores, output } => {
+            state_transfer::dump(store, &stores, output, json).await
+        }
+        StateCommand::Restore {
+            input,
+            merge,
+            batch,
+            reason,
+        } => state_transfer::restore(store, input, merge, batch, &reason, json).await,
+        StateCommand::History {
+            store_id,
+            key,
+            limit,
+        } => history(store, &store_id, &key, limit, json).await,
+        StateCommand::Lock(LockCommand::List) => lock_list(store, json).await,
+        StateCommand::ForceUnlock { id } => force_unlock(store, &id, json).await,
+        StateCommand::Migrate { .. } => Err(Failure::usage("migrate takes --from and --to")),
+    }
+}
+
+async fn stores(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> {
+    let ids = ops::select_stores(store, &[]).await.map_err(ops_failure)?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let keys = store.key_count(&id).await.map_err(store_failure)?;
+        rows.push((id, keys));
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(id, keys)| serde_json::json!({ "store": id, "keys": keys }))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no stores hold keys in provider {}", store.info().name);
+    }
+    let width = rows
+        .iter()
+        .map(|(id, _)| id.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    for (id, keys) in rows {
+        println!("{id:<width$}  {keys:>10} keys");
+    }
+    Ok(())
+}
+
+async fn keys(
+    store: &Arc<dyn StateStore>,
+    store_id: &str,
+    prefix: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let mut walk = StoreWalk::new(store, store_id, prefix);
+    let mut first = true;
+    let broken =
+        |e: std::io::Error| Failure::failed(format!("cannot write to standard output: {e}"));
+    if json {
+        write!(out, "[").map_err(broken)?;
+    }
+    while let Some(page) = walk.next_page().await.map_err(store_failure)? {
+        for e in page {
+            if json {
+                let row = serde_json::json!({ "key": e.key, "version": e.version, "bytes": e.value.len() });
+                write!(out, "{}{row}", if first { "" } else { "," }).map_err(broken)?;
+            } else {
+                writeln!(out, "{}", e.key).map_err(broken)?;
+            }
+            first = false;
+        }
+    }
+    if json {
+        writeln!(out, "]").map_err(broken)?;
+    }
+    out.flush().map_err(broken)
+}
+
+/// Refuses history reads on a provider instance that keeps none.
+fn require_history(store: &Arc<dyn StateStore>) -> Result<(), Failure> {
+    if store.capabilities().has(CapabilityFlags::HISTORY) {
+        return Ok(());
+    }
+    Err(Failure::failed(format!(
+        "provider {} keeps no version history here (it does not declare the history \
+         capability); for redb, set `history_versions` (e.g. 10) in its configuration",
+        store.info().name
+    )))
+}
+
+async fn get(
+    store: &Arc<dyn StateStore>,
+    store_id: &str,
+    key: &str,
+    raw: bool,
+    version: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    if version.is_some() {
+        require_history(store)?;
+    }
+    let entry = match version {
+        None => store.get_entry(store_id, key).await,
+        Some(v) => store.get_version(store_id, key, v).await,
+    }
+    .map_err(store_failure)?;
+    let Some(entry) = entry else {
+        let what = version.map_or(String::new(), |v| format!(" at version {v}"));
+        return Err(Failure::failed(format!(
+            "store {store_id:?} has no key {key:?}{what}; `stateplug state keys {store_id}` lists its keys"
+        )));
+    };
+    if raw {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(&entry.value)
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::failed(format!("cannot write to standard output: {e}")));
+    }
+    if json {
+        let head = serde_json::json!({ "store": store_id, "key": key, "version": entry.version });
+        println!("{}", merged(head, json_value(&entry.value)));
+    } else {
+        println!("{}", show(&entry.value));
+        eprintln!("(version {}, {} bytes)", entry.version, entry.value.len());
+    }
+    Ok(())
+}
+
+async fn put(
+    store: &Arc<dyn StateStore>,
+    store_id: &str,
+    key: &str,
+    value: Option<String>,
+    file: Option<PathBuf>,
+    json: bool,
+) -> Result<(), Failure> {
+    let bytes =
+        match (value, file) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(path)) if path.as_os_str() == "-" => {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| Failure::failed(format!("cannot read standard input: {e}")))?;
+                buf
+            }
+            (None, Some(path)) => std::fs::read(&path).map_err(|e| {
+                Failure::usage(format!("cannot read value file {}: {e}", path.display()))
+            })?,
+            _ => return Err(Failure::usage(
+                "give the value: `stateplug state put <store_id> <key> <value>` or --file <path>",
+            )),
+        };
+    let len = bytes.len();
+    let version = store
+        .set(store_id, key, bytes)
+        .await
+        .map_err(store_failure)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "store": store_id, "key": key, "version": version, "bytes": len })
+        );
+    } else {
+        println!("stored {key:?} in store {store_id:?} at version {version} ({len} bytes)");
+    }
+    Ok(())
+}
+
+async fn clear(
+    store: &Arc<dyn StateStore>,
+    store_id: &str,
+    yes: bool,
+    reason: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    if !yes {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(Failure::usage(format!(
+                "refusing to clear store {store_id:?} without confirmation: standard input is \
+                 not a terminal; pass --yes"
+            )));
+        }
+        let keys = store.key_count(store_id).await.map_err(store_failure)?;
+        eprint!(
+            "Remove all {keys} keys of store {store_id:?} in provider {}? [y/N] ",
+            store.info().name
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        stdin
+            .read_line(&mut answer)
+            .map_err(|e| Failure::failed(format!("cannot read the answer: {e}")))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            return Err(Failure::failed(format!(
+                "not confirmed; store {store_id:?} is unchanged"
+            )));
+        }
+    }
+    let lock = LockRequest::new("clear").reason(reason);
+    let cleared = ops::clear_stores(store, &[store_id.to_string()], &lock)
+        .await
+        .map_err(ops_failure)?;
+    let removed = cleared.first().map_or(0, |(_, n)| *n);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "store": store_id, "removed": removed })
+        );
+    } else {
+        println!("cleared store {store_id:?}: {removed} keys removed");
+    }
+    Ok(())
+}
+
+async fn history(
+    store: &Arc<dyn StateStore>,
+    store_id: &str,
+    key: &str,
+    limit: u32,
+    json: bool,
+) -> Result<(), Failure> {
+    require_history(store)?;
+    let versions = store
+        .history(store_id, key, limit)
+        .await
+        .map_err(store_failure)?;
+    if json {
+        let rows: Vec<_> = versions
+            .iter()
+            .map(|h| {
+                let head =
+                    serde_json::json!({ "version": h.version, "deleted": h.value.is_none() });
+                match &h.value {
+                    Some(v) => merged(head, json_value(v)),
+                    None => head,
+                }
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if versions.is_empty() {
+        println!("no retained versions of {key:?} in store {store_id:?}");
+    }
+    for h in versions {
+        match h.value {
+            Some(v) => println!("{:>12}  {}", h.version, show(&v)),
+            None => println!("{:>12}  (deleted)", h.version),
+        }
+    }
+    Ok(())
+}
+
+fn lock_json(info: &LockInfo) -> serde_json::Value {
+    let base = serde_json::to_value(info).unwrap_or_default();
+    merged(
+        base,
+        serde_json::json!({ "created": info.created(), "expires": info.expires() }),
+    )
+}
+
+async fn lock_list(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> {
+    let locks = ops::list_locks(store).await.map_err(ops_failure)?;
+    if json {
+        let rows: Vec<_> = locks.iter().map(lock_json).collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if locks.is_empty() {
+        println!("no locks");
+    }
+    let now = ops::time::now_unix();
+    for l in locks {
+        let state = if l.is_expired(now) { "  EXPIRED" } else { "" };
+        println!(
+            "{}  by {} ({}, pid {} on {})  since {}  expires {}{state}{}",
+            l.id,
+            l.owner,
+            l.operation,
+            l.pid,
+            l.host,
+            l.created(),
+            l.expires(),
+            if l.reason.is_empty() {
+                String::new()
+            } else {
+                format!("  reason: {}", l.reason)
+            }
+        );
+    }
+    Ok(())
+}
+
+async fn force_unlock(store: &Arc<dyn StateStore>, id: &str, json: bool) -> Result<(), Failure> {
+    match ops::force_unlock(store, id).await.map_err(ops_failure)? {
+        Some(info) => {
+            if json {
+                println!("{}", lock_json(&info));
+            } else {
+                println!(
+                    "removed lock {id:?} held by {} ({}) since {}",
+                    info.owner,
+                    info.operation,
+                    info.created()
+                );
+            }
+            Ok(())
+        }
+        None => Err(Failure::failed(format!(
+            "there is no lock {id:?}; `stateplug state lock list` shows the locks"
+        ))),
+    }
+}

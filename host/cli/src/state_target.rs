@@ -1,0 +1,136 @@
+//! Which provider a `stateplug state` command works on: a pipeline
+//! configuration's provider, or a library with its configuration.
+
+use std::{path::PathBuf, sync::Arc};
+
+use stateplug::{
+    config::{resolve_library, PipelineConfig},
+    ops::OpsError,
+    LibraryCache, LoadError, StateStore,
+};
+
+use crate::Failure;
+
+/// `--config <pipeline.toml> [--provider NAME]` or `--library <lib> [--provider-config JSON]`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Target {
+    /// A pipeline configuration (TOML); its provider holds the state.
+    #[arg(long, global = true, value_name = "PIPELINE.toml")]
+    pub(crate) config: Option<PathBuf>,
+    /// With several [[providers]] in --config: which one (default: the first).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// A provider library: a path to a .so, or a name such as `redb` or `memory`.
+    #[arg(long, global = true, value_name = "LIB")]
+    pub(crate) library: Option<String>,
+    /// The library's configuration as JSON, e.g. '{"path": "data/state.redb"}'.
+    #[arg(long, global = true, value_name = "JSON")]
+    pub(crate) provider_config: Option<String>,
+}
+
+impl Target {
+    /// Loads and opens the provider; every problem is a usage error (exit 2).
+    pub(crate) fn open(&self) -> Result<Arc<dyn StateStore>, Failure> {
+        match (&self.config, &self.library) {
+            (Some(_), Some(_)) => Err(Failure::usage(
+                "give either --config <pipeline.toml> or --library <lib>, not both",
+            )),
+            (None, None) => Err(Failure::usage(
+                "name the provider holding the state: --config <pipeline.toml> (its \
+                 [provider]) or --library <lib.so|name> [--provider-config JSON]",
+            )),
+            (Some(config), None) => {
+                if self.provider_config.is_some() {
+                    return Err(Failure::usage(
+                        "--provider-config goes with --library; with --config the provider's \
+                         configuration comes from the file",
+                    ));
+                }
+                open_configured(config, self.provider.as_deref())
+            }
+            (None, Some(library)) => {
+                if self.provider.is_some() {
+                    return Err(Failure::usage(
+                        "--provider names one of the [[providers]] of --config; with --library \
+                         there is only that library",
+                    ));
+                }
+                open_library(library, self.provider_config.as_deref())
+            }
+        }
+    }
+}
+
+/// Opens the provider `name` (default: the first) of a pipeline configuration.
+pub(crate) fn open_configured(
+    path: &std::path::Path,
+    name: Option<&str>,
+) -> Result<Arc<dyn StateStore>, Failure> {
+    let config = PipelineConfig::load(path).map_err(Failure::usage)?;
+    let provider = config.provider_named(name).map_err(Failure::usage)?;
+    let library = config.library_path(&provider).map_err(Failure::usage)?;
+    let store = LibraryCache::global()
+        .load(&library)
+        .and_then(|lib| lib.open(&provider.config_json()))
+        .map_err(|e| load_failure(path.display().to_string(), e))?;
+    warn_if_volatile(&store);
+    Ok(store)
+}
+
+/// Opens a library by path or name with a JSON configuration.
+fn open_library(name: &str, config: Option<&str>) -> Result<Arc<dyn StateStore>, Failure> {
+    let path = resolve_library(name, None).map_err(|looked| {
+        Failure::usage(format!(
+            "provider library {name:?} not found; looked for {looked}. Build it (cargo build \
+             --release) or give its path"
+        ))
+    })?;
+    let config: serde_json::Value = match config {
+        None => serde_json::json!({}),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Failure::usage(format!("--provider-config is not valid JSON ({e}): {text}"))
+        })?,
+    };
+    let store = LibraryCache::global()
+        .load(&path)
+        .and_then(|lib| lib.open(&config))
+        .map_err(|e| load_failure(path.display().to_string(), e))?;
+    warn_if_volatile(&store);
+    Ok(store)
+}
+
+fn load_failure(what: String, error: LoadError) -> Failure {
+    match error {
+        // The provider exists and accepted its configuration but could not
+        // open its storage (a file in use, say): the operation failed.
+        LoadError::OpenFailed { .. } => Failure::failed(error),
+        other => Failure::usage(format!("{what}: {other}")),
+    }
+}
+
+/// State commands see a fresh, empty store on a provider whose state lives
+/// in the process; say so once.
+fn warn_if_volatile(store: &Arc<dyn StateStore>) {
+    if !store.is_durable() {
+        eprintln!(
+            "note: provider {} is not durable: its state lives only inside one process, so \
+             this command starts from an empty store and its writes end with it; use a \
+             durable provider (redb) with `stateplug state`",
+            store.info().name
+        );
+    }
+}
+
+/// The exit code an operation error deserves: 2 for a request that cannot
+/// be carried out as asked, 1 for everything else.
+pub(crate) fn ops_failure(error: OpsError) -> Failure {
+    match error {
+        OpsError::Invalid(_) => Failure::usage(error),
+        other => Failure::failed(other),
+    }
+}
+
+/// A store error is an operation failure (exit 1).
+pub(crate) fn store_failure(error: stateplug::StoreError) -> Failure {
+    Failure::failed(error)
+}

@@ -1,0 +1,113 @@
+//! One store_id's keys: a hash map for point operations and an ordered
+//! set of the same keys for scans.
+//!
+//! Invariant: `order` holds exactly the keys of `slots`, sharing their
+//! allocation (`Arc<str>`), so a point read costs one hash lookup and a
+//! scan walks keys in order without sorting.
+
+use std::{collections::BTreeSet, ops::Bound, sync::Arc};
+
+use hashbrown::HashMap;
+use stateplug_provider_api::{Entry, KeyEntry, Page, ScanRef};
+
+fn as_str(bound: &Bound<String>) -> Bound<&str> {
+    bound.as_ref().map(String::as_str)
+}
+
+/// One stored value.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) value: Box<[u8]>,
+    pub(crate) version: u64,
+}
+
+impl Slot {
+    pub(crate) fn entry(&self) -> Entry {
+        Entry {
+            value: self.value.to_vec(),
+            version: self.version,
+        }
+    }
+}
+
+/// The keys of one store.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    slots: HashMap<Arc<str>, Slot>,
+    order: BTreeSet<Arc<str>>,
+}
+
+impl Store {
+    pub(crate) fn get(&self, key: &str) -> Option<&Slot> {
+        self.slots.get(key)
+    }
+
+    pub(crate) fn version(&self, key: &str) -> Option<u64> {
+        self.slots.get(key).map(|s| s.version)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Writes `value` under `key` at `version`.
+    pub(crate) fn put(&mut self, key: &str, value: &[u8], version: u64) {
+        if let Some(slot) = self.slots.get_mut(key) {
+            *slot = Slot {
+                value: value.into(),
+                version,
+            };
+            return;
+        }
+        let key: Arc<str> = Arc::from(key);
+        self.order.insert(Arc::clone(&key));
+        self.slots.insert(
+            key,
+            Slot {
+                value: value.into(),
+                version,
+            },
+        );
+    }
+
+    /// Removes `key`; returns whether it existed.
+    pub(crate) fn remove(&mut self, key: &str) -> bool {
+        match self.slots.remove_entry(key) {
+            Some((key, _)) => {
+                self.order.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every key, ascending.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.order.iter().map(|k| k.to_string()).collect()
+    }
+
+    /// One page of `scan`.
+    pub(crate) fn scan(&self, scan: &ScanRef<'_>) -> Page {
+        let Some((lower, upper)) = scan.key_range() else {
+            return Page::default();
+        };
+        let range = self.order.range::<str, _>((as_str(&lower), as_str(&upper)));
+        let row = |key: &Arc<str>| {
+            let slot = &self.slots[key];
+            KeyEntry {
+                key: key.to_string(),
+                value: slot.value.to_vec(),
+                version: slot.version,
+            }
+        };
+        if scan.descending {
+            Page::from_rows(range.rev().map(row), scan.limit)
+        } else {
+            Page::from_rows(range.map(row), scan.limit)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod config;
+mod errors;
+mod feed;
+mod pool;
+mod provider;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{PostgresConfig, Target};
+pub use errors::{classify, describe, map_error, map_failure, Failure};
+pub use provider::{PostgresProvider, MAX_KEY_BYTES};
+
+stateplug_provider_api::export_provider!(PostgresProvider);
