@@ -93,7 +93,7 @@ async fn acknowledged_writes_survive_sigkill_and_transactions_stay_whole() {
             &library_path,
             &db,
             next,
-            Duration::from_millis(rng.random_range(30..200)),
+            Duration::from_millis(rng.random_range(1..200)),
         );
         acknowledged.extend(acks.iter().copied());
         let (keys, last) = keys(&library, &db).await;

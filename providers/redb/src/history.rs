@@ -6,6 +6,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase};
 use stateplug_provider_api::{Entry, HistoryEntry, ProviderResult};
 
+use crate::encoding::{decode_value, entry_key};
 use crate::errors::AtPath;
 use crate::schema::{key_history, ENTRIES, HISTORY};
 
@@ -48,8 +49,8 @@ pub(crate) fn get_version(
 ) -> ProviderResult<Option<Entry>> {
     let txn = db.begin_read().at(path)?;
     let entries = txn.open_table(ENTRIES).at(path)?;
-    if let Some(current) = entries.get((store_id, key)).at(path)? {
-        let (at, value) = current.value();
+    if let Some(current) = entries.get(entry_key(store_id, key).as_slice()).at(path)? {
+        let (at, value) = decode_value(current.value())?;
         if at == version {
             return Ok(Some(Entry {
                 value: value.to_vec(),

@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod committer;
 mod config;
+mod encoding;
 mod errors;
 mod history;
+mod ops;
 mod provider;
 mod schema;
 mod writer;

@@ -5,27 +5,31 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
-    conflict, Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyEntry, Page,
-    Provider, ProviderError, ProviderResult, ScanRef, TxnOpRef,
+    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyEntry, Page, Provider,
+    ProviderError, ProviderResult, ScanRef, TxnOpRef,
 };
 
+use crate::committer::Committer;
 use crate::config::RedbConfig;
+use crate::encoding::{decode_key, decode_value, entry_key, Span};
 use crate::errors::{map_error, AtPath};
 use crate::history;
-use crate::schema::{StoreSpan, ENTRIES, HISTORY, HISTORY_VERSIONS, META, STORES};
-use crate::writer::StoreWriter;
+use crate::ops::{Outcome, WriteOp};
+use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, STORES};
 
-type EntriesTable = ReadOnlyTable<(&'static str, &'static str), (u64, &'static [u8])>;
+type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// A durable state store provider: every store_id in one redb database file.
 ///
-/// Each write call is one redb write transaction committed with immediate
-/// durability; reads run on a redb read snapshot and never write. The file is
+/// Each write call is committed with immediate durability before it
+/// returns; concurrent calls share one transaction and one fsync (group
+/// commit). Reads run on a redb read snapshot and never write. The file is
 /// locked while the provider is open, so a second open of the same file fails
 /// with `UNAVAILABLE`.
 pub struct RedbProvider {
     db: Database,
     path: PathBuf,
+    committer: Committer,
     /// Versions kept per key (0: history off).
     history_versions: u32,
 }
@@ -40,6 +44,9 @@ impl RedbProvider {
         let mut builder = Database::builder();
         if let Some(bytes) = config.cache_size_bytes {
             builder.set_cache_size(bytes);
+        }
+        if !path.exists() {
+            create_atomically(&builder, &path)?;
         }
         let db = builder.create(&path).at(&path)?;
         // Create every table once, so that reads never have to.
@@ -67,6 +74,7 @@ impl RedbProvider {
         Ok(RedbProvider {
             db,
             path,
+            committer: Committer::default(),
             history_versions,
         })
     }
@@ -83,30 +91,21 @@ impl RedbProvider {
         )))
     }
 
+    /// Durable commits made since the file was opened; with concurrent
+    /// writers, fewer than the write calls (group commit).
+    pub fn commits(&self) -> u64 {
+        self.committer.commits()
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs one write call on `store_id` as one redb write transaction:
-    /// committed if `op` succeeds and changed something, aborted otherwise.
-    /// Returns `op`'s result and the revision committed, if any.
-    fn write<T>(
-        &self,
-        store_id: &str,
-        op: impl FnOnce(&mut StoreWriter<'_>) -> ProviderResult<T>,
-    ) -> ProviderResult<(T, Option<u64>)> {
-        let txn = self.db.begin_write().at(&self.path)?;
-        let (out, revision) = {
-            let mut writer = StoreWriter::open(&txn, &self.path, store_id)?;
-            let out = op(&mut writer)?;
-            (out, writer.finish()?)
-        };
-        match revision {
-            Some(_) => txn.commit().at(&self.path)?,
-            None => txn.abort().at(&self.path)?,
-        }
-        Ok((out, revision))
+    /// Runs one write call on `store_id` durably (group-committed with
+    /// concurrent calls); returns its outcome and the revision it consumed.
+    fn write(&self, store_id: &str, op: WriteOp<'_>) -> ProviderResult<(Outcome, Option<u64>)> {
+        self.committer.submit(&self.db, &self.path, store_id, op)
     }
 
     /// The entries table of a fresh read snapshot.
@@ -130,14 +129,19 @@ impl RedbProvider {
         store_id: &str,
         key: &str,
     ) -> ProviderResult<Option<Entry>> {
-        let found = table.get((store_id, key)).at(&self.path)?;
-        Ok(found.map(|g| {
-            let (version, value) = g.value();
-            Entry {
-                value: value.to_vec(),
-                version,
+        let found = table
+            .get(entry_key(store_id, key).as_slice())
+            .at(&self.path)?;
+        match found {
+            Some(raw) => {
+                let (version, value) = decode_value(raw.value())?;
+                Ok(Some(Entry {
+                    value: value.to_vec(),
+                    version,
+                }))
             }
-        }))
+            None => Ok(None),
+        }
     }
 }
 
@@ -181,48 +185,51 @@ impl Provider for RedbProvider {
     }
 
     fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
-        Ok(self.write(store_id, |w| w.put(key, value))?.0)
+        let (_, revision) = self.write(store_id, WriteOp::Set(key.into(), value.into()))?;
+        revision.ok_or_else(|| ProviderError::internal("a set consumed no revision"))
     }
 
     fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        Ok(self.write(store_id, |w| w.delete(key))?.0)
+        match self.write(store_id, WriteOp::Delete(key.into()))?.0 {
+            Outcome::Existed(existed) => Ok(existed),
+            other => Err(ProviderError::internal(format!(
+                "delete answered {other:?}"
+            ))),
+        }
     }
 
     fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64> {
         if entries.is_empty() {
             return Ok(0);
         }
-        let (_, revision) = self.write(store_id, |w| {
-            entries.iter().try_for_each(|(k, v)| w.put(k, v).map(drop))
-        })?;
-        Ok(revision.unwrap_or(0))
+        let op = WriteOp::SetMany(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        );
+        Ok(self.write(store_id, op)?.1.unwrap_or(0))
     }
 
     fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
-        let (n, _) = self.write(store_id, |w| {
-            let mut n = 0;
-            for key in keys {
-                n += u64::from(w.delete(key)?);
-            }
-            Ok(n)
-        })?;
-        Ok(n)
+        let op = WriteOp::DeleteMany(keys.iter().map(|k| (*k).into()).collect());
+        count_of(self.write(store_id, op)?.0)
     }
 
     fn clear_store(&self, store_id: &str) -> ProviderResult<u64> {
-        Ok(self.write(store_id, |w| w.clear())?.0)
+        count_of(self.write(store_id, WriteOp::Clear)?.0)
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
         let table = self.entries()?;
-        let span = StoreSpan::new(store_id);
+        let span = Span::store(store_id);
         let mut keys = Vec::new();
-        for row in table.range(span.all()).at(&self.path)? {
+        for row in table.range::<&[u8]>(span.bounds()).at(&self.path)? {
             let (key, _) = row.at(&self.path)?;
-            keys.push(key.value().1.to_string());
+            keys.push(decode_key(key.value())?.to_string());
         }
         Ok(keys)
     }
@@ -247,51 +254,24 @@ impl Provider for RedbProvider {
         expected: Expected,
         value: &[u8],
     ) -> ProviderResult<u64> {
-        let (version, _) = self.write(store_id, |w| {
-            let current = w.version(key)?;
-            if !expected.matches(current) {
-                return Err(conflict(key, expected, current));
-            }
-            w.put(key, value)
-        })?;
-        Ok(version)
+        let op = WriteOp::CompareAndSet(key.into(), expected, value.into());
+        let (_, revision) = self.write(store_id, op)?;
+        revision.ok_or_else(|| ProviderError::internal("a compare-and-set consumed no revision"))
     }
 
     fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
-        self.write(store_id, |w| {
-            let current = w.version(key)?;
-            let expected = Expected::Version(version);
-            if !expected.matches(current) {
-                return Err(conflict(key, expected, current));
-            }
-            w.delete(key).map(drop)
-        })?;
-        Ok(())
+        self.write(store_id, WriteOp::CompareAndDelete(key.into(), version))
+            .map(drop)
     }
 
     /// Checks first, then puts and deletes in order, in one redb transaction.
     /// Returns the revision committed (the version of every put), or 0 when
     /// nothing changed (only checks, or only deletes of missing keys).
     fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
-        let (_, revision) = self.write(store_id, |w| {
-            for op in ops {
-                if let TxnOpRef::Check { key, expected } = *op {
-                    let current = w.version(key)?;
-                    if !expected.matches(current) {
-                        return Err(conflict(key, expected, current));
-                    }
-                }
-            }
-            for op in ops {
-                match *op {
-                    TxnOpRef::Put { key, value } => drop(w.put(key, value)?),
-                    TxnOpRef::Delete { key } => drop(w.delete(key)?),
-                    TxnOpRef::Check { .. } => {}
-                }
-            }
-            Ok(())
-        })?;
-        Ok(revision.unwrap_or(0))
+        Ok(self
+            .write(store_id, WriteOp::transaction(ops))?
+            .1
+            .unwrap_or(0))
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
@@ -299,8 +279,8 @@ impl Provider for RedbProvider {
             return Ok(Page::default());
         };
         let table = self.entries()?;
-        let span = StoreSpan::new(store_id);
-        let range = table.range(span.within(&keys)).at(&self.path)?;
+        let span = Span::within(store_id, &keys);
+        let range = table.range::<&[u8]>(span.bounds()).at(&self.path)?;
         let rows: Box<dyn Iterator<Item = _>> = if scan.descending {
             Box::new(range.rev())
         } else {
@@ -311,9 +291,9 @@ impl Provider for RedbProvider {
         let mut page = Vec::with_capacity(wanted.min(1024));
         for row in rows.take(wanted) {
             let (key, value) = row.at(&self.path)?;
-            let (version, bytes) = value.value();
+            let (version, bytes) = decode_value(value.value())?;
             page.push(KeyEntry {
-                key: key.value().1.to_string(),
+                key: decode_key(key.value())?.to_string(),
                 value: bytes.to_vec(),
                 version,
             });
@@ -346,4 +326,39 @@ impl Provider for RedbProvider {
         self.require_history("get_version")?;
         history::get_version(&self.db, &self.path, store_id, key, version)
     }
+}
+
+/// The count a `delete_many` or `clear_store` answered.
+fn count_of(outcome: Outcome) -> ProviderResult<u64> {
+    match outcome {
+        Outcome::Count(n) => Ok(n),
+        other => Err(ProviderError::internal(format!(
+            "a batch delete answered {other:?}"
+        ))),
+    }
+}
+
+/// Creates a new database file so that a crash at any moment leaves either
+/// no file or a complete one: it is built under a temporary name in the
+/// same folder and renamed into place (a rename is atomic), and the folder
+/// is synced. Without this, a process killed while redb writes the first
+/// header leaves a file that can never be opened again.
+fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temporary = folder.join(format!(".{name}.creating-{}", std::process::id()));
+    let _ = fs::remove_file(&temporary);
+    let db = builder.create(&temporary).at(&temporary)?;
+    drop(db);
+    fs::File::open(&temporary)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| fs::rename(&temporary, path))
+        .and_then(|()| fs::File::open(folder)?.sync_all())
+        .map_err(|e| map_error(path, e.into()))
 }

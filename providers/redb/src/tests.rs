@@ -584,3 +584,64 @@ fn history_survives_reopen_and_turning_it_off_discards_it() {
         "the current version reads back even without a history row"
     );
 }
+
+#[test]
+fn concurrent_writers_share_commits_and_every_write_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = std::sync::Arc::new(open(&dir.path().join("state.redb")));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let p = std::sync::Arc::clone(&provider);
+            std::thread::spawn(move || {
+                let mut versions = Vec::new();
+                for i in 0..40 {
+                    versions.push(
+                        p.set("s", &format!("t{t}-{i}"), &[t as u8, i as u8])
+                            .unwrap(),
+                    );
+                    versions.push(p.set("shared", "k", &[t as u8]).unwrap());
+                }
+                versions
+            })
+        })
+        .collect();
+    let mut versions: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let writes = versions.len() as u64;
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(
+        versions.len() as u64,
+        writes,
+        "every write call got its own version"
+    );
+    assert_eq!(provider.key_count("s").unwrap(), 16 * 40);
+    assert_eq!(provider.get("s", "t15-39").unwrap(), Some(vec![15, 39]));
+    let commits = provider.commits();
+    assert!(
+        commits < writes,
+        "{writes} writes took {commits} commits: no group commit happened"
+    );
+}
+
+#[test]
+fn one_writer_commits_at_once_without_waiting_for_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = open(&dir.path().join("state.redb"));
+    for i in 0..20 {
+        provider.set("s", &format!("k{i}"), b"v").unwrap();
+    }
+    assert_eq!(
+        provider.commits(),
+        20,
+        "each lone write is its own durable commit"
+    );
+    provider.delete("s", "missing").unwrap();
+    assert_eq!(
+        provider.commits(),
+        20,
+        "a write that changes nothing commits nothing"
+    );
+}

@@ -1,12 +1,15 @@
-//! One write call on one store: the tables of a redb write transaction, the
-//! revision the call writes at, and the key-count bookkeeping.
+//! The write side of one redb write transaction: its tables, opened once,
+//! and a [`StoreWriter`] per write call on one store.
 //!
 //! Invariants:
-//! - every key put by one `StoreWriter` gets the same version, `revision`,
-//!   which is one more than the last revision stored in `META`;
-//! - `finish` stores `revision` in `META` and the store's new key count in
-//!   `STORES` (removing the row at 0) exactly when something changed, so a
-//!   call that changes nothing consumes no revision and leaves no row.
+//! - every key put by one `StoreWriter` gets the same version, its
+//!   `revision`, one more than the last revision any earlier call consumed;
+//! - a `StoreWriter` that changed something consumes its revision and
+//!   records the store's new key count in `STORES` (removing the row at 0)
+//!   when [`StoreWriter::finish`] runs; one that changed nothing consumes
+//!   nothing, so such calls leave no trace;
+//! - [`Tables::finish`] stores the last consumed revision in `META` once per
+//!   transaction;
 //! - when history is on (`META[HISTORY_VERSIONS]` > 0), every put and every
 //!   delete of an existing key records `(store_id, key, revision)` in
 //!   `HISTORY` in the same transaction and prunes the key to its newest
@@ -17,12 +20,14 @@ use std::path::Path;
 use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
+use crate::encoding::{decode_value, entry_key, entry_value, Span};
 use crate::errors::AtPath;
 use crate::schema::{
-    key_history, StoreSpan, ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES,
+    key_history, next_store, store_history, ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION,
+    STORES,
 };
 
-type EntriesTable<'t> = Table<'t, (&'static str, &'static str), (u64, &'static [u8])>;
+type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 type CountTable<'t> = Table<'t, &'static str, u64>;
 type HistoryTable<'t> = Table<'t, (&'static str, &'static str, u64), Option<&'static [u8]>>;
 
@@ -32,40 +37,27 @@ struct HistoryWriter<'t> {
     retain: u64,
 }
 
-/// The write side of one call on one store, inside one redb write transaction.
-pub(crate) struct StoreWriter<'t> {
+/// The tables of one write transaction.
+pub(crate) struct Tables<'t> {
     path: &'t Path,
-    store_id: &'t str,
-    entries: EntriesTable<'t>,
+    entries: BytesTable<'t>,
     stores: CountTable<'t>,
     meta: CountTable<'t>,
     /// `Some` when history is on.
     history: Option<HistoryWriter<'t>>,
-    /// The version every put of this call gets.
-    revision: u64,
-    added: u64,
-    removed: u64,
-    changed: bool,
+    /// The last revision consumed, in the file or by a call of this transaction.
+    last_revision: u64,
+    /// The revision stored in `META` when the transaction began.
+    stored_revision: u64,
 }
 
-impl<'t> StoreWriter<'t> {
-    /// Opens the tables of `txn` for writing to `store_id`.
-    pub(crate) fn open(
-        txn: &'t WriteTransaction,
-        path: &'t Path,
-        store_id: &'t str,
-    ) -> ProviderResult<Self> {
+impl<'t> Tables<'t> {
+    /// Opens the tables of `txn`.
+    pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> ProviderResult<Self> {
         let entries = txn.open_table(ENTRIES).at(path)?;
         let stores = txn.open_table(STORES).at(path)?;
         let meta = txn.open_table(META).at(path)?;
-        let last = meta.get(REVISION).at(path)?.map(|g| g.value()).unwrap_or(0);
-        let revision = last.checked_add(1).ok_or_else(|| {
-            ProviderError::storage(format!(
-                "redb database file {}: the revision counter is exhausted (u64::MAX); \
-                 migrate the data to a new file",
-                path.display()
-            ))
-        })?;
+        let last_revision = meta.get(REVISION).at(path)?.map(|g| g.value()).unwrap_or(0);
         let retain = meta
             .get(HISTORY_VERSIONS)
             .at(path)?
@@ -79,13 +71,32 @@ impl<'t> StoreWriter<'t> {
         } else {
             None
         };
-        Ok(StoreWriter {
+        Ok(Tables {
             path,
-            store_id,
             entries,
             stores,
             meta,
             history,
+            last_revision,
+            stored_revision: last_revision,
+        })
+    }
+
+    /// A writer for one call on `store_id`.
+    pub(crate) fn writer<'w>(
+        &'w mut self,
+        store_id: &'w str,
+    ) -> ProviderResult<StoreWriter<'w, 't>> {
+        let revision = self.last_revision.checked_add(1).ok_or_else(|| {
+            ProviderError::storage(format!(
+                "redb database file {}: the revision counter is exhausted (u64::MAX); \
+                 migrate the data to a new file",
+                self.path.display()
+            ))
+        })?;
+        Ok(StoreWriter {
+            tables: self,
+            store_id,
             revision,
             added: 0,
             removed: 0,
@@ -93,18 +104,54 @@ impl<'t> StoreWriter<'t> {
         })
     }
 
+    /// Stores the last consumed revision; returns whether anything changed
+    /// in this transaction (if not, the caller aborts instead of committing).
+    pub(crate) fn finish(mut self) -> ProviderResult<bool> {
+        if self.last_revision == self.stored_revision {
+            return Ok(false);
+        }
+        self.meta
+            .insert(REVISION, self.last_revision)
+            .at(self.path)?;
+        Ok(true)
+    }
+}
+
+/// The write side of one call on one store.
+pub(crate) struct StoreWriter<'w, 't> {
+    tables: &'w mut Tables<'t>,
+    store_id: &'w str,
+    /// The version every put of this call gets.
+    revision: u64,
+    added: u64,
+    removed: u64,
+    changed: bool,
+}
+
+impl StoreWriter<'_, '_> {
     /// The current version of `key`, `None` if absent.
     pub(crate) fn version(&self, key: &str) -> ProviderResult<Option<u64>> {
-        let found = self.entries.get((self.store_id, key)).at(self.path)?;
-        Ok(found.map(|g| g.value().0))
+        let path = self.tables.path;
+        let found = self
+            .tables
+            .entries
+            .get(entry_key(self.store_id, key).as_slice())
+            .at(path)?;
+        match found {
+            Some(raw) => Ok(Some(decode_value(raw.value())?.0)),
+            None => Ok(None),
+        }
     }
 
     /// Writes `value` under `key` at this call's revision, which it returns.
     pub(crate) fn put(&mut self, key: &str, value: &[u8]) -> ProviderResult<u64> {
+        let path = self.tables.path;
+        let stored = entry_value(self.revision, value);
         let existed = self
+            .tables
             .entries
-            .insert((self.store_id, key), (self.revision, value))
-            .at(self.path)?
+            .insert(entry_key(self.store_id, key).as_slice(), stored.as_slice())
+            .at(path)?
             .is_some();
         if !existed {
             self.added += 1;
@@ -116,10 +163,12 @@ impl<'t> StoreWriter<'t> {
 
     /// Removes `key`; returns whether it existed.
     pub(crate) fn delete(&mut self, key: &str) -> ProviderResult<bool> {
+        let path = self.tables.path;
         let existed = self
+            .tables
             .entries
-            .remove((self.store_id, key))
-            .at(self.path)?
+            .remove(entry_key(self.store_id, key).as_slice())
+            .at(path)?
             .is_some();
         if existed {
             self.removed += 1;
@@ -132,22 +181,23 @@ impl<'t> StoreWriter<'t> {
     /// Records what this call wrote to `key` (`None`: deleted) in the
     /// history, then drops the key's versions beyond the newest `retain`.
     fn record(&mut self, key: &str, value: Option<&[u8]>) -> ProviderResult<()> {
-        let Some(history) = self.history.as_mut() else {
+        let path = self.tables.path;
+        let Some(history) = self.tables.history.as_mut() else {
             return Ok(());
         };
         history
             .table
             .insert((self.store_id, key, self.revision), value)
-            .at(self.path)?;
+            .at(path)?;
         // The newest `retain` rows stay; the row after them (walking from
         // the newest) and every older one go.
         let mut newest_first = history
             .table
             .range(key_history(self.store_id, key))
-            .at(self.path)?
+            .at(path)?
             .rev();
         let cut = match newest_first.nth(history.retain as usize) {
-            Some(row) => Some(row.at(self.path)?.0.value().2),
+            Some(row) => Some(row.at(path)?.0.value().2),
             None => None,
         };
         drop(newest_first);
@@ -158,7 +208,7 @@ impl<'t> StoreWriter<'t> {
                     (self.store_id, key, 0)..=(self.store_id, key, cut),
                     |_, _| false,
                 )
-                .at(self.path)?;
+                .at(path)?;
         }
         Ok(())
     }
@@ -167,49 +217,54 @@ impl<'t> StoreWriter<'t> {
     /// keys there were. Removing history rows alone (a store whose keys
     /// were all deleted) is a change too.
     pub(crate) fn clear(&mut self) -> ProviderResult<u64> {
-        let span = StoreSpan::new(self.store_id);
+        let path = self.tables.path;
         let mut n = 0u64;
         if self.count()? > 0 {
-            self.entries
-                .retain_in(span.all(), |_, _| {
+            let span = Span::store(self.store_id);
+            self.tables
+                .entries
+                .retain_in::<&[u8], _>(span.bounds(), |_, _| {
                     n += 1;
                     false
                 })
-                .at(self.path)?;
+                .at(path)?;
             self.removed += n;
             self.changed |= n > 0;
         }
-        if let Some(history) = self.history.as_mut() {
+        if let Some(history) = self.tables.history.as_mut() {
+            let next = next_store(self.store_id);
             let mut rows = 0u64;
             history
                 .table
-                .retain_in(span.history(), |_, _| {
+                .retain_in(store_history(self.store_id, &next), |_, _| {
                     rows += 1;
                     false
                 })
-                .at(self.path)?;
+                .at(path)?;
             self.changed |= rows > 0;
         }
         Ok(n)
     }
 
-    /// The store's key count as committed before this call.
+    /// The store's key count before this call.
     fn count(&self) -> ProviderResult<u64> {
+        let path = self.tables.path;
         Ok(self
+            .tables
             .stores
             .get(self.store_id)
-            .at(self.path)?
+            .at(path)?
             .map(|g| g.value())
             .unwrap_or(0))
     }
 
-    /// Records the revision and the new key count if anything changed.
-    /// Returns the revision written, or `None` if nothing changed (the
-    /// caller then aborts instead of committing).
-    pub(crate) fn finish(mut self) -> ProviderResult<Option<u64>> {
+    /// Records the new key count and consumes the revision if anything
+    /// changed. Returns the revision written, or `None` if nothing changed.
+    pub(crate) fn finish(self) -> ProviderResult<Option<u64>> {
         if !self.changed {
             return Ok(None);
         }
+        let path = self.tables.path;
         if self.added != self.removed {
             let before = self.count()?;
             let count = before
@@ -219,17 +274,17 @@ impl<'t> StoreWriter<'t> {
                 ProviderError::storage(format!(
                     "redb database file {}: the key count of store {:?} disagrees with its \
                      entries; the file is corrupt, restore from backup",
-                    self.path.display(),
+                    path.display(),
                     self.store_id
                 ))
             })?;
             if count == 0 {
-                self.stores.remove(self.store_id).at(self.path)?;
+                self.tables.stores.remove(self.store_id).at(path)?;
             } else {
-                self.stores.insert(self.store_id, count).at(self.path)?;
+                self.tables.stores.insert(self.store_id, count).at(path)?;
             }
         }
-        self.meta.insert(REVISION, self.revision).at(self.path)?;
+        self.tables.last_revision = self.revision;
         Ok(Some(self.revision))
     }
 }

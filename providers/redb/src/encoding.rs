@@ -1,0 +1,167 @@
+//! How entries are laid out in the `ENTRIES` table.
+//!
+//! Key: `[store_id length: u16 big-endian][store_id][key]`, all bytes.
+//! The length prefix makes every store's keys one contiguous interval, in
+//! which keys sort by their UTF-8 bytes, and no store's interval overlaps
+//! another's (a store_id that is a prefix of another has another length).
+//! Value: `[version: u64 little-endian][value bytes]`.
+//!
+//! Plain byte keys compare with one `memcmp`, where tuple keys would be
+//! decoded field by field on every comparison.
+
+use std::ops::Bound;
+
+use stateplug_provider_api::{ProviderError, ProviderResult};
+
+/// The bytes every key of `store_id` starts with.
+pub(crate) fn store_prefix(store_id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + store_id.len());
+    push_prefix(&mut out, store_id);
+    out
+}
+
+fn push_prefix(out: &mut Vec<u8>, store_id: &str) {
+    // store_ids are at most `max_store_id_bytes` (512) long: the adapter
+    // refuses longer ones before the provider runs, so they fit in a u16.
+    let len = u16::try_from(store_id.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(store_id.as_bytes());
+}
+
+/// The `ENTRIES` key of `key` in `store_id`.
+pub(crate) fn entry_key(store_id: &str, key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + store_id.len() + key.len());
+    push_prefix(&mut out, store_id);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// The key part of an `ENTRIES` key.
+pub(crate) fn decode_key(raw: &[u8]) -> ProviderResult<&str> {
+    let corrupt = || {
+        ProviderError::storage("an entry key in the database file is malformed; the file is corrupt, restore from backup")
+    };
+    let len = raw
+        .get(..2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or_else(corrupt)?;
+    let key = raw.get(2 + len..).ok_or_else(corrupt)?;
+    std::str::from_utf8(key).map_err(|_| corrupt())
+}
+
+/// The `ENTRIES` value of `value` at `version`.
+pub(crate) fn entry_value(version: u64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + value.len());
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// The version and value bytes of an `ENTRIES` value.
+pub(crate) fn decode_value(raw: &[u8]) -> ProviderResult<(u64, &[u8])> {
+    let (version, value) = raw.split_first_chunk::<8>().ok_or_else(|| {
+        ProviderError::storage("an entry value in the database file is malformed; the file is corrupt, restore from backup")
+    })?;
+    Ok((u64::from_le_bytes(*version), value))
+}
+
+/// The `ENTRIES` interval of one store, optionally narrowed to key bounds.
+pub(crate) struct Span {
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+}
+
+impl Span {
+    /// Every key of `store_id`.
+    pub(crate) fn store(store_id: &str) -> Self {
+        Self::within(store_id, &(Bound::Unbounded, Bound::Unbounded))
+    }
+
+    /// The keys of `store_id` inside `keys` (bounds on the key alone, as
+    /// `ScanRef::key_range` gives them).
+    pub(crate) fn within(store_id: &str, keys: &(Bound<String>, Bound<String>)) -> Self {
+        let prefix = store_prefix(store_id);
+        let lower = match &keys.0 {
+            Bound::Included(k) => Bound::Included(entry_key(store_id, k)),
+            Bound::Excluded(k) => Bound::Excluded(entry_key(store_id, k)),
+            Bound::Unbounded => Bound::Included(prefix.clone()),
+        };
+        let upper = match &keys.1 {
+            Bound::Included(k) => Bound::Included(entry_key(store_id, k)),
+            Bound::Excluded(k) => Bound::Excluded(entry_key(store_id, k)),
+            Bound::Unbounded => match successor(prefix) {
+                Some(end) => Bound::Excluded(end),
+                None => Bound::Unbounded,
+            },
+        };
+        Span { lower, upper }
+    }
+
+    /// The bounds, borrowed, for `Table::range`.
+    pub(crate) fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            self.lower.as_ref().map(Vec::as_slice),
+            self.upper.as_ref().map(Vec::as_slice),
+        )
+    }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+fn successor(mut prefix: Vec<u8>) -> Option<Vec<u8>> {
+    while let Some(last) = prefix.pop() {
+        if last < u8::MAX {
+            prefix.push(last + 1);
+            return Some(prefix);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_one_store_are_contiguous_and_ordered_by_key() {
+        let mut keys = vec![
+            entry_key("ab", "b"),
+            entry_key("a", "z"),
+            entry_key("ab", ""),
+            entry_key("a", "\u{10FFFF}"),
+            entry_key("abc", "a"),
+            entry_key("ab", "a\0"),
+        ];
+        keys.sort();
+        let decoded: Vec<&str> = keys.iter().map(|k| decode_key(k).unwrap()).collect();
+        assert_eq!(decoded, ["z", "\u{10FFFF}", "", "a\0", "b", "a"]);
+        let span = Span::store("ab");
+        let (lo, hi) = span.bounds();
+        let inside: Vec<&str> = keys
+            .iter()
+            .filter(|k| {
+                <(Bound<&[u8]>, Bound<&[u8]>) as std::ops::RangeBounds<&[u8]>>::contains(
+                    &(lo, hi),
+                    &k.as_slice(),
+                )
+            })
+            .map(|k| decode_key(k).unwrap())
+            .collect();
+        assert_eq!(inside, ["", "a\0", "b"], "exactly the keys of store \"ab\"");
+    }
+
+    #[test]
+    fn values_round_trip_and_malformed_bytes_are_storage_errors() {
+        let raw = entry_value(42, b"hello");
+        assert_eq!(decode_value(&raw).unwrap(), (42, &b"hello"[..]));
+        assert_eq!(decode_value(&entry_value(7, b"")).unwrap(), (7, &b""[..]));
+        assert!(decode_value(b"short").is_err());
+        assert!(decode_key(&[0]).is_err());
+        assert!(decode_key(&[0, 9, b'a']).is_err());
+    }
+
+    #[test]
+    fn the_successor_carries() {
+        assert_eq!(successor(vec![1, 255]), Some(vec![2]));
+        assert_eq!(successor(vec![255, 255]), None);
+    }
+}
