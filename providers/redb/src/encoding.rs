@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn keys_of_one_store_are_contiguous_and_ordered_by_key() {
-        let mut keys = vec![
+        let mut keys = [
             entry_key("ab", "b"),
             entry_key("a", "z"),
             entry_key("ab", ""),
