@@ -6,7 +6,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use abi_stable::std_types::{RResult, RSlice, RStr, RString};
+use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use async_trait::async_trait;
 use stateplug_provider_api::{
     ffi::{
@@ -92,9 +92,10 @@ impl ProviderStore {
     }
 
     /// Runs `call` on the provider: inline if the provider declares the
-    /// operation cheap; otherwise on tokio's blocking pool, waiting at most
-    /// the call timeout (a provider that blocks forever costs a thread, not
-    /// the host).
+    /// operation cheap; on this worker thread via `block_in_place` if it
+    /// waits only on local I/O (`LOCAL_IO`, on a multi-thread runtime);
+    /// otherwise on tokio's blocking pool, waiting at most the call timeout
+    /// (a provider that blocks forever costs a thread, not the host).
     async fn call<T, F>(&self, op: Operation, store_id: &str, call: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -102,6 +103,15 @@ impl ProviderStore {
     {
         if self.inline(op) {
             return self.finish(op, store_id, call(&self.ffi));
+        }
+        if self.caps.has(CapabilityFlags::LOCAL_IO) && on_multi_thread_runtime() {
+            // Only local disk waits: run it here, handing this worker's
+            // other tasks to another thread, without a thread hop.
+            return self.finish(
+                op,
+                store_id,
+                tokio::task::block_in_place(|| call(&self.ffi)),
+            );
         }
         let ffi = Arc::clone(&self.ffi);
         let blocking = tokio::task::spawn_blocking(move || call(&ffi));
@@ -145,17 +155,27 @@ impl StateStore for ProviderStore {
     }
 
     async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        // The provider writes the value into a buffer this side allocated,
+        // so `into_vec` takes it over without another copy.
         let op = Operation::Get;
-        let found = if self.inline(op) {
-            self.finish(op, store_id, self.ffi.get(store_id.into(), key.into()))?
+        let (found, value) = if self.inline(op) {
+            let mut out = RVec::new();
+            let found = self.finish(
+                op,
+                store_id,
+                self.ffi.read_into(store_id.into(), key.into(), &mut out),
+            )?;
+            (found, out)
         } else {
             let (s, k) = (store_id.to_owned(), key.to_owned());
             self.call(op, store_id, move |p| {
-                p.get(s.as_str().into(), k.as_str().into())
+                let mut out = RVec::new();
+                p.read_into(s.as_str().into(), k.as_str().into(), &mut out)
+                    .map(|found| (found, out))
             })
             .await?
         };
-        Ok(found.into_option().map(|v| v.into_vec()))
+        Ok(found.then(|| value.into_vec()))
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {
@@ -479,4 +499,11 @@ impl StateStore for ProviderStore {
             cursor: page.cursor,
         })
     }
+}
+
+/// Whether the calling task runs on a multi-thread tokio runtime, where
+/// `block_in_place` hands the worker's other tasks to another thread.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }

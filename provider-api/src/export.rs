@@ -367,6 +367,16 @@ impl<P: Provider> FfiProvider for Exported<P> {
         })
     }
 
+    fn read_into(&self, store_id: RStr<'_>, key: RStr<'_>, out: &mut RVec<u8>) -> FfiResult<bool> {
+        guard(|| {
+            self.check(&store_id, &key)?;
+            self.inner.read(&store_id, &key, &mut |bytes| {
+                out.clear();
+                out.extend_from_slice(bytes);
+            })
+        })
+    }
+
     fn list_stores(&self) -> FfiResult<RVec<RString>> {
         guard(|| {
             self.require(CapabilityFlags::LIST_STORES, "list_stores")?;

@@ -247,6 +247,13 @@ pub trait FfiProvider: Send + Sync {
         let _ = (after, limit, timeout_ms);
         RResult::RErr(missing("wait_changes"))
     }
+    /// See [`crate::Provider::read`]: the value of `key` is written into
+    /// `out`, a buffer the host allocated, so it crosses the boundary with
+    /// one copy. Returns whether the key exists.
+    fn read_into(&self, store_id: RStr<'_>, key: RStr<'_>, out: &mut RVec<u8>) -> FfiResult<bool> {
+        let _ = (store_id, key, out);
+        RResult::RErr(missing("read_into"))
+    }
 }
 
 /// An owned, type-erased provider object.

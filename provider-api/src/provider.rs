@@ -78,6 +78,27 @@ pub trait Provider: Send + Sync + 'static {
         Ok(self.get_entry(store_id, key)?.map(|e| e.value))
     }
 
+    /// Hands the value of `key` to `visit` as a borrowed slice, without
+    /// copying it first; returns whether the key exists. This is how the
+    /// host reads values: the bytes are copied once, straight into the
+    /// host's buffer. Defaults to [`Provider::get`]; override it when the
+    /// value can be borrowed from storage.
+    /// - Missing key or unknown store_id: `Ok(false)`, `visit` not called.
+    fn read(
+        &self,
+        store_id: &str,
+        key: &str,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> ProviderResult<bool> {
+        match self.get(store_id, key)? {
+            Some(value) => {
+                visit(&value);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Writes `value` under `key`, creating or overwriting it.
     /// - Returns the new version.
     fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64>;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use redb::TableDefinition;
 
-use super::{key, runtime, value};
+use super::{key, multi_runtime, value};
 use crate::{library, measure::median, report::Row, Sizes};
 
 const BATCH: usize = 1_000;
@@ -38,7 +38,7 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
         let store = library("redb")
             .open(&serde_json::json!({ "path": dir.path().join("host.redb") }))
             .expect("redb");
-        let elapsed = runtime().block_on(async {
+        let elapsed = multi_runtime().block_on(async {
             let start = Instant::now();
             for b in 0..batches {
                 let entries = (0..BATCH)

@@ -10,7 +10,7 @@ use std::{
 
 use redb::TableDefinition;
 
-use super::{key, multi_runtime, runtime, value};
+use super::{key, multi_runtime, value};
 use crate::{
     commits, library,
     measure::{median, Latencies},
@@ -51,7 +51,8 @@ pub fn single(sizes: &Sizes) -> Vec<Row> {
         let store = library("redb")
             .open(&serde_json::json!({ "path": dir.path().join("provider.redb") }))
             .expect("redb");
-        let l = runtime().block_on(async {
+        // A multi-thread runtime, as `stateplug run` uses.
+        let l = multi_runtime().block_on(async {
             let mut samples = Vec::with_capacity(n);
             for i in 0..n {
                 let start = Instant::now();

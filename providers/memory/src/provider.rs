@@ -91,7 +91,7 @@ impl MemoryProvider {
         self.stores.remove_if(store_id, |_, store| store.is_empty());
     }
 
-    fn read<T>(&self, store_id: &str, f: impl FnOnce(&Store) -> T, missing: T) -> T {
+    fn with_store<T>(&self, store_id: &str, f: impl FnOnce(&Store) -> T, missing: T) -> T {
         match self.stores.get(store_id) {
             Some(store) => f(store.value()),
             None => missing,
@@ -101,12 +101,16 @@ impl MemoryProvider {
 
 impl Provider for MemoryProvider {
     const NAME: &'static str = "memory";
-    /// Everything but durability, history and a change feed.
+    /// Everything but durability, history and a change feed; every call is
+    /// a few hash-map or tree operations, so all run inline.
     const CAPABILITIES: Capabilities = Capabilities::new(
-        CapabilityFlags::ALL
-            .without(CapabilityFlags::DURABLE)
-            .without(CapabilityFlags::HISTORY)
-            .without(CapabilityFlags::CHANGE_FEED),
+        CapabilityFlags::ATOMIC_BATCHES
+            .union(CapabilityFlags::COMPARE_AND_SET)
+            .union(CapabilityFlags::TRANSACTIONS)
+            .union(CapabilityFlags::ORDERED_SCANS)
+            .union(CapabilityFlags::LIST_STORES)
+            .union(CapabilityFlags::INLINE_READS)
+            .union(CapabilityFlags::INLINE_WRITES),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
@@ -115,19 +119,32 @@ impl Provider for MemoryProvider {
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
-        Ok(self.read(store_id, |s| s.get(key).map(Slot::entry), None))
+        Ok(self.with_store(store_id, |s| s.get(key).map(Slot::entry), None))
     }
 
     fn get(&self, store_id: &str, key: &str) -> ProviderResult<Option<Vec<u8>>> {
-        Ok(self.read(
+        Ok(self.with_store(
             store_id,
             |s| s.get(key).map(|slot| slot.value.to_vec()),
             None,
         ))
     }
 
+    fn read(
+        &self,
+        store_id: &str,
+        key: &str,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> ProviderResult<bool> {
+        Ok(self.with_store(
+            store_id,
+            |s| s.get(key).map(|slot| visit(&slot.value)).is_some(),
+            false,
+        ))
+    }
+
     fn contains_key(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        Ok(self.read(store_id, |s| s.get(key).is_some(), false))
+        Ok(self.with_store(store_id, |s| s.get(key).is_some(), false))
     }
 
     fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
@@ -143,7 +160,7 @@ impl Provider for MemoryProvider {
     }
 
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
-        Ok(self.read(
+        Ok(self.with_store(
             store_id,
             |s| keys.iter().map(|k| s.get(k).map(Slot::entry)).collect(),
             vec![None; keys.len()],
@@ -177,7 +194,7 @@ impl Provider for MemoryProvider {
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
-        Ok(self.read(store_id, Store::keys, Vec::new()))
+        Ok(self.with_store(store_id, Store::keys, Vec::new()))
     }
 
     fn store_exists(&self, store_id: &str) -> ProviderResult<bool> {
@@ -185,7 +202,7 @@ impl Provider for MemoryProvider {
     }
 
     fn key_count(&self, store_id: &str) -> ProviderResult<u64> {
-        Ok(self.read(store_id, |s| s.len() as u64, 0))
+        Ok(self.with_store(store_id, |s| s.len() as u64, 0))
     }
 
     fn compare_and_set(
@@ -250,7 +267,7 @@ impl Provider for MemoryProvider {
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        Ok(self.read(store_id, |store| store.scan(&scan), Page::default()))
+        Ok(self.with_store(store_id, |store| store.scan(&scan), Page::default()))
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {

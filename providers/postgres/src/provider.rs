@@ -138,10 +138,13 @@ impl Provider for PostgresProvider {
     /// Everything but inline calls (every call is a network round trip)
     /// and history; keys up to 2 KiB ([`MAX_KEY_BYTES`]).
     const CAPABILITIES: Capabilities = Capabilities {
-        flags: CapabilityFlags::ALL
-            .without(CapabilityFlags::INLINE_READS)
-            .without(CapabilityFlags::INLINE_WRITES)
-            .without(CapabilityFlags::HISTORY),
+        flags: CapabilityFlags::DURABLE
+            .union(CapabilityFlags::ATOMIC_BATCHES)
+            .union(CapabilityFlags::COMPARE_AND_SET)
+            .union(CapabilityFlags::TRANSACTIONS)
+            .union(CapabilityFlags::ORDERED_SCANS)
+            .union(CapabilityFlags::LIST_STORES)
+            .union(CapabilityFlags::CHANGE_FEED),
         limits: Limits {
             max_key_bytes: MAX_KEY_BYTES,
             ..Limits::DEFAULT

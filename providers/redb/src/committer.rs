@@ -14,12 +14,11 @@
 //! group gets the error: nothing of the group was committed.
 
 use std::{
-    collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Condvar, Mutex, MutexGuard,
+        Arc, Condvar, Mutex, MutexGuard,
     },
 };
 
@@ -28,38 +27,91 @@ use stateplug_provider_api::{ErrorKind, ProviderError, ProviderResult};
 
 use crate::errors::AtPath;
 use crate::ops::{Outcome, WriteOp};
-use crate::writer::Tables;
+use crate::writer::{Revisions, Tables};
 
 /// The answer to one call: its outcome and the revision it consumed.
 pub(crate) type Answer = ProviderResult<(Outcome, Option<u64>)>;
 
+/// Where a waiting caller learns its fate.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+enum SlotState {
+    #[default]
+    Waiting,
+    /// The caller must lead the next group.
+    Lead,
+    Done(Answer),
+}
+
+impl Slot {
+    fn set(&self, state: SlotState) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        self.wake.notify_one();
+    }
+
+    fn wait(&self) -> SlotState {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match std::mem::take(&mut *state) {
+                SlotState::Waiting => {
+                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner())
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 struct Queued {
-    ticket: u64,
+    slot: Arc<Slot>,
     store_id: String,
     op: WriteOp<'static>,
 }
 
+/// Whether a leader is committing, and the calls waiting for the next group.
 #[derive(Default)]
 struct State {
     leading: bool,
     queue: Vec<Queued>,
-    answers: HashMap<u64, Answer>,
-    next_ticket: u64,
 }
 
 /// The group committer of one database.
-#[derive(Default)]
+///
+/// Invariant: while `leading` is set exactly one thread runs a group; it
+/// hands the role to the first queued caller (waking only that one) or
+/// clears the flag when nobody waits. Each waiter is woken once, by its
+/// own slot: no herd of threads wakes for every commit.
 pub(crate) struct Committer {
     state: Mutex<State>,
-    turn: Condvar,
+    /// Version numbering; read and advanced only by the leader.
+    revisions: Mutex<Revisions>,
     /// Durable commits made (for tests and figures).
     commits: AtomicU64,
 }
 
 impl Committer {
+    /// A committer for a file whose `META[REVISION]` is `stored`.
+    pub(crate) fn new(stored: u64) -> Self {
+        Committer {
+            state: Mutex::default(),
+            revisions: Mutex::new(Revisions::from_stored(stored)),
+            commits: AtomicU64::new(0),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code that can panic runs under this lock, so poisoning is harmless.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Durable commits made so far.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Runs `op` on `store_id` durably, alone or with concurrent calls.
@@ -70,56 +122,58 @@ impl Committer {
         store_id: &str,
         op: WriteOp<'_>,
     ) -> Answer {
-        let mut state = self.lock();
-        if !state.leading && state.queue.is_empty() {
-            state.leading = true;
-            drop(state);
-            let mut answers = run_group(db, path, vec![(store_id, &op)], &self.commits);
-            self.hand_over();
-            return answers
-                .pop()
-                .unwrap_or_else(|| Err(ProviderError::internal("a group commit lost an answer")));
-        }
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.queue.push(Queued {
-            ticket,
-            store_id: store_id.to_string(),
-            op: op.into_owned(),
-        });
-        loop {
-            if let Some(answer) = state.answers.remove(&ticket) {
-                return answer;
-            }
+        let slot = {
+            let mut state = self.lock();
             if !state.leading {
                 state.leading = true;
-                let group = std::mem::take(&mut state.queue);
                 drop(state);
-                let jobs: Vec<(&str, &WriteOp<'static>)> =
-                    group.iter().map(|q| (q.store_id.as_str(), &q.op)).collect();
-                let answers = run_group(db, path, jobs, &self.commits);
-                state = self.lock();
-                for (queued, answer) in group.iter().zip(answers) {
-                    state.answers.insert(queued.ticket, answer);
-                }
-                state.leading = false;
-                self.turn.notify_all();
-                continue;
+                let mut answers = run_group(db, path, vec![(store_id, &op)], self);
+                self.hand_over();
+                return answers.pop().unwrap_or_else(|| {
+                    Err(ProviderError::internal("a group commit lost an answer"))
+                });
             }
-            state = self.turn.wait(state).unwrap_or_else(|p| p.into_inner());
+            let slot = Arc::new(Slot::default());
+            state.queue.push(Queued {
+                slot: Arc::clone(&slot),
+                store_id: store_id.to_string(),
+                op: op.into_owned(),
+            });
+            slot
+        };
+        loop {
+            match slot.wait() {
+                SlotState::Done(answer) => return answer,
+                SlotState::Lead => {
+                    let group = std::mem::take(&mut self.lock().queue);
+                    let jobs: Vec<(&str, &WriteOp<'static>)> =
+                        group.iter().map(|q| (q.store_id.as_str(), &q.op)).collect();
+                    let answers = run_group(db, path, jobs, self);
+                    let mut mine = None;
+                    for (queued, answer) in group.into_iter().zip(answers) {
+                        if Arc::ptr_eq(&queued.slot, &slot) {
+                            mine = Some(answer);
+                        } else {
+                            queued.slot.set(SlotState::Done(answer));
+                        }
+                    }
+                    self.hand_over();
+                    return mine.unwrap_or_else(|| {
+                        Err(ProviderError::internal("a group commit lost an answer"))
+                    });
+                }
+                SlotState::Waiting => {}
+            }
         }
     }
 
-    /// Durable commits made so far.
-    pub(crate) fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
-    }
-
-    /// Ends a leader's turn: the waiting callers may take the next one.
+    /// Ends a leader's turn: the first waiting caller leads the next group.
     fn hand_over(&self) {
         let mut state = self.lock();
-        state.leading = false;
-        self.turn.notify_all();
+        match state.queue.first() {
+            Some(next) => next.slot.set(SlotState::Lead),
+            None => state.leading = false,
+        }
     }
 }
 
@@ -139,11 +193,11 @@ fn run_group(
     db: &Database,
     path: &Path,
     jobs: Vec<(&str, &WriteOp<'_>)>,
-    commits: &AtomicU64,
+    committer: &Committer,
 ) -> Vec<Answer> {
     let n = jobs.len();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        run_transaction(db, path, &jobs, commits)
+        run_transaction(db, path, &jobs, committer)
     }));
     match outcome {
         Ok(Ok(answers)) => answers,
@@ -156,12 +210,16 @@ fn run_transaction(
     db: &Database,
     path: &Path,
     jobs: &[(&str, &WriteOp<'_>)],
-    commits: &AtomicU64,
+    committer: &Committer,
 ) -> ProviderResult<Vec<Answer>> {
+    let start = *committer
+        .revisions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let txn = db.begin_write().at(path)?;
     let mut answers = Vec::with_capacity(jobs.len());
     let changed = {
-        let mut tables = Tables::open(&txn, path)?;
+        let mut tables = Tables::open(&txn, path, start)?;
         for (store_id, op) in jobs {
             let mut writer = tables.writer(store_id)?;
             match op.apply(&mut writer) {
@@ -175,9 +233,13 @@ fn run_transaction(
         }
         tables.finish()?
     };
-    if changed {
+    if let Some(revisions) = changed {
         txn.commit().at(path)?;
-        commits.fetch_add(1, Ordering::Relaxed);
+        *committer
+            .revisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = revisions;
+        committer.commits.fetch_add(1, Ordering::Relaxed);
         let writes = answers
             .iter()
             .filter(|a| matches!(a, Ok((_, Some(_)))))

@@ -15,7 +15,7 @@ use crate::encoding::{decode_key, decode_value, entry_key, Span};
 use crate::errors::{map_error, AtPath};
 use crate::history;
 use crate::ops::{Outcome, WriteOp};
-use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, STORES};
+use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES};
 
 type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
@@ -56,6 +56,11 @@ impl RedbProvider {
         let mut meta = txn.open_table(META).at(&path)?;
         // Writers read the retention from the file. Without a setting the
         // file keeps its own; an explicit 0 turns history off and discards it.
+        let stored_revision = meta
+            .get(REVISION)
+            .at(&path)?
+            .map(|g| g.value())
+            .unwrap_or(0);
         let stored = meta.get(HISTORY_VERSIONS).at(&path)?.map(|g| g.value());
         let history_versions = match config.history_versions {
             Some(n) => n,
@@ -74,7 +79,7 @@ impl RedbProvider {
         Ok(RedbProvider {
             db,
             path,
-            committer: Committer::default(),
+            committer: Committer::new(stored_revision),
             history_versions,
         })
     }
@@ -147,14 +152,19 @@ impl RedbProvider {
 
 impl Provider for RedbProvider {
     const NAME: &'static str = "redb";
-    /// Everything except `INLINE_WRITES`: a durable commit waits for an
-    /// fsync (about 0.25 ms), so the host runs writes off its async workers.
-    /// Reads are MVCC snapshots that never wait for a writer (a few µs).
+    /// Durable, with every operation but history (see `capabilities`) and
+    /// a change feed. Reads are MVCC snapshots that never wait for a writer
+    /// (a few µs), so they run inline; a durable commit waits for an fsync,
+    /// so writes do not, but they wait only on the local disk (`LOCAL_IO`).
     const CAPABILITIES: Capabilities = Capabilities::new(
-        CapabilityFlags::ALL
-            .without(CapabilityFlags::INLINE_WRITES)
-            .without(CapabilityFlags::HISTORY)
-            .without(CapabilityFlags::CHANGE_FEED),
+        CapabilityFlags::DURABLE
+            .union(CapabilityFlags::ATOMIC_BATCHES)
+            .union(CapabilityFlags::COMPARE_AND_SET)
+            .union(CapabilityFlags::TRANSACTIONS)
+            .union(CapabilityFlags::ORDERED_SCANS)
+            .union(CapabilityFlags::LIST_STORES)
+            .union(CapabilityFlags::INLINE_READS)
+            .union(CapabilityFlags::LOCAL_IO),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
@@ -172,6 +182,25 @@ impl Provider for RedbProvider {
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
         self.entry_in(&self.entries()?, store_id, key)
+    }
+
+    fn read(
+        &self,
+        store_id: &str,
+        key: &str,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> ProviderResult<bool> {
+        let table = self.entries()?;
+        let found = table
+            .get(entry_key(store_id, key).as_slice())
+            .at(&self.path)?;
+        match found {
+            Some(raw) => {
+                visit(decode_value(raw.value())?.1);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {

@@ -5,7 +5,8 @@
 //!   described in [`crate::encoding`].
 //! - `STORES` holds `store_id -> number of its keys in ENTRIES`, and has no row
 //!   for a store with no keys.
-//! - `META[REVISION]` is the largest version ever given; it only grows.
+//! - `META[REVISION]` is at least the largest version ever given (a
+//!   reservation, see `writer::Revisions`); it only grows.
 //! - `META[HISTORY_VERSIONS]` is the history retention the file was opened
 //!   with (absent or 0: history is off and `HISTORY` does not exist).
 //! - `HISTORY` holds, per `(store_id, key)`, the last `HISTORY_VERSIONS`

@@ -5,17 +5,17 @@
 //! - every key put by one `StoreWriter` gets the same version, its
 //!   `revision`, one more than the last revision any earlier call consumed;
 //! - a `StoreWriter` that changed something consumes its revision and
-//!   records the store's new key count in `STORES` (removing the row at 0)
-//!   when [`StoreWriter::finish`] runs; one that changed nothing consumes
-//!   nothing, so such calls leave no trace;
-//! - [`Tables::finish`] stores the last consumed revision in `META` once per
-//!   transaction;
+//!   updates the store's key count when [`StoreWriter::finish`] runs; one
+//!   that changed nothing consumes nothing, so such calls leave no trace;
+//! - [`Tables::finish`] writes the key counts to `STORES` (removing a row
+//!   at 0) once per transaction, and keeps `META[REVISION]` at or above
+//!   every version given (see [`Revisions`]);
 //! - when history is on (`META[HISTORY_VERSIONS]` > 0), every put and every
 //!   delete of an existing key records `(store_id, key, revision)` in
 //!   `HISTORY` in the same transaction and prunes the key to its newest
 //!   `HISTORY_VERSIONS` rows; `clear` removes the store's history too.
 
-use std::path::Path;
+use std::{collections::HashMap, path::Path};
 
 use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
@@ -37,6 +37,31 @@ struct HistoryWriter<'t> {
     retain: u64,
 }
 
+/// How many versions one write of `META[REVISION]` reserves: most commits
+/// then leave `META` untouched. After a restart, numbering continues past
+/// the reservation, so unused reserved versions are skipped, never reused.
+const LEASE: u64 = 4096;
+
+/// Version numbering: the last version given and the reservation in `META`
+/// (every version ever given is at most the reservation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Revisions {
+    /// The last version given.
+    pub(crate) given: u64,
+    /// `META[REVISION]`.
+    pub(crate) reserved: u64,
+}
+
+impl Revisions {
+    /// Numbering of a file whose `META[REVISION]` is `stored`.
+    pub(crate) fn from_stored(stored: u64) -> Self {
+        Revisions {
+            given: stored,
+            reserved: stored,
+        }
+    }
+}
+
 /// The tables of one write transaction.
 pub(crate) struct Tables<'t> {
     path: &'t Path,
@@ -45,19 +70,25 @@ pub(crate) struct Tables<'t> {
     meta: CountTable<'t>,
     /// `Some` when history is on.
     history: Option<HistoryWriter<'t>>,
-    /// The last revision consumed, in the file or by a call of this transaction.
+    /// The last revision consumed, before or by a call of this transaction.
     last_revision: u64,
-    /// The revision stored in `META` when the transaction began.
-    stored_revision: u64,
+    /// The revisions as they stood when the transaction began.
+    start: Revisions,
+    /// Key counts of the stores this transaction touched, written to
+    /// `STORES` once, by [`Tables::finish`].
+    counts: HashMap<String, (u64, bool)>,
 }
 
 impl<'t> Tables<'t> {
     /// Opens the tables of `txn`.
-    pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> ProviderResult<Self> {
+    pub(crate) fn open(
+        txn: &'t WriteTransaction,
+        path: &'t Path,
+        start: Revisions,
+    ) -> ProviderResult<Self> {
         let entries = txn.open_table(ENTRIES).at(path)?;
         let stores = txn.open_table(STORES).at(path)?;
         let meta = txn.open_table(META).at(path)?;
-        let last_revision = meta.get(REVISION).at(path)?.map(|g| g.value()).unwrap_or(0);
         let retain = meta
             .get(HISTORY_VERSIONS)
             .at(path)?
@@ -77,9 +108,29 @@ impl<'t> Tables<'t> {
             stores,
             meta,
             history,
-            last_revision,
-            stored_revision: last_revision,
+            last_revision: start.given,
+            start,
+            counts: HashMap::new(),
         })
+    }
+
+    /// The key count of `store_id`, including this transaction's changes.
+    fn count(&mut self, store_id: &str) -> ProviderResult<u64> {
+        if let Some((n, _)) = self.counts.get(store_id) {
+            return Ok(*n);
+        }
+        let n = self
+            .stores
+            .get(store_id)
+            .at(self.path)?
+            .map(|g| g.value())
+            .unwrap_or(0);
+        self.counts.insert(store_id.to_string(), (n, false));
+        Ok(n)
+    }
+
+    fn set_count(&mut self, store_id: &str, n: u64) {
+        self.counts.insert(store_id.to_string(), (n, true));
     }
 
     /// A writer for one call on `store_id`.
@@ -104,16 +155,33 @@ impl<'t> Tables<'t> {
         })
     }
 
-    /// Stores the last consumed revision; returns whether anything changed
-    /// in this transaction (if not, the caller aborts instead of committing).
-    pub(crate) fn finish(mut self) -> ProviderResult<bool> {
-        if self.last_revision == self.stored_revision {
-            return Ok(false);
+    /// Writes the key counts, and a new reservation to `META` when the
+    /// versions given outgrew the old one. Returns the revisions after this
+    /// transaction, or `None` if nothing changed (the caller then aborts
+    /// instead of committing, and keeps its revisions).
+    pub(crate) fn finish(mut self) -> ProviderResult<Option<Revisions>> {
+        if self.last_revision == self.start.given {
+            return Ok(None);
         }
-        self.meta
-            .insert(REVISION, self.last_revision)
-            .at(self.path)?;
-        Ok(true)
+        for (store_id, (n, changed)) in &self.counts {
+            if !changed {
+                continue;
+            }
+            if *n == 0 {
+                self.stores.remove(store_id.as_str()).at(self.path)?;
+            } else {
+                self.stores.insert(store_id.as_str(), *n).at(self.path)?;
+            }
+        }
+        let mut reserved = self.start.reserved;
+        if self.last_revision > reserved {
+            reserved = self.last_revision.saturating_add(LEASE);
+            self.meta.insert(REVISION, reserved).at(self.path)?;
+        }
+        Ok(Some(Revisions {
+            given: self.last_revision,
+            reserved,
+        }))
     }
 }
 
@@ -247,20 +315,13 @@ impl StoreWriter<'_, '_> {
     }
 
     /// The store's key count before this call.
-    fn count(&self) -> ProviderResult<u64> {
-        let path = self.tables.path;
-        Ok(self
-            .tables
-            .stores
-            .get(self.store_id)
-            .at(path)?
-            .map(|g| g.value())
-            .unwrap_or(0))
+    fn count(&mut self) -> ProviderResult<u64> {
+        self.tables.count(self.store_id)
     }
 
     /// Records the new key count and consumes the revision if anything
     /// changed. Returns the revision written, or `None` if nothing changed.
-    pub(crate) fn finish(self) -> ProviderResult<Option<u64>> {
+    pub(crate) fn finish(mut self) -> ProviderResult<Option<u64>> {
         if !self.changed {
             return Ok(None);
         }
@@ -278,11 +339,7 @@ impl StoreWriter<'_, '_> {
                     self.store_id
                 ))
             })?;
-            if count == 0 {
-                self.tables.stores.remove(self.store_id).at(path)?;
-            } else {
-                self.tables.stores.insert(self.store_id, count).at(path)?;
-            }
+            self.tables.set_count(self.store_id, count);
         }
         self.tables.last_revision = self.revision;
         Ok(Some(self.revision))
