@@ -81,6 +81,20 @@ impl ProviderStore {
         self.caps.has(flag)
     }
 
+    /// A `get` that runs off the async workers.
+    fn read_off_thread<'a>(
+        &'a self,
+        store_id: &'a str,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<'a, StoreResult<(bool, RVec<u8>)>> {
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        Box::pin(self.call(Operation::Get, store_id, move |p| {
+            let mut out = RVec::new();
+            p.read_into(s.as_str().into(), k.as_str().into(), &mut out)
+                .map(|found| (found, out))
+        }))
+    }
+
     /// Attaches the call's context to a provider error.
     fn finish<T>(
         &self,
@@ -167,13 +181,8 @@ impl StateStore for ProviderStore {
             )?;
             (found, out)
         } else {
-            let (s, k) = (store_id.to_owned(), key.to_owned());
-            self.call(op, store_id, move |p| {
-                let mut out = RVec::new();
-                p.read_into(s.as_str().into(), k.as_str().into(), &mut out)
-                    .map(|found| (found, out))
-            })
-            .await?
+            // Boxed, so that this (hot) future stays small.
+            self.read_off_thread(store_id, key).await?
         };
         Ok(found.then(|| value.into_vec()))
     }

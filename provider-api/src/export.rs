@@ -372,7 +372,7 @@ impl<P: Provider> FfiProvider for Exported<P> {
             self.check(&store_id, &key)?;
             self.inner.read(&store_id, &key, &mut |bytes| {
                 out.clear();
-                out.extend_from_slice(bytes);
+                out.extend_from_copy_slice(bytes);
             })
         })
     }

@@ -1,13 +1,16 @@
 //! One store_id's keys: a hash map for point operations and an ordered
 //! set of the same keys for scans.
 //!
-//! Invariant: `order` holds exactly the keys of `slots`, sharing their
-//! allocation (`Arc<str>`), so a point read costs one hash lookup and a
-//! scan walks keys in order without sorting.
+//! Invariant: `order` holds exactly the keys of `slots`, so a point read
+//! costs one hash lookup and a scan walks keys in order without sorting.
+//! Keys are `SmolStr`: up to 23 bytes live inline in the table (no pointer
+//! to follow when comparing, which is what a lookup spends its time on);
+//! longer ones share one allocation between both structures.
 
-use std::{collections::BTreeSet, ops::Bound, sync::Arc};
+use std::{collections::BTreeSet, ops::Bound};
 
 use hashbrown::HashMap;
+use smol_str::SmolStr;
 use stateplug_provider_api::{Entry, KeyEntry, Page, ScanRef};
 
 fn as_str(bound: &Bound<String>) -> Bound<&str> {
@@ -33,8 +36,8 @@ impl Slot {
 /// The keys of one store.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    slots: HashMap<Arc<str>, Slot>,
-    order: BTreeSet<Arc<str>>,
+    slots: HashMap<SmolStr, Slot>,
+    order: BTreeSet<SmolStr>,
 }
 
 impl Store {
@@ -63,8 +66,8 @@ impl Store {
             };
             return;
         }
-        let key: Arc<str> = Arc::from(key);
-        self.order.insert(Arc::clone(&key));
+        let key = SmolStr::new(key);
+        self.order.insert(key.clone());
         self.slots.insert(
             key,
             Slot {
@@ -96,7 +99,7 @@ impl Store {
             return Page::default();
         };
         let range = self.order.range::<str, _>((as_str(&lower), as_str(&upper)));
-        let row = |key: &Arc<str>| {
+        let row = |key: &SmolStr| {
             let slot = &self.slots[key];
             KeyEntry {
                 key: key.to_string(),
