@@ -10,7 +10,8 @@ use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use async_trait::async_trait;
 use stateplug_provider_api::{
     ffi::{
-        FfiEntry, FfiKeyValue, FfiProviderBox, FfiScan, FfiTxnOp, TXN_CHECK, TXN_DELETE, TXN_PUT,
+        unframe_rows, FfiEntry, FfiKeyValue, FfiProviderBox, FfiScan, FfiTxnOp, TXN_CHECK,
+        TXN_DELETE, TXN_PUT,
     },
     Capabilities, CapabilityFlags, Entry, ErrorKind, Expected, KeyEntry, Page, ProviderError,
 };
@@ -386,9 +387,11 @@ impl StateStore for ProviderStore {
     }
 
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
+        // The provider appends the page's rows to one buffer this side
+        // allocated: one copy across the boundary, no allocation per row there.
         let s = store_id.to_owned();
         let scan = scan.clone();
-        let page = self
+        let (buffer, next) = self
             .call(Operation::Scan, store_id, move |p| {
                 let wire = FfiScan {
                     prefix: scan.prefix.as_str().into(),
@@ -398,20 +401,30 @@ impl StateStore for ProviderStore {
                     descending: scan.descending,
                     limit: scan.limit,
                 };
-                p.scan(s.as_str().into(), wire)
+                let mut out = RVec::new();
+                p.scan_into(s.as_str().into(), wire, &mut out)
+                    .map(|next| (out, next))
             })
             .await?;
+        let rows = unframe_rows(&buffer).ok_or_else(|| {
+            StoreError::host(
+                Operation::Scan,
+                &self.info.name,
+                store_id,
+                ErrorKind::INTERNAL,
+                "the provider returned a malformed scan page",
+            )
+        })?;
         Ok(Page {
-            entries: page
-                .entries
+            entries: rows
                 .into_iter()
-                .map(|e| KeyEntry {
-                    key: e.key.into_string(),
-                    value: e.value.into_vec(),
-                    version: e.version,
+                .map(|(key, version, value)| KeyEntry {
+                    key: key.to_string(),
+                    value: value.to_vec(),
+                    version,
                 })
                 .collect(),
-            next: page.next.into_option().map(RString::into_string),
+            next: next.into_option().map(RString::into_string),
         })
     }
 

@@ -16,10 +16,10 @@ use abi_stable::{
 
 use crate::{
     ffi::{
-        FfiChangePage, FfiChangeRecord, FfiEntry, FfiHistoryEntry, FfiKeyEntry, FfiKeyValue,
-        FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan, FfiTxnOp,
-        HostLogger, ProviderModule, ProviderModuleRef, INTERFACE_VERSION, TXN_CHECK, TXN_DELETE,
-        TXN_PUT,
+        frame_row, FfiChangePage, FfiChangeRecord, FfiEntry, FfiHistoryEntry, FfiKeyEntry,
+        FfiKeyValue, FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan,
+        FfiTxnOp, HostLogger, ProviderModule, ProviderModuleRef, INTERFACE_VERSION, TXN_CHECK,
+        TXN_DELETE, TXN_PUT,
     },
     log_bridge, Capabilities, CapabilityFlags, Entry, Expected, Provider, ProviderError,
     ProviderInfo, ProviderResult, ScanRef, TxnOpRef,
@@ -40,6 +40,17 @@ fn guard<T>(f: impl FnOnce() -> ProviderResult<T>) -> FfiResult<T> {
         Ok(Ok(v)) => ROk(v),
         Ok(Err(e)) => RErr(e),
         Err(payload) => RErr(ProviderError::from_panic(&*payload)),
+    }
+}
+
+fn scan_ref<'a>(scan: &FfiScan<'a>) -> ScanRef<'a> {
+    ScanRef {
+        prefix: scan.prefix.as_str(),
+        start: scan.start.map(|s| s.as_str()).into_option(),
+        end: scan.end.map(|s| s.as_str()).into_option(),
+        after: scan.after.map(|s| s.as_str()).into_option(),
+        descending: scan.descending,
+        limit: scan.limit,
     }
 }
 
@@ -277,14 +288,7 @@ impl<P: Provider> FfiProvider for Exported<P> {
             self.require(CapabilityFlags::ORDERED_SCANS, "scan")?;
             self.caps.limits.check_store_id(&store_id)?;
             self.caps.limits.check_scan_limit(scan.limit)?;
-            let request = ScanRef {
-                prefix: scan.prefix.as_str(),
-                start: scan.start.map(|s| s.as_str()).into_option(),
-                end: scan.end.map(|s| s.as_str()).into_option(),
-                after: scan.after.map(|s| s.as_str()).into_option(),
-                descending: scan.descending,
-                limit: scan.limit,
-            };
+            let request = scan_ref(&scan);
             let page = self.inner.scan(&store_id, request)?;
             Ok(FfiPage {
                 entries: page
@@ -374,6 +378,27 @@ impl<P: Provider> FfiProvider for Exported<P> {
                 out.clear();
                 out.extend_from_copy_slice(bytes);
             })
+        })
+    }
+
+    fn scan_into(
+        &self,
+        store_id: RStr<'_>,
+        scan: FfiScan<'_>,
+        out: &mut RVec<u8>,
+    ) -> FfiResult<ROption<RString>> {
+        guard(|| {
+            self.require(CapabilityFlags::ORDERED_SCANS, "scan")?;
+            self.caps.limits.check_store_id(&store_id)?;
+            self.caps.limits.check_scan_limit(scan.limit)?;
+            let request = scan_ref(&scan);
+            out.clear();
+            let next = self
+                .inner
+                .scan_visit(&store_id, request, &mut |key, version, value| {
+                    frame_row(out, key, version, value)
+                })?;
+            Ok(next.map(RString::from).into())
         })
     }
 

@@ -254,6 +254,48 @@ pub trait FfiProvider: Send + Sync {
         let _ = (store_id, key, out);
         RResult::RErr(missing("read_into"))
     }
+    /// See [`crate::Provider::scan_visit`]: the page's rows are appended to
+    /// `out`, a buffer the host allocated, each framed by [`frame_row`];
+    /// returns the continuation.
+    fn scan_into(
+        &self,
+        store_id: RStr<'_>,
+        scan: FfiScan<'_>,
+        out: &mut RVec<u8>,
+    ) -> FfiResult<ROption<RString>> {
+        let _ = (store_id, scan, out);
+        RResult::RErr(missing("scan_into"))
+    }
+}
+
+/// Appends one scan row to a `scan_into` buffer:
+/// `[key length u32 LE][key][version u64 LE][value length u32 LE][value]`.
+pub fn frame_row(out: &mut RVec<u8>, key: &str, version: u64, value: &[u8]) {
+    // Keys and values are far below 4 GiB: the limits refuse larger ones.
+    out.extend_from_copy_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_copy_slice(key.as_bytes());
+    out.extend_from_copy_slice(&version.to_le_bytes());
+    out.extend_from_copy_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_copy_slice(value);
+}
+
+/// Reads back the rows [`frame_row`] wrote, in order; `None` if the buffer is malformed.
+pub fn unframe_rows(mut buf: &[u8]) -> Option<Vec<(&str, u64, &[u8])>> {
+    fn take<'b>(buf: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        let (head, tail) = buf.split_at_checked(n)?;
+        *buf = tail;
+        Some(head)
+    }
+    let mut rows = Vec::new();
+    while !buf.is_empty() {
+        let key_len = u32::from_le_bytes(take(&mut buf, 4)?.try_into().ok()?) as usize;
+        let key = std::str::from_utf8(take(&mut buf, key_len)?).ok()?;
+        let version = u64::from_le_bytes(take(&mut buf, 8)?.try_into().ok()?);
+        let value_len = u32::from_le_bytes(take(&mut buf, 4)?.try_into().ok()?) as usize;
+        let value = take(&mut buf, value_len)?;
+        rows.push((key, version, value));
+    }
+    Some(rows)
 }
 
 /// An owned, type-erased provider object.
@@ -317,3 +359,31 @@ impl RootModule for ProviderModuleRef {
 
 /// The interface version this crate defines (its package version).
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framed_rows_read_back_and_damage_is_detected() {
+        let mut out = RVec::new();
+        frame_row(&mut out, "k/1", 7, b"value");
+        frame_row(&mut out, "", 8, b"");
+        frame_row(&mut out, "ключ", u64::MAX, &[0, 255]);
+        let rows = unframe_rows(&out).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("k/1", 7, &b"value"[..]),
+                ("", 8, &b""[..]),
+                ("ключ", u64::MAX, &[0u8, 255][..])
+            ]
+        );
+        assert_eq!(
+            unframe_rows(&out[..out.len() - 1]),
+            None,
+            "a truncated buffer is refused"
+        );
+        assert_eq!(unframe_rows(&[]), Some(vec![]));
+    }
+}

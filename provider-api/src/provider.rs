@@ -196,6 +196,25 @@ pub trait Provider: Send + Sync + 'static {
         Err(unsupported(Self::NAME, "scan"))
     }
 
+    /// One page of `scan`, handed to `visit` row by row (key, version,
+    /// value) as borrowed slices, so that rows cross the boundary with one
+    /// copy into the host's buffer. Returns the page's continuation (the
+    /// last key visited, if more keys may follow). Defaults to
+    /// [`Provider::scan`]; override it when rows can be borrowed from storage.
+    /// - Needs [`CapabilityFlags::ORDERED_SCANS`](crate::CapabilityFlags::ORDERED_SCANS).
+    fn scan_visit(
+        &self,
+        store_id: &str,
+        scan: ScanRef<'_>,
+        visit: &mut dyn FnMut(&str, u64, &[u8]),
+    ) -> ProviderResult<Option<String>> {
+        let page = self.scan(store_id, scan)?;
+        for row in &page.entries {
+            visit(&row.key, row.version, &row.value);
+        }
+        Ok(page.next)
+    }
+
     /// Every store_id that holds at least one key, in ascending order.
     /// - Needs [`CapabilityFlags::LIST_STORES`](crate::CapabilityFlags::LIST_STORES).
     fn list_stores(&self) -> ProviderResult<Vec<String>> {

@@ -5,6 +5,8 @@
 //! so `cargo test` builds their `.so` files into `target/<profile>/deps/`,
 //! the folder the test binaries themselves run from.
 
+pub mod fuzz_input;
+
 use std::{
     path::{Path, PathBuf},
     sync::Arc,

@@ -42,8 +42,13 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
 
     // Memory: the raw engine and the provider hold the same data.
     let raw: DashMap<String, Vec<u8>> = DashMap::new();
+    let nested: DashMap<String, DashMap<String, Vec<u8>>> = DashMap::new();
+    nested.insert("bench".into(), DashMap::new());
     for (i, k) in keys.iter().enumerate() {
         raw.insert(k.clone(), value(i, VALUE_LEN));
+        if let Some(store) = nested.get("bench") {
+            store.insert(k.clone(), value(i, VALUE_LEN));
+        }
     }
     let in_process = stateplug::open_in_process(
         stateplug_provider_memory::open_in_process,
@@ -57,7 +62,8 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
         fill(&in_process, "bench", sizes.get_keys, VALUE_LEN).await;
         fill(&loaded, "bench", sizes.get_keys, VALUE_LEN).await;
     });
-    let (mut raw_ns, mut in_ns, mut so_ns) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut raw_ns, mut nested_ns, mut in_ns, mut so_ns) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..sizes.runs {
         let start = Instant::now();
         let mut bytes = 0;
@@ -66,11 +72,22 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
         }
         assert_eq!(bytes, order.len() * VALUE_LEN);
         raw_ns.push(ns_per(start, order.len()));
+        let start = Instant::now();
+        let mut bytes = 0;
+        for &i in &order {
+            bytes += nested
+                .get("bench")
+                .and_then(|store| store.get(&keys[i]).map(|v| v.value().clone()))
+                .map_or(0, |v| v.len());
+        }
+        assert_eq!(bytes, order.len() * VALUE_LEN);
+        nested_ns.push(ns_per(start, order.len()));
         in_ns.push(host_gets(&in_process, &keys, &order));
         so_ns.push(host_gets(&loaded, &keys, &order));
     }
     let ratio_in: Vec<f64> = in_ns.iter().zip(&raw_ns).map(|(a, b)| a / b).collect();
     let ratio_so: Vec<f64> = so_ns.iter().zip(&raw_ns).map(|(a, b)| a / b).collect();
+    let ratio_nested: Vec<f64> = so_ns.iter().zip(&nested_ns).map(|(a, b)| a / b).collect();
     let note = format!(
         "{} keys, {}-byte values, {} random gets",
         sizes.get_keys, VALUE_LEN, sizes.gets
@@ -94,8 +111,17 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
             target: Some(("<= 1.5".into(), median(&ratio_so) <= 1.5)),
             note,
         },
+        Row {
+            scenario: "point get, memory".into(),
+            metric: "ns/get".into(),
+            baseline: ("DashMap per store_id (nested)".into(), median(&nested_ns)),
+            candidate: ("memory .so via host".into(), median(&so_ns)),
+            ratio: median(&ratio_nested),
+            target: None,
+            note: "the same partitioning by store_id as the provider".into(),
+        },
     ];
-    drop((raw, in_process, loaded));
+    drop((raw, nested, in_process, loaded));
 
     // redb: the raw engine gets its own file with the same keys and values.
     let dir = tempfile::tempdir().expect("temp dir");

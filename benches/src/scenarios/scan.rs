@@ -89,8 +89,8 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
         ratio: median(&ratio),
         target: Some((">= 0.5".into(), median(&ratio) >= 0.5)),
         note: format!(
-            "peak memory growth during the walk {:.1} MiB for {:.0} MiB of data",
-            median(&peaks),
+            "peak memory growth during the walk {:.0} KiB for {:.0} MiB of data",
+            median(&peaks) * 1024.0,
             data_mib
         ),
     }]

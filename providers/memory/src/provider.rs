@@ -15,8 +15,8 @@ use dashmap::DashMap;
 use hashbrown::DefaultHashBuilder;
 use serde::Deserialize;
 use stateplug_provider_api::{
-    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, Page, Provider,
-    ProviderResult, ScanRef, TxnOpRef,
+    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page,
+    Provider, ProviderResult, ScanRef, TxnOpRef,
 };
 
 use crate::store::{Slot, Store};
@@ -267,7 +267,24 @@ impl Provider for MemoryProvider {
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        Ok(self.with_store(store_id, |store| store.scan(&scan), Page::default()))
+        let mut entries = Vec::new();
+        let next = self.scan_visit(store_id, scan, &mut |key, version, value| {
+            entries.push(KeyEntry {
+                key: key.to_string(),
+                value: value.to_vec(),
+                version,
+            });
+        })?;
+        Ok(Page { entries, next })
+    }
+
+    fn scan_visit(
+        &self,
+        store_id: &str,
+        scan: ScanRef<'_>,
+        visit: &mut dyn FnMut(&str, u64, &[u8]),
+    ) -> ProviderResult<Option<String>> {
+        Ok(self.with_store(store_id, |store| store.scan_visit(&scan, visit), None))
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {

@@ -11,7 +11,7 @@ use std::{collections::BTreeSet, ops::Bound};
 
 use hashbrown::HashMap;
 use smol_str::SmolStr;
-use stateplug_provider_api::{Entry, KeyEntry, Page, ScanRef};
+use stateplug_provider_api::{Entry, ScanRef};
 
 fn as_str(bound: &Bound<String>) -> Bound<&str> {
     bound.as_ref().map(String::as_str)
@@ -93,24 +93,29 @@ impl Store {
         self.order.iter().map(|k| k.to_string()).collect()
     }
 
-    /// One page of `scan`.
-    pub(crate) fn scan(&self, scan: &ScanRef<'_>) -> Page {
-        let Some((lower, upper)) = scan.key_range() else {
-            return Page::default();
-        };
+    /// One page of `scan`, row by row; returns the continuation.
+    pub(crate) fn scan_visit(
+        &self,
+        scan: &ScanRef<'_>,
+        visit: &mut dyn FnMut(&str, u64, &[u8]),
+    ) -> Option<String> {
+        let (lower, upper) = scan.key_range()?;
         let range = self.order.range::<str, _>((as_str(&lower), as_str(&upper)));
-        let row = |key: &SmolStr| {
-            let slot = &self.slots[key];
-            KeyEntry {
-                key: key.to_string(),
-                value: slot.value.to_vec(),
-                version: slot.version,
-            }
-        };
-        if scan.descending {
-            Page::from_rows(range.rev().map(row), scan.limit)
+        let mut rows: Box<dyn Iterator<Item = &SmolStr>> = if scan.descending {
+            Box::new(range.rev())
         } else {
-            Page::from_rows(range.map(row), scan.limit)
+            Box::new(range)
+        };
+        let mut last: Option<&SmolStr> = None;
+        for key in rows.by_ref().take(scan.limit as usize) {
+            let slot = &self.slots[key];
+            visit(key, slot.version, &slot.value);
+            last = Some(key);
+        }
+        if rows.next().is_some() {
+            last.map(|k| k.to_string())
+        } else {
+            None
         }
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod backend;
 mod committer;
 mod config;
 mod encoding;
@@ -14,6 +15,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+#[doc(hidden)]
+pub use backend::open_with_backend;
 pub use config::RedbConfig;
 pub use errors::map_error;
 pub use provider::RedbProvider;

@@ -41,14 +41,30 @@ impl RedbProvider {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| map_error(&path, e.into()))?;
         }
-        let mut builder = Database::builder();
-        if let Some(bytes) = config.cache_size_bytes {
-            builder.set_cache_size(bytes);
-        }
+        let builder = Self::database_builder(config);
         if !path.exists() {
             create_atomically(&builder, &path)?;
         }
         let db = builder.create(&path).at(&path)?;
+        Self::on_database(db, path, config)
+    }
+
+    /// The database builder `config` asks for (its cache size).
+    pub(crate) fn database_builder(config: &RedbConfig) -> redb::Builder {
+        let mut builder = Database::builder();
+        if let Some(bytes) = config.cache_size_bytes {
+            builder.set_cache_size(bytes);
+        }
+        builder
+    }
+
+    /// The provider on the opened database `db` (the file `path`): creates
+    /// any missing table and applies `config`'s history retention.
+    pub(crate) fn on_database(
+        db: Database,
+        path: PathBuf,
+        config: &RedbConfig,
+    ) -> ProviderResult<Self> {
         // Create every table once, so that reads never have to.
         let txn = db.begin_write().at(&path)?;
         txn.open_table(ENTRIES).at(&path)?;
@@ -304,8 +320,25 @@ impl Provider for RedbProvider {
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
+        let mut entries = Vec::new();
+        let next = self.scan_visit(store_id, scan, &mut |key, version, value| {
+            entries.push(KeyEntry {
+                key: key.to_string(),
+                value: value.to_vec(),
+                version,
+            });
+        })?;
+        Ok(Page { entries, next })
+    }
+
+    fn scan_visit(
+        &self,
+        store_id: &str,
+        scan: ScanRef<'_>,
+        visit: &mut dyn FnMut(&str, u64, &[u8]),
+    ) -> ProviderResult<Option<String>> {
         let Some(keys) = scan.key_range() else {
-            return Ok(Page::default());
+            return Ok(None);
         };
         let table = self.entries()?;
         let span = Span::within(store_id, &keys);
@@ -315,19 +348,20 @@ impl Provider for RedbProvider {
         } else {
             Box::new(range)
         };
-        // One row past the page tells `Page::from_rows` whether more follow.
-        let wanted = scan.limit as usize + 1;
-        let mut page = Vec::with_capacity(wanted.min(1024));
-        for row in rows.take(wanted) {
+        let mut last = String::new();
+        for (visited, row) in rows.enumerate() {
             let (key, value) = row.at(&self.path)?;
+            let key = decode_key(key.value())?;
+            if visited == scan.limit as usize {
+                // A row past the page: the walk continues after the last one visited.
+                return Ok(Some(last));
+            }
             let (version, bytes) = decode_value(value.value())?;
-            page.push(KeyEntry {
-                key: decode_key(key.value())?.to_string(),
-                value: bytes.to_vec(),
-                version,
-            });
+            visit(key, version, bytes);
+            last.clear();
+            last.push_str(key);
         }
-        Ok(Page::from_rows(page, scan.limit))
+        Ok(None)
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {

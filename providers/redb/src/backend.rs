@@ -1,0 +1,31 @@
+//! Opening the provider on a caller-supplied redb storage backend instead
+//! of a file: for tests that simulate what a real file cannot show on
+//! demand, such as power loss (writes not followed by a sync vanish) or a
+//! full disk.
+
+use std::path::PathBuf;
+
+use stateplug_provider_api::ProviderResult;
+
+use crate::config::RedbConfig;
+use crate::errors::AtPath;
+use crate::provider::RedbProvider;
+
+/// Opens the provider on `backend`, which must be empty or hold a database
+/// this provider wrote. `config.path` only names the database in messages:
+/// nothing is created or opened there. The rest of `config` applies as for
+/// a file.
+///
+/// For tests only: a storage backend is not part of the provider's
+/// interface and may change with redb.
+#[doc(hidden)]
+pub fn open_with_backend(
+    config: &RedbConfig,
+    backend: impl redb::StorageBackend,
+) -> ProviderResult<RedbProvider> {
+    let path = PathBuf::from(config.database_file()?);
+    let db = RedbProvider::database_builder(config)
+        .create_with_backend(backend)
+        .at(&path)?;
+    RedbProvider::on_database(db, path, config)
+}
