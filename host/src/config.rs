@@ -120,6 +120,14 @@ pub struct ProviderSection {
     /// The provider's own configuration, passed to it as JSON.
     #[serde(default)]
     pub config: Option<toml::Table>,
+    /// Load the library even if other users could have replaced it
+    /// (it is writable by them, or lies in a folder anyone may write).
+    #[serde(default)]
+    pub allow_writable_library: bool,
+    /// How long a provider call that runs off the async workers may take,
+    /// in milliseconds (default 30000).
+    #[serde(default)]
+    pub call_timeout_ms: Option<u64>,
 }
 
 /// `[host]`: tunables, all optional.
@@ -196,6 +204,16 @@ impl NamedProvider {
     /// The provider's configuration as JSON (`{}` when absent).
     pub fn config_json(&self) -> serde_json::Value {
         table_to_json(self.section.config.as_ref())
+    }
+
+    /// How the host loads and opens the library.
+    pub fn options(&self) -> crate::ProviderOptions {
+        let mut options = crate::ProviderOptions::default();
+        options.load.allow_writable_library = self.section.allow_writable_library;
+        if let Some(ms) = self.section.call_timeout_ms {
+            options.open.call_timeout = Duration::from_millis(ms.max(1));
+        }
+        options
     }
 }
 
@@ -432,7 +450,12 @@ impl PipelineConfig {
         let mut builder = Host::builder();
         for provider in self.providers()? {
             let path = self.library_path(&provider)?;
-            builder = builder.named_provider_library(&provider.name, path, provider.config_json());
+            builder = builder.named_provider_library_with(
+                &provider.name,
+                path,
+                provider.config_json(),
+                provider.options(),
+            );
         }
         for entry in self.sources.iter().chain(&self.reactions) {
             if let (Some(id), Some(provider)) = (&entry.get_ref().id, &entry.get_ref().provider) {

@@ -46,7 +46,7 @@ pub use registry::{BootstrapFactory, PluginRegistry, PluginSpec, ReactionFactory
 pub use runtime::DEFAULT_PROVIDER_NAME;
 pub use runtime::{
     reaction_checkpoint_key, BuildError, FailurePolicy, Host, HostBuilder, HostError, HostProgress,
-    PluginFailure, PluginKind, PluginReport, PluginStats, RunReport, RunningHost,
+    PluginFailure, PluginKind, PluginReport, PluginStats, ProviderOptions, RunReport, RunningHost,
     SOURCE_CHECKPOINT_KEY,
 };
 pub use scoped::ScopedStore;

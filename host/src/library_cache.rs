@@ -7,7 +7,7 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use crate::{LoadError, ProviderLibrary};
+use crate::{LoadError, LoadOptions, ProviderLibrary};
 
 /// Provider libraries by canonical path: loading the same file twice (under
 /// any spelling of its path) returns the library loaded the first time.
@@ -34,7 +34,26 @@ impl LibraryCache {
 
     /// The library at `path`, loaded on first use.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<ProviderLibrary, LoadError> {
+        self.load_with(path, &LoadOptions::default())
+    }
+
+    /// The library at `path`, loaded on first use with `options`. The trust
+    /// check runs on every call, so a library loaded once with
+    /// `allow_writable_library` is not handed out to a caller without it.
+    pub fn load_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<ProviderLibrary, LoadError> {
         let path = path.as_ref();
+        if !options.allow_writable_library {
+            if let Some(reason) = crate::library_trust::untrusted_because(path) {
+                return Err(LoadError::Untrusted {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+        }
         // A missing file has no canonical form; the loader names it.
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         // A poisoned lock only means another thread panicked while holding
@@ -43,7 +62,7 @@ impl LibraryCache {
         if let Some(library) = loaded.get(&key) {
             return Ok(library.clone());
         }
-        let library = ProviderLibrary::load(path)?;
+        let library = ProviderLibrary::load_with(path, options)?;
         loaded.insert(key, library.clone());
         Ok(library)
     }

@@ -47,6 +47,9 @@ enum ProviderCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Load the library even if other users could have replaced it.
+        #[arg(long)]
+        allow_writable_library: bool,
     },
     /// Run the conformance suite against a provider library and print a pass/fail table.
     Check {
@@ -55,6 +58,9 @@ enum ProviderCommand {
         /// The provider configuration as JSON; `{tmp}` is replaced by a fresh temporary folder.
         #[arg(long, default_value = "{}")]
         config: String,
+        /// Load the library even if other users could have replaced it.
+        #[arg(long)]
+        allow_writable_library: bool,
     },
     /// List the providers a pipeline configuration names, with their capabilities.
     List {
@@ -95,6 +101,12 @@ impl Failure {
     }
 }
 
+fn load_options(allow_writable_library: bool) -> stateplug::LoadOptions {
+    stateplug::LoadOptions {
+        allow_writable_library,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -118,11 +130,17 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Run { config } => run_cmd::run(&config).await,
-            Command::Provider(ProviderCommand::Info { library, json }) => {
-                provider_cmd::info(&library, json)
-            }
-            Command::Provider(ProviderCommand::Check { library, config }) => {
-                provider_cmd::check(&library, &config).await
+            Command::Provider(ProviderCommand::Info {
+                library,
+                json,
+                allow_writable_library,
+            }) => provider_cmd::info(&library, json, &load_options(allow_writable_library)),
+            Command::Provider(ProviderCommand::Check {
+                library,
+                config,
+                allow_writable_library,
+            }) => {
+                provider_cmd::check(&library, &config, &load_options(allow_writable_library)).await
             }
             Command::Provider(ProviderCommand::List { config, open, json }) => {
                 provider_cmd::list(&config, open, json)
@@ -130,6 +148,9 @@ fn main() -> ExitCode {
             Command::State(args) => state_cmd::run(*args).await,
         }
     });
+    // A provider call abandoned after its timeout may still hold a blocking
+    // thread: do not wait for it forever on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

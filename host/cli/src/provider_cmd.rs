@@ -10,8 +10,12 @@ use stateplug::{
 use crate::Failure;
 
 /// Prints a library's name, versions and capabilities.
-pub(crate) fn info(path: &Path, json: bool) -> Result<(), Failure> {
-    let library = ProviderLibrary::load(path).map_err(Failure::usage)?;
+pub(crate) fn info(
+    path: &Path,
+    json: bool,
+    options: &stateplug::LoadOptions,
+) -> Result<(), Failure> {
+    let library = ProviderLibrary::load_with(path, options).map_err(Failure::usage)?;
     let info = library.info();
     let caps = library.capabilities();
     let limits = caps.limits();
@@ -55,8 +59,12 @@ fn stateplug_provider_flags() -> impl Iterator<Item = (stateplug::CapabilityFlag
 
 /// Runs the conformance suite against a library and prints a table; fails
 /// naming every broken behaviour.
-pub(crate) async fn check(path: &Path, config: &str) -> Result<(), Failure> {
-    let library = ProviderLibrary::load(path).map_err(Failure::usage)?;
+pub(crate) async fn check(
+    path: &Path,
+    config: &str,
+    options: &stateplug::LoadOptions,
+) -> Result<(), Failure> {
+    let library = ProviderLibrary::load_with(path, options).map_err(Failure::usage)?;
     let tmp = tempfile::tempdir()
         .map_err(|e| Failure::usage(format!("cannot create a temporary folder: {e}")))?;
     let config_text = config.replace("{tmp}", &tmp.path().display().to_string());

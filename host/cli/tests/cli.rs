@@ -271,3 +271,50 @@ fn a_redb_file_held_by_a_running_pipeline_is_refused_as_in_use() {
     );
     assert!(status.success());
 }
+
+#[test]
+fn a_library_other_users_could_replace_needs_the_override_flag() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("libloose_memory.so");
+    std::fs::copy(built_library("stateplug-provider-memory"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let copy = copy.display().to_string();
+    let out = stateplug(&["provider", "info", &copy]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("writable by other users")
+            && text(&out).contains("--allow-writable-library"),
+        "{}",
+        text(&out)
+    );
+    let out = stateplug(&["provider", "info", "--allow-writable-library", &copy]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let config = write(
+        dir.path(),
+        "loose.toml",
+        &format!("[provider]\nlibrary = \"{copy}\"\ncall_timeout_ms = 5000\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\nsettings = {{ count = 10, durable = false }}\n"),
+    );
+    let out = stateplug(&["run", &config]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the pipeline refuses it too: {}",
+        text(&out)
+    );
+    let allowed = write(
+        dir.path(),
+        "allowed.toml",
+        &std::fs::read_to_string(&config).unwrap().replace(
+            "call_timeout_ms",
+            "allow_writable_library = true\ncall_timeout_ms",
+        ),
+    );
+    let out = stateplug(&["run", &allowed]);
+    assert!(
+        out.status.success(),
+        "allowed in the [provider] table: {}",
+        text(&out)
+    );
+}

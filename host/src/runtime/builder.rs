@@ -10,12 +10,22 @@ use std::{
 use super::routes::{Route, Routes};
 use crate::{
     layers::{TracingLayer, WatchLayer},
-    BootstrapProvider, Host, LibraryCache, LoadError, Reaction, Source, StateStore,
+    BootstrapProvider, Host, LibraryCache, LoadError, LoadOptions, OpenOptions, Reaction, Source,
+    StateStore,
 };
 
 /// The name [`HostBuilder::provider_library`] and
 /// [`HostBuilder::provider_store`] give the default provider.
 pub const DEFAULT_PROVIDER_NAME: &str = "default";
+
+/// How the host loads and opens one provider library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderOptions {
+    /// Loading: see [`LoadOptions`].
+    pub load: LoadOptions,
+    /// Opening: see [`OpenOptions`].
+    pub open: OpenOptions,
+}
 
 /// What a source's failure (an error or a panic) leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +128,7 @@ enum ProviderChoice {
     Library {
         path: PathBuf,
         config: serde_json::Value,
+        options: ProviderOptions,
     },
     Store(Arc<dyn StateStore>),
 }
@@ -172,9 +183,20 @@ impl HostBuilder {
     /// the default provider (named [`DEFAULT_PROVIDER_NAME`]), replacing an
     /// earlier default.
     pub fn provider_library(self, path: impl Into<PathBuf>, config: serde_json::Value) -> Self {
+        self.provider_library_with(path, config, ProviderOptions::default())
+    }
+
+    /// Like [`HostBuilder::provider_library`], with load and open options.
+    pub fn provider_library_with(
+        self,
+        path: impl Into<PathBuf>,
+        config: serde_json::Value,
+        options: ProviderOptions,
+    ) -> Self {
         self.set_default(ProviderChoice::Library {
             path: path.into(),
             config,
+            options,
         })
     }
 
@@ -201,14 +223,26 @@ impl HostBuilder {
     /// Adds the provider library at `path`, opened with `config`, under
     /// `name`. A library used by several providers is loaded once.
     pub fn named_provider_library(
-        mut self,
+        self,
         name: &str,
         path: impl Into<PathBuf>,
         config: serde_json::Value,
     ) -> Self {
+        self.named_provider_library_with(name, path, config, ProviderOptions::default())
+    }
+
+    /// Like [`HostBuilder::named_provider_library`], with load and open options.
+    pub fn named_provider_library_with(
+        mut self,
+        name: &str,
+        path: impl Into<PathBuf>,
+        config: serde_json::Value,
+        options: ProviderOptions,
+    ) -> Self {
         let choice = ProviderChoice::Library {
             path: path.into(),
             config,
+            options,
         };
         self.providers.push((name.to_string(), choice));
         self
@@ -336,9 +370,13 @@ impl HostBuilder {
         for (name, choice) in self.providers {
             let store = match choice {
                 ProviderChoice::Store(store) => store,
-                ProviderChoice::Library { path, config } => {
-                    LibraryCache::global().load(&path)?.open(&config)?
-                }
+                ProviderChoice::Library {
+                    path,
+                    config,
+                    options,
+                } => LibraryCache::global()
+                    .load_with(&path, &options.load)?
+                    .open_with(&config, &options.open)?,
             };
             stores.push((name, store));
         }

@@ -6,7 +6,7 @@ pub(crate) mod progress;
 pub(crate) mod routes;
 mod supervise;
 
-pub use builder::{BuildError, FailurePolicy, HostBuilder, DEFAULT_PROVIDER_NAME};
+pub use builder::{BuildError, FailurePolicy, HostBuilder, ProviderOptions, DEFAULT_PROVIDER_NAME};
 pub use host::{
     Host, HostError, HostProgress, PluginFailure, PluginKind, PluginReport, RunReport, RunningHost,
 };
