@@ -57,13 +57,3 @@ fn status_kib(field: &str) -> u64 {
 pub fn rss_kib() -> u64 {
     status_kib("VmRSS:")
 }
-
-/// Peak resident memory since the last [`reset_peak`], in KiB.
-pub fn peak_kib() -> u64 {
-    status_kib("VmHWM:")
-}
-
-/// Resets the peak resident memory counter (Linux `clear_refs` 5).
-pub fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}

@@ -10,10 +10,11 @@
 //!   parser and to everything that reads a parsed configuration; none of it
 //!   may panic.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use stateplug::config::PipelineConfig;
-use stateplug::conformance::ModelOp;
+use stateplug::conformance::{check_against_model, ModelOp};
+use stateplug::StateStore;
 
 /// The most operations one input decodes to, so one run stays short.
 pub const MAX_OPS: usize = 64;
@@ -110,6 +111,35 @@ pub fn decode_ops(data: &[u8]) -> Vec<ModelOp> {
         ops.push(op);
     }
     ops
+}
+
+/// A store and a runtime to drive it: what one model-checking fuzz target
+/// keeps for the life of its process.
+pub struct ModelTarget {
+    runtime: tokio::runtime::Runtime,
+    store: Arc<dyn StateStore>,
+}
+
+impl ModelTarget {
+    /// A target driving `store` on a single-threaded runtime.
+    pub fn new(store: Arc<dyn StateStore>) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            // A runtime without I/O drivers beyond the defaults only fails
+            // to build when the process is out of resources; a fuzz target
+            // cannot do anything useful then.
+            .unwrap_or_else(|e| panic!("cannot build a tokio runtime: {e}"));
+        ModelTarget { runtime, store }
+    }
+
+    /// Decodes `data` with [`decode_ops`] and checks the operations
+    /// against the model; panics on the first divergence.
+    pub fn run(&self, data: &[u8]) {
+        let ops = decode_ops(data);
+        self.runtime
+            .block_on(check_against_model(&self.store, &ops));
+    }
 }
 
 /// Parses `data` (when it is UTF-8) as a pipeline configuration and reads
