@@ -27,7 +27,7 @@ struct Args {
     /// Runs per scenario; rows show medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (comma-separated): get, durable, concurrent, batch, scan, memory, e2e.
+    /// Only these scenarios (comma-separated): get, durable, concurrent, batch, scan, memory, e2e, postgres.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Internal: measure resident memory of one structure in a child process.
@@ -133,6 +133,12 @@ fn main() {
     }
     if wanted("e2e") {
         rows.extend(scenarios::e2e::run(&sizes));
+    }
+    if wanted("postgres") {
+        match std::env::var("STATEPLUG_TEST_POSTGRES_URL") {
+            Ok(url) => rows.extend(scenarios::postgres::run(&sizes, &url)),
+            Err(_) => eprintln!("skipped postgres: STATEPLUG_TEST_POSTGRES_URL is not set"),
+        }
     }
     report::print(&rows);
 }

@@ -5,6 +5,7 @@ pub mod durable;
 pub mod e2e;
 pub mod get;
 pub mod memory;
+pub mod postgres;
 pub mod scan;
 
 use std::sync::Arc;
