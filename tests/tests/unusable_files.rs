@@ -80,8 +80,9 @@ async fn a_file_of_random_bytes_is_refused_as_corrupt() {
     let file = dir.path().join("state.redb");
     let noise: Vec<u8> = (0..64 * 1024).map(|_| rand::random::<u8>()).collect();
     std::fs::write(&file, &noise).expect("write noise");
-    let (kind, _) = refused(&library, &file);
+    let (kind, text) = refused(&library, &file);
     assert_eq!(kind, ErrorKind::STORAGE);
+    assert!(text.contains("Not a redb database"), "says why: {text}");
     assert_eq!(
         std::fs::read(&file).expect("read"),
         noise,
@@ -104,6 +105,10 @@ async fn a_truncated_database_is_refused() {
         .expect("truncate");
     let (kind, text) = refused(&library, &file);
     assert_eq!(kind, ErrorKind::STORAGE, "{text}");
+    assert!(
+        text.contains("corrupt, restore from backup"),
+        "says what to do: {text}"
+    );
     still_works(&library).await;
 }
 
@@ -115,7 +120,7 @@ async fn a_path_under_a_regular_file_is_refused() {
     std::fs::write(&regular, b"not a folder").expect("write");
     let (kind, text) = refused(&library, &regular.join("state.redb"));
     assert_eq!(kind, ErrorKind::STORAGE, "{text}");
-    assert!(text.contains("Not a directory"), "says why: {text}");
+    assert!(text.contains("is a file, not a folder"), "says why: {text}");
     still_works(&library).await;
 }
 

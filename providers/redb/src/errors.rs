@@ -89,6 +89,24 @@ fn io_error(path: &Path, io_err: &io::Error, err: &redb::Error) -> ProviderError
     }
 }
 
+/// The folder `folder` of the database file `path` cannot be created:
+/// `STORAGE`, naming the file, the folder and, when a path component is a
+/// file rather than a folder, that file (the OS only says "File exists").
+pub(crate) fn folder_error(path: &Path, folder: &Path, err: &io::Error) -> ProviderError {
+    let (file, folder_shown) = (path.display(), folder.display());
+    match folder.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        Some(blocker) => ProviderError::storage(format!(
+            "redb database file {file}: cannot create its folder {folder_shown}: {} is a \
+             file, not a folder; choose another path ({err})",
+            blocker.display()
+        )),
+        None => ProviderError::storage(format!(
+            "redb database file {file}: cannot create its folder {folder_shown}: {err}; \
+             choose a path in a folder this process can create and write"
+        )),
+    }
+}
+
 /// Maps any redb error of a `Result` through [`map_error`].
 pub(crate) trait AtPath<T> {
     /// The result, with a redb error mapped for the database file `path`.
@@ -222,6 +240,29 @@ mod tests {
             redb::Error::TableDoesNotExist("x".into()),
             ErrorKind::INTERNAL,
             &["bug"],
+        );
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_created_is_named() {
+        let dir = std::env::temp_dir().join(format!("stateplug-folder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let folder = plain.join("sub");
+        let err = std::fs::create_dir_all(&folder).unwrap_err();
+        let e = folder_error(&folder.join("state.redb"), &folder, &err);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(e.kind(), ErrorKind::STORAGE);
+        let expected = format!("{} is a file, not a folder", plain.display());
+        assert!(e.message().contains(&expected), "{e}");
+        assert!(e.message().contains("state.redb"), "{e}");
+
+        let err = io::Error::from(io::ErrorKind::PermissionDenied);
+        let e = folder_error(Path::new("/nope/x/state.redb"), Path::new("/nope/x"), &err);
+        assert!(
+            e.message().contains("cannot create its folder /nope/x"),
+            "{e}"
         );
     }
 

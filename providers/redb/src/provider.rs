@@ -12,7 +12,7 @@ use stateplug_provider_api::{
 use crate::committer::Committer;
 use crate::config::RedbConfig;
 use crate::encoding::{decode_key, decode_value, entry_key, Span};
-use crate::errors::{map_error, AtPath};
+use crate::errors::{folder_error, map_error, AtPath};
 use crate::history;
 use crate::ops::{Outcome, WriteOp};
 use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES};
@@ -39,7 +39,7 @@ impl RedbProvider {
     pub fn open_config(config: &RedbConfig) -> ProviderResult<Self> {
         let path = config.database_file()?.to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| map_error(&path, e.into()))?;
+            fs::create_dir_all(parent).map_err(|e| folder_error(&path, parent, &e))?;
         }
         let builder = Self::database_builder(config);
         if !path.exists() {
@@ -417,7 +417,8 @@ fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()>
         .unwrap_or(Path::new("."));
     let temporary = folder.join(format!(".{name}.creating-{}", std::process::id()));
     let _ = fs::remove_file(&temporary);
-    let db = builder.create(&temporary).at(&temporary)?;
+    // Errors name the file asked for; the temporary name would confuse.
+    let db = builder.create(&temporary).at(path)?;
     drop(db);
     fs::File::open(&temporary)
         .and_then(|f| f.sync_all())
