@@ -546,7 +546,10 @@ impl RunningHost {
         while let Ok(f) = self.finished.try_recv() {
             self.record(f);
         }
+        // Wait for the aborted task to be dropped: it holds the store, and a
+        // caller reopening the same file right after `stop` must find it closed.
         self.checkpointer.abort();
+        let _ = (&mut self.checkpointer).await;
         let mut persisted = HashMap::new();
         persist_watermarks(&self.routes, &self.progress, &mut persisted, &self.stats).await?;
         for route in self.routes.all() {
