@@ -10,15 +10,15 @@ use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use async_trait::async_trait;
 use stateplug_provider_api::{
     ffi::{
-        unframe_rows, FfiEntry, FfiKeyValue, FfiProviderBox, FfiScan, FfiTxnOp, TXN_CHECK,
+        visit_framed_rows, FfiEntry, FfiKeyValue, FfiProviderBox, FfiScan, FfiTxnOp, TXN_CHECK,
         TXN_DELETE, TXN_PUT,
     },
-    Capabilities, CapabilityFlags, Entry, ErrorKind, Expected, KeyEntry, Page, ProviderError,
+    Capabilities, CapabilityFlags, Entry, ErrorKind, Expected, Page, ProviderError,
 };
 
 use crate::{
-    ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore, StoreError,
-    StoreInfo, StoreResult, TxnOp,
+    rows::RowPage, ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore,
+    StoreError, StoreInfo, StoreResult, TxnOp,
 };
 
 /// A provider object seen through the host's async API.
@@ -387,10 +387,16 @@ impl StateStore for ProviderStore {
     }
 
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
+        self.scan_rows(store_id, scan).await.map(RowPage::into_page)
+    }
+
+    async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
         // The provider appends the page's rows to one buffer this side
-        // allocated: one copy across the boundary, no allocation per row there.
+        // allocated (one copy across the boundary, no allocation per row
+        // there); the page keeps that buffer and lends the values out of it.
         let s = store_id.to_owned();
         let scan = scan.clone();
+        let rows = scan.limit as usize;
         let (buffer, next) = self
             .call(Operation::Scan, store_id, move |p| {
                 let wire = FfiScan {
@@ -406,26 +412,23 @@ impl StateStore for ProviderStore {
                     .map(|next| (out, next))
             })
             .await?;
-        let rows = unframe_rows(&buffer).ok_or_else(|| {
-            StoreError::host(
+        let buffer = buffer.into_vec();
+        let mut page = RowPage::with_capacity(rows);
+        let whole = visit_framed_rows(&buffer, |key, version, value| {
+            page.push_key(key, version, value)
+        });
+        if !whole {
+            return Err(StoreError::host(
                 Operation::Scan,
                 &self.info.name,
                 store_id,
                 ErrorKind::INTERNAL,
                 "the provider returned a malformed scan page",
-            )
-        })?;
-        Ok(Page {
-            entries: rows
-                .into_iter()
-                .map(|(key, version, value)| KeyEntry {
-                    key: key.to_string(),
-                    value: value.to_vec(),
-                    version,
-                })
-                .collect(),
-            next: next.into_option().map(RString::into_string),
-        })
+            ));
+        }
+        page.adopt_values(buffer);
+        page.set_next(next.into_option().map(RString::into_string));
+        Ok(page)
     }
 
     async fn list_stores(&self) -> StoreResult<Vec<String>> {

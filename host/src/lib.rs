@@ -29,6 +29,7 @@ pub mod ops;
 mod plugin;
 mod provider_log;
 mod registry;
+mod rows;
 mod runtime;
 mod scoped;
 mod store;
@@ -43,6 +44,7 @@ pub use loader::{open_in_process, LoadOptions, OpenOptions, ProviderLibrary};
 pub use operation::Operation;
 pub use plugin::{BootstrapProvider, Event, PluginError, PluginResult, Reaction, Snapshot, Source};
 pub use registry::{BootstrapFactory, PluginRegistry, PluginSpec, ReactionFactory, SourceFactory};
+pub use rows::{Row, RowPage};
 pub use runtime::DEFAULT_PROVIDER_NAME;
 pub use runtime::{
     reaction_checkpoint_key, BuildError, FailurePolicy, Host, HostBuilder, HostError, HostProgress,

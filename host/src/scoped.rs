@@ -6,7 +6,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
     layers::{WatchLayer, Watcher},
-    Entry, Expected, Page, PluginResult, Scan, StateStore, StoreResult, TxnOp,
+    Entry, Expected, Page, PluginResult, RowPage, Scan, StateStore, StoreResult, TxnOp,
 };
 
 /// The state store as one plugin sees it: every call is bound to the
@@ -141,6 +141,12 @@ impl ScopedStore {
     /// One page of an ordered walk.
     pub async fn scan(&self, scan: &Scan) -> StoreResult<Page> {
         self.store.scan(&self.store_id, scan).await
+    }
+
+    /// The same page with its rows lent out of one buffer (see
+    /// [`StateStore::scan_rows`]): the fast way to walk many keys.
+    pub async fn scan_rows(&self, scan: &Scan) -> StoreResult<RowPage> {
+        self.store.scan_rows(&self.store_id, scan).await
     }
 
     /// The value of `key` parsed from JSON.

@@ -8,7 +8,7 @@ pub use stateplug_provider_api::{
     HistoryEntry, KeyEntry, Page, NAMED_FLAGS,
 };
 
-use crate::StoreResult;
+use crate::{rows::RowPage, StoreResult};
 
 /// Name and versions of the provider behind a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +223,14 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// One page of an ordered walk.
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page>;
+
+    /// The same page as [`scan`](Self::scan), its rows lent out of one
+    /// buffer instead of owned one by one: the fast way to walk many keys.
+    /// The default converts what `scan` returns; the provider adapter fills
+    /// the buffer directly.
+    async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
+        self.scan(store_id, scan).await.map(RowPage::from)
+    }
 
     /// Every store_id holding at least one key, ascending.
     async fn list_stores(&self) -> StoreResult<Vec<String>>;

@@ -20,6 +20,8 @@
 //!   undeclared capability is never called.
 //! - No existing type changes shape. Anything else needs a new major version.
 
+use std::ops::Range;
+
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
@@ -279,23 +281,34 @@ pub fn frame_row(out: &mut RVec<u8>, key: &str, version: u64, value: &[u8]) {
     out.extend_from_copy_slice(value);
 }
 
-/// Reads back the rows [`frame_row`] wrote, in order; `None` if the buffer is malformed.
-pub fn unframe_rows(mut buf: &[u8]) -> Option<Vec<(&str, u64, &[u8])>> {
-    fn take<'b>(buf: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
-        let (head, tail) = buf.split_at_checked(n)?;
-        *buf = tail;
-        Some(head)
+/// Walks the rows [`frame_row`] wrote, in order, giving each value as its
+/// byte range in `buf` (so a caller can keep the buffer and lend values out
+/// of it). Returns `false`, having visited the rows before the damage, if
+/// the buffer is malformed.
+pub fn visit_framed_rows(buf: &[u8], mut visit: impl FnMut(&str, u64, Range<usize>)) -> bool {
+    let mut at = 0usize;
+    let mut take = |n: usize| -> Option<Range<usize>> {
+        let end = at.checked_add(n).filter(|&end| end <= buf.len())?;
+        let range = at..end;
+        at = end;
+        Some(range)
+    };
+    let mut row = || -> Option<(&str, u64, Range<usize>)> {
+        let key_len = u32::from_le_bytes(buf[take(4)?].try_into().ok()?) as usize;
+        let key = std::str::from_utf8(&buf[take(key_len)?]).ok()?;
+        let version = u64::from_le_bytes(buf[take(8)?].try_into().ok()?);
+        let value_len = u32::from_le_bytes(buf[take(4)?].try_into().ok()?) as usize;
+        Some((key, version, take(value_len)?))
+    };
+    let mut remaining = !buf.is_empty();
+    while remaining {
+        let Some((key, version, value)) = row() else {
+            return false;
+        };
+        remaining = value.end < buf.len();
+        visit(key, version, value);
     }
-    let mut rows = Vec::new();
-    while !buf.is_empty() {
-        let key_len = u32::from_le_bytes(take(&mut buf, 4)?.try_into().ok()?) as usize;
-        let key = std::str::from_utf8(take(&mut buf, key_len)?).ok()?;
-        let version = u64::from_le_bytes(take(&mut buf, 8)?.try_into().ok()?);
-        let value_len = u32::from_le_bytes(take(&mut buf, 4)?.try_into().ok()?) as usize;
-        let value = take(&mut buf, value_len)?;
-        rows.push((key, version, value));
-    }
-    Some(rows)
+    true
 }
 
 /// An owned, type-erased provider object.
@@ -370,20 +383,30 @@ mod tests {
         frame_row(&mut out, "k/1", 7, b"value");
         frame_row(&mut out, "", 8, b"");
         frame_row(&mut out, "ключ", u64::MAX, &[0, 255]);
-        let rows = unframe_rows(&out).unwrap();
+        let read = |buf: &[u8]| {
+            let mut rows = Vec::new();
+            let whole = visit_framed_rows(buf, |key, version, value| {
+                rows.push((key.to_owned(), version, buf[value].to_vec()))
+            });
+            (whole, rows)
+        };
+        let (whole, rows) = read(&out);
+        assert!(whole);
         assert_eq!(
             rows,
             vec![
-                ("k/1", 7, &b"value"[..]),
-                ("", 8, &b""[..]),
-                ("ключ", u64::MAX, &[0u8, 255][..])
+                ("k/1".to_owned(), 7, b"value".to_vec()),
+                (String::new(), 8, vec![]),
+                ("ключ".to_owned(), u64::MAX, vec![0u8, 255])
             ]
         );
-        assert_eq!(
-            unframe_rows(&out[..out.len() - 1]),
-            None,
-            "a truncated buffer is refused"
+        let (whole, rows) = read(&out[..out.len() - 1]);
+        assert!(!whole, "a truncated buffer is refused");
+        assert_eq!(rows.len(), 2, "rows before the damage were visited");
+        assert_eq!(read(&[]), (true, vec![]));
+        assert!(
+            !read(&[1, 0, 0, 0, 0xff]).0,
+            "a key that is not UTF-8 is refused"
         );
-        assert_eq!(unframe_rows(&[]), Some(vec![]));
     }
 }

@@ -55,6 +55,18 @@ pub async fn limits_refuse_oversized_input(store: Arc<dyn StateStore>) {
     );
 
     if limits.max_value_bytes <= 64 * 1024 * 1024 {
+        let at_limit: Vec<u8> = (0..limits.max_value_bytes as usize)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        ok(
+            store.set(&s, "big", at_limit.clone()).await,
+            "a value at max_value_bytes",
+        );
+        assert!(
+            ok(store.get(&s, "big").await, "get").as_deref() == Some(at_limit.as_slice()),
+            "a value at max_value_bytes reads back whole"
+        );
+        ok(store.delete(&s, "big").await, "delete");
         let err = fails_with(
             store
                 .set(&s, "big", vec![0; limits.max_value_bytes as usize + 1])

@@ -15,6 +15,12 @@ pub async fn walk(
     let mut scan = scan;
     loop {
         let page = ok(store.scan(store_id, &scan).await, "scan");
+        let rows = ok(store.scan_rows(store_id, &scan).await, "scan_rows");
+        assert_eq!(
+            rows.into_page(),
+            page,
+            "scan_rows lends the same rows, versions and continuation as scan"
+        );
         assert!(
             page.entries.len() <= scan.limit as usize,
             "a page holds at most `limit` entries"

@@ -18,8 +18,8 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    Capabilities, ChangePage, Entry, ErrorKind, Expected, HistoryEntry, Operation, Page, Scan,
-    StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
+    Capabilities, ChangePage, Entry, ErrorKind, Expected, HistoryEntry, Operation, Page, RowPage,
+    Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
 };
 
 /// The error a rule injects.
@@ -254,6 +254,11 @@ impl StateStore for FaultLayer {
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
         self.enter(Operation::Scan, store_id).await?;
         self.inner.scan(store_id, scan).await
+    }
+
+    async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
+        self.enter(Operation::Scan, store_id).await?;
+        self.inner.scan_rows(store_id, scan).await
     }
 
     async fn list_stores(&self) -> StoreResult<Vec<String>> {

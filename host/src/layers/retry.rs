@@ -14,8 +14,8 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 use async_trait::async_trait;
 
 use crate::{
-    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, Scan, StateStore,
-    StoreInfo, StoreResult, TxnOp,
+    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, RowPage, Scan,
+    StateStore, StoreInfo, StoreResult, TxnOp,
 };
 
 /// How often and how patiently to retry.
@@ -196,6 +196,11 @@ impl StateStore for RetryLayer {
 
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
         self.retried(Operation::Scan, || self.inner.scan(store_id, scan))
+            .await
+    }
+
+    async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
+        self.retried(Operation::Scan, || self.inner.scan_rows(store_id, scan))
             .await
     }
 

@@ -11,8 +11,8 @@ use ::tracing::{Instrument, Level, Span};
 use async_trait::async_trait;
 
 use crate::{
-    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, Scan, StateStore,
-    StoreInfo, StoreResult, TxnOp,
+    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, RowPage, Scan,
+    StateStore, StoreInfo, StoreResult, TxnOp,
 };
 
 /// Logs every call of the wrapped store through `tracing`.
@@ -254,6 +254,15 @@ impl StateStore for TracingLayer {
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
         self.traced(Operation::Scan, store_id, self.inner.scan(store_id, scan))
             .await
+    }
+
+    async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
+        self.traced(
+            Operation::Scan,
+            store_id,
+            self.inner.scan_rows(store_id, scan),
+        )
+        .await
     }
 
     async fn list_stores(&self) -> StoreResult<Vec<String>> {

@@ -22,7 +22,7 @@ use tokio::sync::{
 
 use crate::{
     Capabilities, CapabilityFlags, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
-    Operation, Page, Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
+    Operation, Page, RowPage, Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
 };
 
 /// How many write locks the store_ids share: a store_id takes the lock its
@@ -897,6 +897,10 @@ impl StateStore for WatchLayer {
 
     async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
         self.inner.scan(store_id, scan).await
+    }
+
+    async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
+        self.inner.scan_rows(store_id, scan).await
     }
 
     async fn list_stores(&self) -> StoreResult<Vec<String>> {

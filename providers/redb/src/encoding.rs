@@ -31,9 +31,16 @@ fn push_prefix(out: &mut Vec<u8>, store_id: &str) {
 /// The `ENTRIES` key of `key` in `store_id`.
 pub(crate) fn entry_key(store_id: &str, key: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 + store_id.len() + key.len());
-    push_prefix(&mut out, store_id);
-    out.extend_from_slice(key.as_bytes());
+    write_entry_key(&mut out, store_id, key);
     out
+}
+
+/// Replaces the contents of `out` with the `ENTRIES` key of `key` in
+/// `store_id` (for writers that reuse one buffer for every key).
+pub(crate) fn write_entry_key(out: &mut Vec<u8>, store_id: &str, key: &str) {
+    out.clear();
+    push_prefix(out, store_id);
+    out.extend_from_slice(key.as_bytes());
 }
 
 /// The key part of an `ENTRIES` key.
@@ -50,11 +57,18 @@ pub(crate) fn decode_key(raw: &[u8]) -> ProviderResult<&str> {
 }
 
 /// The `ENTRIES` value of `value` at `version`.
+#[cfg(test)]
 pub(crate) fn entry_value(version: u64, value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + value.len());
+    write_entry_value(&mut out, version, value);
+    out
+}
+
+/// Replaces the contents of `out` with the `ENTRIES` value of `value` at `version`.
+pub(crate) fn write_entry_value(out: &mut Vec<u8>, version: u64, value: &[u8]) {
+    out.clear();
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(value);
-    out
 }
 
 /// The version and value bytes of an `ENTRIES` value.

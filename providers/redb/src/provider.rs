@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
+use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
     Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyEntry, Page, Provider,
     ProviderError, ProviderResult, ScanRef, TxnOpRef,
@@ -343,25 +343,14 @@ impl Provider for RedbProvider {
         let table = self.entries()?;
         let span = Span::within(store_id, &keys);
         let range = table.range::<&[u8]>(span.bounds()).at(&self.path)?;
-        let rows: Box<dyn Iterator<Item = _>> = if scan.descending {
-            Box::new(range.rev())
+        let limit = scan.limit as usize;
+        // Two monomorphic walks rather than one boxed iterator: the row loop
+        // is the whole cost of a scan, and a boxed `next` cannot be inlined.
+        if scan.descending {
+            visit_rows(range.rev(), limit, &self.path, visit)
         } else {
-            Box::new(range)
-        };
-        let mut last = String::new();
-        for (visited, row) in rows.enumerate() {
-            let (key, value) = row.at(&self.path)?;
-            let key = decode_key(key.value())?;
-            if visited == scan.limit as usize {
-                // A row past the page: the walk continues after the last one visited.
-                return Ok(Some(last));
-            }
-            let (version, bytes) = decode_value(value.value())?;
-            visit(key, version, bytes);
-            last.clear();
-            last.push_str(key);
+            visit_rows(range, limit, &self.path, visit)
         }
-        Ok(None)
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
@@ -425,4 +414,34 @@ fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()>
         .and_then(|()| fs::rename(&temporary, path))
         .and_then(|()| fs::File::open(folder)?.sync_all())
         .map_err(|e| map_error(path, e.into()))
+}
+
+/// Visits up to `limit` rows of a walk over `ENTRIES`; returns the last key
+/// visited if another row follows (where the next page starts).
+fn visit_rows<'t>(
+    rows: impl Iterator<
+        Item = redb::Result<(
+            AccessGuard<'t, &'static [u8]>,
+            AccessGuard<'t, &'static [u8]>,
+        )>,
+    >,
+    limit: usize,
+    path: &Path,
+    visit: &mut dyn FnMut(&str, u64, &[u8]),
+) -> ProviderResult<Option<String>> {
+    let mut last = String::new();
+    for (visited, row) in rows.enumerate() {
+        if visited == limit {
+            // A row past the page: the walk continues after the last one visited.
+            return Ok(Some(last));
+        }
+        let (key, value) = row.at(path)?;
+        let key = decode_key(key.value())?;
+        let (version, bytes) = decode_value(value.value())?;
+        visit(key, version, bytes);
+        if visited + 1 == limit {
+            last.push_str(key);
+        }
+    }
+    Ok(None)
 }

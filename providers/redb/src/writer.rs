@@ -20,7 +20,7 @@ use std::{collections::HashMap, path::Path};
 use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
-use crate::encoding::{decode_value, entry_key, entry_value, Span};
+use crate::encoding::{decode_value, write_entry_key, write_entry_value, Span};
 use crate::errors::AtPath;
 use crate::schema::{
     key_history, next_store, store_history, ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION,
@@ -77,6 +77,10 @@ pub(crate) struct Tables<'t> {
     /// Key counts of the stores this transaction touched, written to
     /// `STORES` once, by [`Tables::finish`].
     counts: HashMap<String, (u64, bool)>,
+    /// Scratch buffers for the encoded key and value of each write, reused
+    /// so that a batch allocates nothing per entry.
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
 }
 
 impl<'t> Tables<'t> {
@@ -111,6 +115,8 @@ impl<'t> Tables<'t> {
             last_revision: start.given,
             start,
             counts: HashMap::new(),
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
         })
     }
 
@@ -198,13 +204,13 @@ pub(crate) struct StoreWriter<'w, 't> {
 
 impl StoreWriter<'_, '_> {
     /// The current version of `key`, `None` if absent.
-    pub(crate) fn version(&self, key: &str) -> ProviderResult<Option<u64>> {
-        let path = self.tables.path;
-        let found = self
-            .tables
+    pub(crate) fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
+        let tables = &mut *self.tables;
+        write_entry_key(&mut tables.key_buf, self.store_id, key);
+        let found = tables
             .entries
-            .get(entry_key(self.store_id, key).as_slice())
-            .at(path)?;
+            .get(tables.key_buf.as_slice())
+            .at(tables.path)?;
         match found {
             Some(raw) => Ok(Some(decode_value(raw.value())?.0)),
             None => Ok(None),
@@ -213,13 +219,13 @@ impl StoreWriter<'_, '_> {
 
     /// Writes `value` under `key` at this call's revision, which it returns.
     pub(crate) fn put(&mut self, key: &str, value: &[u8]) -> ProviderResult<u64> {
-        let path = self.tables.path;
-        let stored = entry_value(self.revision, value);
-        let existed = self
-            .tables
+        let tables = &mut *self.tables;
+        write_entry_key(&mut tables.key_buf, self.store_id, key);
+        write_entry_value(&mut tables.value_buf, self.revision, value);
+        let existed = tables
             .entries
-            .insert(entry_key(self.store_id, key).as_slice(), stored.as_slice())
-            .at(path)?
+            .insert(tables.key_buf.as_slice(), tables.value_buf.as_slice())
+            .at(tables.path)?
             .is_some();
         if !existed {
             self.added += 1;
@@ -231,12 +237,12 @@ impl StoreWriter<'_, '_> {
 
     /// Removes `key`; returns whether it existed.
     pub(crate) fn delete(&mut self, key: &str) -> ProviderResult<bool> {
-        let path = self.tables.path;
-        let existed = self
-            .tables
+        let tables = &mut *self.tables;
+        write_entry_key(&mut tables.key_buf, self.store_id, key);
+        let existed = tables
             .entries
-            .remove(entry_key(self.store_id, key).as_slice())
-            .at(path)?
+            .remove(tables.key_buf.as_slice())
+            .at(tables.path)?
             .is_some();
         if existed {
             self.removed += 1;
