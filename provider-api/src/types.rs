@@ -223,6 +223,24 @@ fn min_upper<'a>(a: Bound<&'a str>, b: Bound<&'a str>) -> Bound<&'a str> {
 }
 
 impl Page {
+    /// Builds a page from a walk that hands its rows to a visitor (a
+    /// [`Provider::scan_visit`](crate::Provider::scan_visit) body), for
+    /// providers that implement `scan` on top of `scan_visit`:
+    /// `Page::collect(|visit| self.scan_visit(store_id, scan, visit))`.
+    pub fn collect<E>(
+        walk: impl FnOnce(&mut dyn FnMut(&str, u64, &[u8])) -> Result<Option<String>, E>,
+    ) -> Result<Page, E> {
+        let mut entries = Vec::new();
+        let next = walk(&mut |key, version, value| {
+            entries.push(KeyEntry {
+                key: key.to_owned(),
+                value: value.to_vec(),
+                version,
+            })
+        })?;
+        Ok(Page { entries, next })
+    }
+
     /// Builds a page from rows already in walk order and inside the scan's
     /// interval: takes `limit` of them, and sets `next` to the last key
     /// taken if at least one more row was available.

@@ -15,8 +15,8 @@ use dashmap::DashMap;
 use hashbrown::DefaultHashBuilder;
 use serde::Deserialize;
 use stateplug_provider_api::{
-    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, KeyEntry, Page,
-    Provider, ProviderResult, ScanRef, TxnOpRef,
+    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, Page, Provider,
+    ProviderResult, ScanRef, TxnOpRef,
 };
 
 use crate::store::{Slot, Store};
@@ -267,15 +267,7 @@ impl Provider for MemoryProvider {
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        let mut entries = Vec::new();
-        let next = self.scan_visit(store_id, scan, &mut |key, version, value| {
-            entries.push(KeyEntry {
-                key: key.to_string(),
-                value: value.to_vec(),
-                version,
-            });
-        })?;
-        Ok(Page { entries, next })
+        Page::collect(|visit| self.scan_visit(store_id, scan, visit))
     }
 
     fn scan_visit(

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyEntry, Page, Provider,
-    ProviderError, ProviderResult, ScanRef, TxnOpRef,
+    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, Page, Provider, ProviderError,
+    ProviderResult, ScanRef, TxnOpRef,
 };
 
 use crate::committer::Committer;
@@ -320,15 +320,7 @@ impl Provider for RedbProvider {
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        let mut entries = Vec::new();
-        let next = self.scan_visit(store_id, scan, &mut |key, version, value| {
-            entries.push(KeyEntry {
-                key: key.to_string(),
-                value: value.to_vec(),
-                version,
-            });
-        })?;
-        Ok(Page { entries, next })
+        Page::collect(|visit| self.scan_visit(store_id, scan, visit))
     }
 
     fn scan_visit(
