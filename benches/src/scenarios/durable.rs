@@ -38,52 +38,54 @@ pub fn single(sizes: &Sizes) -> Vec<Row> {
     for run in 0..sizes.runs {
         let dir = tempfile::tempdir().expect("temp dir");
         let raw = redb::Database::create(dir.path().join("raw.redb")).expect("raw redb");
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..n {
-            let start = Instant::now();
-            raw_set(&raw, &key(i), &value(i + run, VALUE_LEN));
-            samples.push(start.elapsed());
-        }
-        let l = Latencies::new(samples);
-        raw_p50.push(l.p50_us());
-        raw_p99.push(l.p99_us());
-
         let store = library("redb")
             .open(&serde_json::json!({ "path": dir.path().join("provider.redb") }))
             .expect("redb");
-        // A multi-thread runtime, as `stateplug run` uses.
-        let l = multi_runtime().block_on(async {
-            let mut samples = Vec::with_capacity(n);
-            for i in 0..n {
-                let start = Instant::now();
-                store
-                    .set("bench", &key(i), value(i + run, VALUE_LEN))
-                    .await
-                    .expect("set");
-                samples.push(start.elapsed());
-            }
-            Latencies::new(samples)
-        });
-        host_p50.push(l.p50_us());
-        host_p99.push(l.p99_us());
-
         let lite = rusqlite::Connection::open(dir.path().join("peer.sqlite")).expect("sqlite");
         lite.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE kv (store TEXT, key TEXT, value BLOB, PRIMARY KEY (store, key));")
             .expect("sqlite setup");
         let mut insert = lite
             .prepare("INSERT OR REPLACE INTO kv (store, key, value) VALUES ('bench', ?1, ?2)")
             .expect("prepare");
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..n {
-            let start = Instant::now();
-            insert
-                .execute(rusqlite::params![key(i), value(i + run, VALUE_LEN)])
-                .expect("insert");
-            samples.push(start.elapsed());
-        }
-        let l = Latencies::new(samples);
-        lite_p50.push(l.p50_us());
-        lite_p99.push(l.p99_us());
+        // Set by set, the three alternating: all see the same disk (fsync
+        // times drift by several times within seconds on a shared machine).
+        // A multi-thread runtime, as `stateplug run` uses.
+        let (raw_l, host_l, lite_l) = multi_runtime().block_on(async {
+            let mut samples = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for i in 0..n {
+                let start = Instant::now();
+                raw_set(&raw, &key(i), &value(i + run, VALUE_LEN));
+                samples.0.push(start.elapsed());
+
+                let start = Instant::now();
+                store
+                    .set("bench", &key(i), value(i + run, VALUE_LEN))
+                    .await
+                    .expect("set");
+                samples.1.push(start.elapsed());
+
+                let start = Instant::now();
+                insert
+                    .execute(rusqlite::params![key(i), value(i + run, VALUE_LEN)])
+                    .expect("insert");
+                samples.2.push(start.elapsed());
+            }
+            (
+                Latencies::new(samples.0),
+                Latencies::new(samples.1),
+                Latencies::new(samples.2),
+            )
+        });
+        raw_p50.push(raw_l.p50_us());
+        raw_p99.push(raw_l.p99_us());
+        host_p50.push(host_l.p50_us());
+        host_p99.push(host_l.p99_us());
+        lite_p50.push(lite_l.p50_us());
+        lite_p99.push(lite_l.p99_us());
     }
     let ratio: Vec<f64> = host_p50.iter().zip(&raw_p50).map(|(a, b)| a / b).collect();
     let peer: Vec<f64> = lite_p50.iter().zip(&host_p50).map(|(a, b)| a / b).collect();
