@@ -75,7 +75,7 @@ impl Sizes {
                 get_keys: 100_000,
                 gets: 300_000,
                 durable_sets: 1_000,
-                concurrent_sets_per_writer: 40,
+                concurrent_sets_per_writer: 100,
                 scan_keys: 200_000,
                 memory_keys: 1_000_000,
                 e2e_events: 20_000,

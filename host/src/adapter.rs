@@ -1,8 +1,11 @@
 //! `ProviderStore`: the async `StateStore` over a provider object.
 //!
 //! Calls the provider declares cheap (`INLINE_READS`, `INLINE_WRITES`) run
-//! on the calling task; all others run on tokio's blocking pool so that a
-//! slow fsync or network round trip never stalls the async workers.
+//! on the calling task; calls of a provider that waits only on local disk
+//! (`LOCAL_IO`) run on the calling worker via `block_in_place`; all others
+//! run on tokio's blocking pool so that a slow fsync or network round trip
+//! never stalls the async workers. Single-key writes to a provider that
+//! commits groups (`GROUP_WRITES`) go through the `group_writes` module.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -17,8 +20,10 @@ use stateplug_provider_api::{
 };
 
 use crate::{
-    rows::RowPage, ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore,
-    StoreError, StoreInfo, StoreResult, TxnOp,
+    group_writes::{GroupWriter, KeyWriteCall},
+    rows::RowPage,
+    ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore, StoreError,
+    StoreInfo, StoreResult, TxnOp,
 };
 
 /// A provider object seen through the host's async API.
@@ -27,6 +32,9 @@ pub struct ProviderStore {
     info: StoreInfo,
     caps: Capabilities,
     call_timeout: Duration,
+    /// For providers declaring `GROUP_WRITES` and `LOCAL_IO`: single-key
+    /// writes of concurrent tasks go to the provider in groups.
+    group: Option<Arc<GroupWriter>>,
 }
 
 /// The default call timeout.
@@ -53,11 +61,15 @@ impl ProviderStore {
             interface_version: raw.interface_version.into_string(),
         };
         let caps = ffi.capabilities();
+        let group = caps
+            .has(CapabilityFlags::GROUP_WRITES.union(CapabilityFlags::LOCAL_IO))
+            .then(Arc::default);
         ProviderStore {
             ffi: Arc::new(ffi),
             info,
             caps,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            group,
         }
     }
 
@@ -67,6 +79,12 @@ impl ProviderStore {
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self
+    }
+
+    /// The group writer, if this provider takes single-key writes in groups
+    /// and the caller can lead one (a multi-thread runtime).
+    fn grouped(&self) -> Option<&Arc<GroupWriter>> {
+        self.group.as_ref().filter(|_| on_multi_thread_runtime())
     }
 
     fn err(&self, op: Operation, store_id: &str, e: ProviderError) -> StoreError {
@@ -207,6 +225,11 @@ impl StateStore for ProviderStore {
     }
 
     async fn set(&self, store_id: &str, key: &str, value: Vec<u8>) -> StoreResult<u64> {
+        if let Some(group) = self.grouped() {
+            let call = KeyWriteCall::set(store_id, key, value);
+            let answer = group.write(&self.ffi, call).await;
+            return self.finish(Operation::Set, store_id, answer);
+        }
         let (s, k) = (store_id.to_owned(), key.to_owned());
         self.call(Operation::Set, store_id, move |p| {
             p.set(
@@ -219,6 +242,14 @@ impl StateStore for ProviderStore {
     }
 
     async fn delete(&self, store_id: &str, key: &str) -> StoreResult<bool> {
+        if let Some(group) = self.grouped() {
+            let answer = group
+                .write(&self.ffi, KeyWriteCall::delete(store_id, key))
+                .await;
+            return self
+                .finish(Operation::Delete, store_id, answer)
+                .map(|existed| existed != 0);
+        }
         let (s, k) = (store_id.to_owned(), key.to_owned());
         self.call(Operation::Delete, store_id, move |p| {
             p.delete(s.as_str().into(), k.as_str().into())
@@ -335,6 +366,11 @@ impl StateStore for ProviderStore {
         expected: Expected,
         value: Vec<u8>,
     ) -> StoreResult<u64> {
+        if let Some(group) = self.grouped() {
+            let call = KeyWriteCall::compare_and_set(store_id, key, expected.to_wire(), value);
+            let answer = group.write(&self.ffi, call).await;
+            return self.finish(Operation::CompareAndSet, store_id, answer);
+        }
         let (s, k) = (store_id.to_owned(), key.to_owned());
         self.call(Operation::CompareAndSet, store_id, move |p| {
             p.compare_and_set(
@@ -348,6 +384,13 @@ impl StateStore for ProviderStore {
     }
 
     async fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> StoreResult<()> {
+        if let Some(group) = self.grouped() {
+            let call = KeyWriteCall::compare_and_delete(store_id, key, version);
+            let answer = group.write(&self.ffi, call).await;
+            return self
+                .finish(Operation::CompareAndDelete, store_id, answer)
+                .map(drop);
+        }
         let (s, k) = (store_id.to_owned(), key.to_owned());
         self.call(Operation::CompareAndDelete, store_id, move |p| {
             p.compare_and_delete(s.as_str().into(), k.as_str().into(), version)

@@ -20,6 +20,7 @@ pub mod config;
 pub mod conformance;
 mod context;
 mod error;
+mod group_writes;
 pub mod layers;
 mod library_cache;
 mod library_trust;

@@ -45,9 +45,13 @@ impl CapabilityFlags {
     /// saves a thread hop per call; such calls are not subject to the call
     /// timeout.
     pub const LOCAL_IO: CapabilityFlags = CapabilityFlags(1 << 10);
+    /// `write_keys` commits a group of single-key writes from concurrent
+    /// callers together (one transaction and one sync for the group), so the
+    /// host hands it such writes in groups instead of one call per thread.
+    pub const GROUP_WRITES: CapabilityFlags = CapabilityFlags(1 << 11);
 
     /// Every flag defined by this interface version.
-    pub const ALL: CapabilityFlags = CapabilityFlags(0b111_1111_1111);
+    pub const ALL: CapabilityFlags = CapabilityFlags(0b1111_1111_1111);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: CapabilityFlags) -> bool {
@@ -75,7 +79,7 @@ impl CapabilityFlags {
 }
 
 /// Each flag with its display name, in declaration order.
-pub const NAMED_FLAGS: [(CapabilityFlags, &str); 11] = [
+pub const NAMED_FLAGS: [(CapabilityFlags, &str); 12] = [
     (CapabilityFlags::DURABLE, "durable"),
     (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
     (
@@ -90,6 +94,7 @@ pub const NAMED_FLAGS: [(CapabilityFlags, &str); 11] = [
     (CapabilityFlags::HISTORY, "history"),
     (CapabilityFlags::CHANGE_FEED, "change feed"),
     (CapabilityFlags::LOCAL_IO, "local I/O only"),
+    (CapabilityFlags::GROUP_WRITES, "group writes"),
 ];
 
 /// What a provider declares it can do. An operation whose capability is not

@@ -17,11 +17,12 @@ use abi_stable::{
 use crate::{
     ffi::{
         frame_row, FfiChangePage, FfiChangeRecord, FfiEntry, FfiHistoryEntry, FfiKeyEntry,
-        FfiKeyValue, FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan,
-        FfiTxnOp, HostLogger, ProviderModule, ProviderModuleRef, INTERFACE_VERSION, TXN_CHECK,
-        TXN_DELETE, TXN_PUT,
+        FfiKeyValue, FfiKeyWrite, FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO, FfiResult,
+        FfiScan, FfiTxnOp, HostLogger, ProviderModule, ProviderModuleRef, INTERFACE_VERSION,
+        KEY_COMPARE_AND_DELETE, KEY_COMPARE_AND_SET, KEY_DELETE, KEY_SET, TXN_CHECK, TXN_DELETE,
+        TXN_PUT,
     },
-    log_bridge, Capabilities, CapabilityFlags, Entry, Expected, Provider, ProviderError,
+    log_bridge, Capabilities, CapabilityFlags, Entry, Expected, KeyWrite, Provider, ProviderError,
     ProviderInfo, ProviderResult, ScanRef, TxnOpRef,
 };
 
@@ -41,6 +42,36 @@ fn guard<T>(f: impl FnOnce() -> ProviderResult<T>) -> FfiResult<T> {
         Ok(Err(e)) => RErr(e),
         Err(payload) => RErr(ProviderError::from_panic(&*payload)),
     }
+}
+
+/// The plain form of one call of a `write_keys` group.
+fn key_write<'a>(call: &FfiKeyWrite<'a>) -> ProviderResult<KeyWrite<'a>> {
+    let (store_id, key) = (call.store_id.as_str(), call.key.as_str());
+    Ok(match call.kind {
+        KEY_SET => KeyWrite::Set {
+            store_id,
+            key,
+            value: call.value.as_slice(),
+        },
+        KEY_DELETE => KeyWrite::Delete { store_id, key },
+        KEY_COMPARE_AND_SET => KeyWrite::CompareAndSet {
+            store_id,
+            key,
+            expected: Expected::from_wire(call.expected),
+            value: call.value.as_slice(),
+        },
+        KEY_COMPARE_AND_DELETE => KeyWrite::CompareAndDelete {
+            store_id,
+            key,
+            version: call.expected,
+        },
+        other => {
+            return Err(ProviderError::invalid_argument(format!(
+                "unknown write kind {other} in a write_keys group; the host is newer than \
+                 this provider's interface"
+            )))
+        }
+    })
 }
 
 fn scan_ref<'a>(scan: &FfiScan<'a>) -> ScanRef<'a> {
@@ -85,6 +116,26 @@ impl<P: Provider> Exported<P> {
         self.caps.limits.check_key(key)
     }
 
+    /// The checks a single-key write passes before the provider sees it,
+    /// whether it comes alone or in a `write_keys` group.
+    fn admit(&self, call: &KeyWrite<'_>) -> ProviderResult<()> {
+        match call {
+            KeyWrite::CompareAndSet { .. } => {
+                self.require(CapabilityFlags::COMPARE_AND_SET, "compare_and_set")?
+            }
+            KeyWrite::CompareAndDelete { .. } => {
+                self.require(CapabilityFlags::COMPARE_AND_SET, "compare_and_delete")?
+            }
+            KeyWrite::Set { .. } | KeyWrite::Delete { .. } => {}
+        }
+        self.check(call.store_id(), call.key())?;
+        if let KeyWrite::Set { key, value, .. } | KeyWrite::CompareAndSet { key, value, .. } = call
+        {
+            self.caps.limits.check_value(key, value)?;
+        }
+        Ok(())
+    }
+
     fn check_keys<'k>(&self, store_id: &str, keys: &[RStr<'k>]) -> ProviderResult<Vec<&'k str>> {
         self.caps.limits.check_store_id(store_id)?;
         self.caps.limits.check_batch(keys.len())?;
@@ -126,16 +177,21 @@ impl<P: Provider> FfiProvider for Exported<P> {
 
     fn set(&self, store_id: RStr<'_>, key: RStr<'_>, value: RSlice<'_, u8>) -> FfiResult<u64> {
         guard(|| {
-            self.check(&store_id, &key)?;
-            self.caps.limits.check_value(&key, &value)?;
-            self.inner.set(&store_id, &key, &value)
+            let (store_id, key, value) = (store_id.as_str(), key.as_str(), value.as_slice());
+            self.admit(&KeyWrite::Set {
+                store_id,
+                key,
+                value,
+            })?;
+            self.inner.set(store_id, key, value)
         })
     }
 
     fn delete(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<bool> {
         guard(|| {
-            self.check(&store_id, &key)?;
-            self.inner.delete(&store_id, &key)
+            let (store_id, key) = (store_id.as_str(), key.as_str());
+            self.admit(&KeyWrite::Delete { store_id, key })?;
+            self.inner.delete(store_id, key)
         })
     }
 
@@ -237,19 +293,27 @@ impl<P: Provider> FfiProvider for Exported<P> {
         value: RSlice<'_, u8>,
     ) -> FfiResult<u64> {
         guard(|| {
-            self.require(CapabilityFlags::COMPARE_AND_SET, "compare_and_set")?;
-            self.check(&store_id, &key)?;
-            self.caps.limits.check_value(&key, &value)?;
-            self.inner
-                .compare_and_set(&store_id, &key, Expected::from_wire(expected), &value)
+            let (store_id, key, value) = (store_id.as_str(), key.as_str(), value.as_slice());
+            let expected = Expected::from_wire(expected);
+            self.admit(&KeyWrite::CompareAndSet {
+                store_id,
+                key,
+                expected,
+                value,
+            })?;
+            self.inner.compare_and_set(store_id, key, expected, value)
         })
     }
 
     fn compare_and_delete(&self, store_id: RStr<'_>, key: RStr<'_>, version: u64) -> FfiResult<()> {
         guard(|| {
-            self.require(CapabilityFlags::COMPARE_AND_SET, "compare_and_delete")?;
-            self.check(&store_id, &key)?;
-            self.inner.compare_and_delete(&store_id, &key, version)
+            let (store_id, key) = (store_id.as_str(), key.as_str());
+            self.admit(&KeyWrite::CompareAndDelete {
+                store_id,
+                key,
+                version,
+            })?;
+            self.inner.compare_and_delete(store_id, key, version)
         })
     }
 
@@ -378,6 +442,42 @@ impl<P: Provider> FfiProvider for Exported<P> {
                 out.clear();
                 out.extend_from_copy_slice(bytes);
             })
+        })
+    }
+
+    fn write_keys(
+        &self,
+        calls: RSlice<'_, FfiKeyWrite<'_>>,
+        out: &mut RVec<FfiResult<u64>>,
+    ) -> FfiResult<()> {
+        guard(|| {
+            // Calls that fail the checks are answered here; the others go to
+            // the provider as one group, and their answers fill the gaps.
+            let mut admitted = Vec::with_capacity(calls.len());
+            let mut refused = Vec::with_capacity(calls.len());
+            for call in calls.iter() {
+                match key_write(call).and_then(|c| self.admit(&c).map(|()| c)) {
+                    Ok(call) => {
+                        admitted.push(call);
+                        refused.push(None);
+                    }
+                    Err(err) => refused.push(Some(err)),
+                }
+            }
+            let mut answers = self.inner.write_keys(&admitted).into_iter();
+            out.clear();
+            for refusal in refused {
+                let answer = match refusal {
+                    Some(err) => Err(err),
+                    None => answers.next().unwrap_or_else(|| {
+                        Err(ProviderError::internal(
+                            "write_keys answered fewer calls than it was given",
+                        ))
+                    }),
+                };
+                out.push(answer.into());
+            }
+            Ok(())
         })
     }
 

@@ -68,6 +68,33 @@ pub struct FfiKeyValue<'a> {
     pub value: RSlice<'a, u8>,
 }
 
+/// [`FfiKeyWrite`] tag: `set`.
+pub const KEY_SET: u8 = 0;
+/// [`FfiKeyWrite`] tag: `delete`.
+pub const KEY_DELETE: u8 = 1;
+/// [`FfiKeyWrite`] tag: `compare_and_set` (`expected` in wire form).
+pub const KEY_COMPARE_AND_SET: u8 = 2;
+/// [`FfiKeyWrite`] tag: `compare_and_delete` (`expected` is the version).
+pub const KEY_COMPARE_AND_DELETE: u8 = 3;
+
+/// One single-key write of a `write_keys` group, borrowed from the host
+/// (see [`crate::KeyWrite`]); fields a kind does not use are empty or 0.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct FfiKeyWrite<'a> {
+    /// One of the `KEY_*` tags.
+    pub kind: u8,
+    /// The store.
+    pub store_id: RStr<'a>,
+    /// The key.
+    pub key: RStr<'a>,
+    /// The value of a set or compare-and-set.
+    pub value: RSlice<'a, u8>,
+    /// Compare-and-set: the expected version in wire form (0: absent);
+    /// compare-and-delete: the version.
+    pub expected: u64,
+}
+
 /// Transaction operation tag: put `value` under `key`.
 pub const TXN_PUT: u8 = 0;
 /// Transaction operation tag: delete `key`.
@@ -267,6 +294,17 @@ pub trait FfiProvider: Send + Sync {
     ) -> FfiResult<ROption<RString>> {
         let _ = (store_id, scan, out);
         RResult::RErr(missing("scan_into"))
+    }
+    /// See [`crate::Provider::write_keys`]: one answer per call, in order,
+    /// appended to `out` (a buffer the host allocated). An error of the
+    /// whole call (a panic) fails every call of the group.
+    fn write_keys(
+        &self,
+        calls: RSlice<'_, FfiKeyWrite<'_>>,
+        out: &mut RVec<FfiResult<u64>>,
+    ) -> FfiResult<()> {
+        let _ = (calls, out);
+        RResult::RErr(missing("write_keys"))
     }
 }
 

@@ -34,7 +34,7 @@ pub use limits::{
 pub use provider::{conflict, Provider};
 pub use types::{
     prefix_successor, ChangeKind, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
-    KeyEntry, Page, ScanRef, TxnOpRef,
+    KeyEntry, KeyWrite, Page, ScanRef, TxnOpRef,
 };
 
 /// Items the exported macro needs; not part of the public API.

@@ -1,8 +1,8 @@
 //! The synchronous trait a provider author implements.
 
 use crate::{
-    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Page, ProviderError, ProviderResult,
-    ScanRef, TxnOpRef,
+    Capabilities, ChangePage, Entry, Expected, HistoryEntry, KeyWrite, Page, ProviderError,
+    ProviderResult, ScanRef, TxnOpRef,
 };
 
 /// A state store provider: a key-value store partitioned by `store_id`.
@@ -185,6 +185,24 @@ pub trait Provider: Send + Sync + 'static {
     fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
         let _ = (store_id, ops);
         Err(unsupported(Self::NAME, "transaction"))
+    }
+
+    /// Independent single-key writes from concurrent callers, possibly on
+    /// different stores; one answer per call, in order, each what the call
+    /// alone would answer (see [`KeyWrite`]).
+    /// - Every call is applied as if alone: one failing (a conflict, say)
+    ///   leaves the others untouched, unless a storage failure spoils the
+    ///   whole group, in which case every call of it fails and none is
+    ///   applied.
+    /// - Each call gets its own version, in the order of `calls`.
+    /// - The default runs each call alone. A provider that commits a group
+    ///   together (one transaction, one sync) overrides it and declares
+    ///   [`CapabilityFlags::GROUP_WRITES`](crate::CapabilityFlags::GROUP_WRITES);
+    ///   the host then hands it concurrent writes in groups, on one thread.
+    /// - Compare-and-set calls need [`CapabilityFlags::COMPARE_AND_SET`](crate::CapabilityFlags::COMPARE_AND_SET)
+    ///   (the host refuses them otherwise, before the provider runs).
+    fn write_keys(&self, calls: &[KeyWrite<'_>]) -> Vec<ProviderResult<u64>> {
+        calls.iter().map(|call| call.run_alone(self)).collect()
     }
 
     /// One page of an ordered walk over `store_id`; see [`ScanRef`].

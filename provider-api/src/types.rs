@@ -59,6 +59,101 @@ impl Expected {
     }
 }
 
+/// One single-key write call of a group handed to
+/// [`Provider::write_keys`](crate::Provider::write_keys). Each is the call of
+/// the same name, with the same contract and the same answer (see
+/// [`KeyWrite::run_alone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyWrite<'a> {
+    /// [`Provider::set`](crate::Provider::set): answers the new version.
+    Set {
+        /// The store.
+        store_id: &'a str,
+        /// The key.
+        key: &'a str,
+        /// The value.
+        value: &'a [u8],
+    },
+    /// [`Provider::delete`](crate::Provider::delete): answers 1 if the key existed, else 0.
+    Delete {
+        /// The store.
+        store_id: &'a str,
+        /// The key.
+        key: &'a str,
+    },
+    /// [`Provider::compare_and_set`](crate::Provider::compare_and_set): answers the new version.
+    CompareAndSet {
+        /// The store.
+        store_id: &'a str,
+        /// The key.
+        key: &'a str,
+        /// The state the key must be in.
+        expected: Expected,
+        /// The value.
+        value: &'a [u8],
+    },
+    /// [`Provider::compare_and_delete`](crate::Provider::compare_and_delete): answers 0.
+    CompareAndDelete {
+        /// The store.
+        store_id: &'a str,
+        /// The key.
+        key: &'a str,
+        /// The version the key must be at.
+        version: u64,
+    },
+}
+
+impl KeyWrite<'_> {
+    /// The store the call writes to.
+    pub fn store_id(&self) -> &str {
+        match self {
+            KeyWrite::Set { store_id, .. }
+            | KeyWrite::Delete { store_id, .. }
+            | KeyWrite::CompareAndSet { store_id, .. }
+            | KeyWrite::CompareAndDelete { store_id, .. } => store_id,
+        }
+    }
+
+    /// The key the call writes.
+    pub fn key(&self) -> &str {
+        match self {
+            KeyWrite::Set { key, .. }
+            | KeyWrite::Delete { key, .. }
+            | KeyWrite::CompareAndSet { key, .. }
+            | KeyWrite::CompareAndDelete { key, .. } => key,
+        }
+    }
+
+    /// Runs the call on its own through `provider`'s single-call method;
+    /// the answer `write_keys` gives for it.
+    pub fn run_alone<P: crate::Provider + ?Sized>(
+        &self,
+        provider: &P,
+    ) -> crate::ProviderResult<u64> {
+        match *self {
+            KeyWrite::Set {
+                store_id,
+                key,
+                value,
+            } => provider.set(store_id, key, value),
+            KeyWrite::Delete { store_id, key } => provider.delete(store_id, key).map(u64::from),
+            KeyWrite::CompareAndSet {
+                store_id,
+                key,
+                expected,
+                value,
+            } => provider.compare_and_set(store_id, key, expected, value),
+            KeyWrite::CompareAndDelete {
+                store_id,
+                key,
+                version,
+            } => provider
+                .compare_and_delete(store_id, key, version)
+                .map(|()| 0),
+        }
+    }
+}
+
 /// One operation of an atomic transaction, borrowed from the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnOpRef<'a> {

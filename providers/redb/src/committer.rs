@@ -45,7 +45,8 @@ enum SlotState {
     Waiting,
     /// The caller must lead the next group.
     Lead,
-    Done(Answer),
+    /// The answers to the caller's calls, in order.
+    Done(Vec<Answer>),
 }
 
 impl Slot {
@@ -67,10 +68,10 @@ impl Slot {
     }
 }
 
+/// One caller's calls, waiting for the next group.
 struct Queued {
     slot: Arc<Slot>,
-    store_id: String,
-    op: WriteOp<'static>,
+    jobs: Vec<(String, WriteOp<'static>)>,
 }
 
 /// Whether a leader is committing, and the calls waiting for the next group.
@@ -122,45 +123,60 @@ impl Committer {
         store_id: &str,
         op: WriteOp<'_>,
     ) -> Answer {
+        self.submit_all(db, path, vec![(store_id, op)])
+            .pop()
+            .unwrap_or_else(|| Err(ProviderError::internal("a group commit lost an answer")))
+    }
+
+    /// Runs independent calls durably, in one group with each other and
+    /// with concurrent callers' calls; one answer per call, in order.
+    pub(crate) fn submit_all(
+        &self,
+        db: &Database,
+        path: &Path,
+        jobs: Vec<(&str, WriteOp<'_>)>,
+    ) -> Vec<Answer> {
         let slot = {
             let mut state = self.lock();
             if !state.leading {
                 state.leading = true;
                 drop(state);
-                let mut answers = run_group(db, path, vec![(store_id, &op)], self);
+                let refs = jobs.iter().map(|(s, op)| (*s, op)).collect();
+                let answers = run_group(db, path, refs, self);
                 self.hand_over();
-                return answers.pop().unwrap_or_else(|| {
-                    Err(ProviderError::internal("a group commit lost an answer"))
-                });
+                return answers;
             }
             let slot = Arc::new(Slot::default());
             state.queue.push(Queued {
                 slot: Arc::clone(&slot),
-                store_id: store_id.to_string(),
-                op: op.into_owned(),
+                jobs: jobs
+                    .into_iter()
+                    .map(|(s, op)| (s.to_string(), op.into_owned()))
+                    .collect(),
             });
             slot
         };
         loop {
             match slot.wait() {
-                SlotState::Done(answer) => return answer,
+                SlotState::Done(answers) => return answers,
                 SlotState::Lead => {
                     let group = std::mem::take(&mut self.lock().queue);
-                    let jobs: Vec<(&str, &WriteOp<'static>)> =
-                        group.iter().map(|q| (q.store_id.as_str(), &q.op)).collect();
-                    let answers = run_group(db, path, jobs, self);
-                    let mut mine = None;
-                    for (queued, answer) in group.into_iter().zip(answers) {
+                    let refs = group
+                        .iter()
+                        .flat_map(|q| q.jobs.iter().map(|(s, op)| (s.as_str(), op)))
+                        .collect();
+                    let mut answers = run_group(db, path, refs, self).into_iter();
+                    let mut mine = Vec::new();
+                    for queued in group {
+                        let part: Vec<Answer> = answers.by_ref().take(queued.jobs.len()).collect();
                         if Arc::ptr_eq(&queued.slot, &slot) {
-                            mine = Some(answer);
+                            mine = part;
                         } else {
-                            queued.slot.set(SlotState::Done(answer));
+                            queued.slot.set(SlotState::Done(part));
                         }
                     }
                     self.hand_over();
-                    return mine.unwrap_or_else(|| {
-                        Err(ProviderError::internal("a group commit lost an answer"))
-                    });
+                    return mine;
                 }
                 SlotState::Waiting => {}
             }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, Page, Provider, ProviderError,
-    ProviderResult, ScanRef, TxnOpRef,
+    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyWrite, Page, Provider,
+    ProviderError, ProviderResult, ScanRef, TxnOpRef,
 };
 
 use crate::committer::Committer;
@@ -180,7 +180,8 @@ impl Provider for RedbProvider {
             .union(CapabilityFlags::ORDERED_SCANS)
             .union(CapabilityFlags::LIST_STORES)
             .union(CapabilityFlags::INLINE_READS)
-            .union(CapabilityFlags::LOCAL_IO),
+            .union(CapabilityFlags::LOCAL_IO)
+            .union(CapabilityFlags::GROUP_WRITES),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
@@ -226,6 +227,47 @@ impl Provider for RedbProvider {
         let table = self.entries()?;
         keys.iter()
             .map(|k| self.entry_in(&table, store_id, k))
+            .collect()
+    }
+
+    /// One group commit for the whole group (and any calls that arrive
+    /// from other threads meanwhile).
+    fn write_keys(&self, calls: &[KeyWrite<'_>]) -> Vec<ProviderResult<u64>> {
+        let jobs = calls
+            .iter()
+            .map(|call| {
+                let op = match *call {
+                    KeyWrite::Set { key, value, .. } => WriteOp::Set(key.into(), value.into()),
+                    KeyWrite::Delete { key, .. } => WriteOp::Delete(key.into()),
+                    KeyWrite::CompareAndSet {
+                        key,
+                        expected,
+                        value,
+                        ..
+                    } => WriteOp::CompareAndSet(key.into(), expected, value.into()),
+                    KeyWrite::CompareAndDelete { key, version, .. } => {
+                        WriteOp::CompareAndDelete(key.into(), version)
+                    }
+                };
+                (call.store_id(), op)
+            })
+            .collect();
+        let answers = self.committer.submit_all(&self.db, &self.path, jobs);
+        calls
+            .iter()
+            .zip(answers)
+            .map(|(call, answer)| {
+                let (outcome, revision) = answer?;
+                match (call, outcome) {
+                    (KeyWrite::Delete { .. }, Outcome::Existed(existed)) => Ok(u64::from(existed)),
+                    (KeyWrite::CompareAndDelete { .. }, _) => Ok(0),
+                    (KeyWrite::Set { .. } | KeyWrite::CompareAndSet { .. }, _) => revision
+                        .ok_or_else(|| ProviderError::internal("a set consumed no revision")),
+                    (KeyWrite::Delete { .. }, other) => Err(ProviderError::internal(format!(
+                        "delete answered {other:?}"
+                    ))),
+                }
+            })
             .collect()
     }
 
