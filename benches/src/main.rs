@@ -118,6 +118,7 @@ fn main() {
         rows.extend(scenarios::durable::single(&sizes));
     }
     if wanted("concurrent") {
+        rows.extend(scenarios::disk::run(&sizes));
         for writers in [8, 64] {
             rows.extend(scenarios::durable::concurrent(&sizes, writers));
         }

@@ -1,6 +1,7 @@
 //! The scenarios; each returns rows comparing a candidate with its baseline.
 
 pub mod batch;
+pub mod disk;
 pub mod durable;
 pub mod e2e;
 pub mod get;
