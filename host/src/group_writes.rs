@@ -15,7 +15,9 @@
 //! - while `running` is set exactly one thread (the leader, then the
 //!   drainer) takes calls off the queue, and it clears the flag only when it
 //!   finds the queue empty, under the lock that queues calls, so no call is
-//!   left queued with nobody to run it;
+//!   left queued with nobody to run it (the one exception: a runtime shutting
+//!   down drops the drainer unrun, which clears the flag so that the next
+//!   writer leads; see [`DrainJob`]);
 //! - every queued call is answered once; a task that stopped waiting (its
 //!   future dropped) just misses its answer, and its call may still run, as
 //!   a cancelled call may.
@@ -158,8 +160,12 @@ impl GroupWriter {
             state.running = false;
         } else {
             drop(state);
-            let (writer, ffi) = (Arc::clone(self), Arc::clone(ffi));
-            tokio::task::spawn_blocking(move || writer.drain(&ffi));
+            let job = DrainJob {
+                writer: Arc::clone(self),
+                ffi: Arc::clone(ffi),
+                ran: false,
+            };
+            tokio::task::spawn_blocking(move || job.run());
         }
         mine.unwrap_or_else(|| lost("the leader's call was not in its group"))
     }
@@ -176,6 +182,31 @@ impl GroupWriter {
                 std::mem::take(&mut state.queue)
             };
             run_group(ffi, group);
+        }
+    }
+}
+
+/// The drainer's work, handed to the blocking pool. A runtime that shuts
+/// down may drop it without running it: then the lead is released, so the
+/// next writer leads and runs what is queued (calls of tasks that the
+/// shutdown dropped, which may still run, as cancelled calls may).
+struct DrainJob {
+    writer: Arc<GroupWriter>,
+    ffi: Arc<FfiProviderBox>,
+    ran: bool,
+}
+
+impl DrainJob {
+    fn run(mut self) {
+        self.ran = true;
+        self.writer.drain(&self.ffi);
+    }
+}
+
+impl Drop for DrainJob {
+    fn drop(&mut self) {
+        if !self.ran {
+            self.writer.lock().running = false;
         }
     }
 }
