@@ -17,12 +17,20 @@ use stateplug::{ProviderLibrary, Scan};
 
 const DEFAULT_CYCLES: usize = 12;
 
-/// Runs the writer from `first`, kills it after `after`, returns the acknowledged steps.
-fn run_and_kill(library: &Path, db: &Path, first: u64, after: Duration) -> Vec<u64> {
+/// Runs the writer from `first` (with `extra` arguments), kills it after
+/// `after`, returns the lines it printed after `ack `.
+fn run_and_kill_lines(
+    library: &Path,
+    db: &Path,
+    first: u64,
+    extra: &[&str],
+    after: Duration,
+) -> Vec<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
         .arg(library)
         .arg(db)
         .arg(first.to_string())
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -32,11 +40,8 @@ fn run_and_kill(library: &Path, db: &Path, first: u64, after: Duration) -> Vec<u
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(n) = line
-                .strip_prefix("ack ")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                let _ = tx.send(n);
+            if let Some(ack) = line.strip_prefix("ack ") {
+                let _ = tx.send(ack.to_owned());
             }
         }
     });
@@ -49,6 +54,14 @@ fn run_and_kill(library: &Path, db: &Path, first: u64, after: Duration) -> Vec<u
         "the writer failed on its own: {status}"
     );
     rx.try_iter().collect()
+}
+
+/// Runs the step writer from `first`, kills it after `after`, returns the acknowledged steps.
+fn run_and_kill(library: &Path, db: &Path, first: u64, after: Duration) -> Vec<u64> {
+    run_and_kill_lines(library, db, first, &[], after)
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// Reads every key of the crash store.
@@ -135,4 +148,56 @@ async fn acknowledged_writes_survive_sigkill_and_transactions_stay_whole() {
     }
     println!("{cycles} kill cycles, {} acknowledged steps, {mid_write_kills} kills between a commit and its acknowledgement", acknowledged.len());
     assert!(acknowledged.len() > cycles, "the writer made progress");
+}
+
+/// 32 tasks setting their own keys concurrently (the host groups their
+/// writes into shared commits), killed at random moments: every
+/// acknowledged set is there after each restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_acknowledged_sets_survive_sigkill() {
+    let cycles = std::env::var("STATEPLUG_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CYCLES);
+    let library_path = stateplug_tests::library_path("stateplug-provider-redb");
+    let library = ProviderLibrary::load(&library_path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.redb");
+    let mut rng = rand::rng();
+    let mut acknowledged = BTreeSet::new();
+    let mut next = 0u64;
+    for cycle in 0..cycles {
+        let lines = run_and_kill_lines(
+            &library_path,
+            &db,
+            next,
+            &["32"],
+            Duration::from_millis(rng.random_range(1..200)),
+        );
+        for line in lines {
+            let mut fields = line.split(' ');
+            if let (Some("c"), Some(task), Some(n)) = (fields.next(), fields.next(), fields.next())
+            {
+                let (task, n): (usize, u64) = (task.parse().unwrap(), n.parse().unwrap());
+                acknowledged.insert(format!("c/{task:03}/{n:09}"));
+            }
+        }
+        let (keys, _) = keys(&library, &db).await;
+        for key in &acknowledged {
+            assert!(
+                keys.contains(key),
+                "cycle {cycle}: acknowledged set {key} lost"
+            );
+        }
+        next = keys
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.parse::<u64>().ok())
+            .max()
+            .map_or(next, |m| m + 1);
+    }
+    println!(
+        "{cycles} kill cycles, {} acknowledged concurrent sets",
+        acknowledged.len()
+    );
+    assert!(acknowledged.len() > cycles, "the writers made progress");
 }

@@ -4,19 +4,30 @@
 //! `last`) followed by one plain set, so a test can check that nothing
 //! acknowledged was lost and no transaction is half applied.
 //!
-//! Usage: `crash_writer <library.so> <database file> <first n>`
+//!
+//! With a fourth argument `tasks`, it runs that many concurrent tasks
+//! instead, each setting its own keys `c/<task>/<n>` from `first` on and
+//! printing `ack c <task> <n>` after each acknowledged set (the host hands
+//! such writes to the provider in groups).
+//!
+//! Usage: `crash_writer <library.so> <database file> <first n> [tasks]`
 
-use std::io::Write;
+use std::{io::Write, sync::Arc};
 
-use stateplug::{ProviderLibrary, TxnOp};
+use stateplug::{ProviderLibrary, StateStore, TxnOp};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, library, db, first] = args.as_slice() else {
-        eprintln!("usage: crash_writer <library.so> <database file> <first n>");
-        std::process::exit(2);
+    let (library, db, first, tasks) = match args.as_slice() {
+        [_, library, db, first] => (library, db, first, "0"),
+        [_, library, db, first, tasks] => (library, db, first, tasks.as_str()),
+        _ => {
+            eprintln!("usage: crash_writer <library.so> <database file> <first n> [tasks]");
+            std::process::exit(2);
+        }
     };
     let first: u64 = first.parse().expect("a number");
+    let tasks: usize = tasks.parse().expect("a number of tasks");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,6 +39,10 @@ fn main() {
                 eprintln!("open failed: {e}");
                 std::process::exit(3);
             });
+        if tasks > 0 {
+            concurrent_sets(store, first, tasks).await;
+            return;
+        }
         let mut out = std::io::stdout().lock();
         for n in first.. {
             let value = n.to_string().into_bytes();
@@ -51,4 +66,33 @@ fn main() {
                 .expect("stdout");
         }
     });
+}
+
+/// `tasks` tasks setting their own keys forever, acknowledging each set.
+async fn concurrent_sets(store: Arc<dyn StateStore>, first: u64, tasks: usize) {
+    let writers: Vec<_> = (0..tasks)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in first.. {
+                    store
+                        .set(
+                            "crash",
+                            &format!("c/{t:03}/{n:09}"),
+                            n.to_string().into_bytes(),
+                        )
+                        .await
+                        .expect("set");
+                    // One line per write call: whole lines even when tasks interleave.
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "ack c {t} {n}")
+                        .and_then(|_| out.flush())
+                        .expect("stdout");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
 }
