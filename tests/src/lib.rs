@@ -48,3 +48,16 @@ pub fn redb_so() -> (Arc<dyn StateStore>, TempDir) {
         .expect("open redb provider");
     (store, dir)
 }
+
+/// A fresh temporary folder, on tmpfs (`/dev/shm`) when there is one: for
+/// tests that make many durable commits, whose file behaviour is the same
+/// there but whose fsyncs cost nothing.
+pub fn tmpfs_tempdir() -> TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("temp dir")
+}

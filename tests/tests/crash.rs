@@ -64,6 +64,14 @@ fn run_and_kill(library: &Path, db: &Path, first: u64, after: Duration) -> Vec<u
         .collect()
 }
 
+/// Kill cycles per test: `STATEPLUG_CRASH_CYCLES`, or [`DEFAULT_CYCLES`].
+fn crash_cycles() -> usize {
+    std::env::var("STATEPLUG_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CYCLES)
+}
+
 /// Reads every key of the crash store.
 async fn keys(library: &ProviderLibrary, db: &Path) -> (BTreeSet<String>, Option<u64>) {
     let store = library
@@ -89,10 +97,7 @@ async fn keys(library: &ProviderLibrary, db: &Path) -> (BTreeSet<String>, Option
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill_and_transactions_stay_whole() {
-    let cycles = std::env::var("STATEPLUG_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CYCLES);
+    let cycles = crash_cycles();
     let library_path = stateplug_tests::library_path("stateplug-provider-redb");
     let library = ProviderLibrary::load(&library_path).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -155,10 +160,7 @@ async fn acknowledged_writes_survive_sigkill_and_transactions_stay_whole() {
 /// acknowledged set is there after each restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_acknowledged_sets_survive_sigkill() {
-    let cycles = std::env::var("STATEPLUG_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CYCLES);
+    let cycles = crash_cycles();
     let library_path = stateplug_tests::library_path("stateplug-provider-redb");
     let library = ProviderLibrary::load(&library_path).unwrap();
     let dir = tempfile::tempdir().unwrap();

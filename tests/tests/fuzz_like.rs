@@ -49,13 +49,7 @@ fn random_operations_on_memory_match_the_model() {
 #[test]
 fn random_operations_on_redb_match_the_model() {
     // On tmpfs when there is one: every write is a durable commit.
-    let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::tempdir_in(shm)
-    } else {
-        tempfile::tempdir()
-    }
-    .expect("temp dir");
+    let dir = stateplug_tests::tmpfs_tempdir();
     let store = stateplug_tests::load("stateplug-provider-redb")
         .open(&stateplug_tests::redb_config(dir.path()))
         .expect("open redb");

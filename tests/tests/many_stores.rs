@@ -40,13 +40,7 @@ const REDB_MANY_STORE_IDS: usize = 100_000;
 /// thousands of durable commits on a disk would take minutes; the file's
 /// behaviour is the same.
 fn redb_on_tmpfs() -> (Arc<dyn StateStore>, tempfile::TempDir, std::path::PathBuf) {
-    let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::tempdir_in(shm)
-    } else {
-        tempfile::tempdir()
-    }
-    .expect("temp dir");
+    let dir = stateplug_tests::tmpfs_tempdir();
     let file = dir.path().join("state.redb");
     let store = load("stateplug-provider-redb")
         .open(&serde_json::json!({ "path": file }))
