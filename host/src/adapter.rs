@@ -466,7 +466,9 @@ impl StateStore for ProviderStore {
                 &self.info.name,
                 store_id,
                 ErrorKind::INTERNAL,
-                "the provider returned a malformed scan page",
+                "the provider returned a malformed scan page (a broken row frame, or a key \
+                 that is not UTF-8): its stored data may be damaged; check it or restore \
+                 from backup",
             ));
         }
         page.adopt_values(buffer);

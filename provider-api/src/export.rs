@@ -493,11 +493,11 @@ impl<P: Provider> FfiProvider for Exported<P> {
             self.caps.limits.check_scan_limit(scan.limit)?;
             let request = scan_ref(&scan);
             out.clear();
-            let next = self
-                .inner
-                .scan_visit(&store_id, request, &mut |key, version, value| {
-                    frame_row(out, key, version, value)
-                })?;
+            let next =
+                self.inner
+                    .scan_visit_bytes(&store_id, request, &mut |key, version, value| {
+                        frame_row(out, key, version, value)
+                    })?;
             Ok(next.map(RString::from).into())
         })
     }

@@ -283,7 +283,7 @@ pub trait FfiProvider: Send + Sync {
         let _ = (store_id, key, out);
         RResult::RErr(missing("read_into"))
     }
-    /// See [`crate::Provider::scan_visit`]: the page's rows are appended to
+    /// See [`crate::Provider::scan_visit_bytes`]: the page's rows are appended to
     /// `out`, a buffer the host allocated, each framed by [`frame_row`];
     /// returns the continuation.
     fn scan_into(
@@ -310,10 +310,11 @@ pub trait FfiProvider: Send + Sync {
 
 /// Appends one scan row to a `scan_into` buffer:
 /// `[key length u32 LE][key][version u64 LE][value length u32 LE][value]`.
-pub fn frame_row(out: &mut RVec<u8>, key: &str, version: u64, value: &[u8]) {
+/// `key` is the key's UTF-8 bytes; [`visit_framed_rows`] checks them.
+pub fn frame_row(out: &mut RVec<u8>, key: &[u8], version: u64, value: &[u8]) {
     // Keys and values are far below 4 GiB: the limits refuse larger ones.
     out.extend_from_copy_slice(&(key.len() as u32).to_le_bytes());
-    out.extend_from_copy_slice(key.as_bytes());
+    out.extend_from_copy_slice(key);
     out.extend_from_copy_slice(&version.to_le_bytes());
     out.extend_from_copy_slice(&(value.len() as u32).to_le_bytes());
     out.extend_from_copy_slice(value);
@@ -322,7 +323,7 @@ pub fn frame_row(out: &mut RVec<u8>, key: &str, version: u64, value: &[u8]) {
 /// Walks the rows [`frame_row`] wrote, in order, giving each value as its
 /// byte range in `buf` (so a caller can keep the buffer and lend values out
 /// of it). Returns `false`, having visited the rows before the damage, if
-/// the buffer is malformed.
+/// the buffer is malformed (a frame cut short, or a key that is not UTF-8).
 pub fn visit_framed_rows(buf: &[u8], mut visit: impl FnMut(&str, u64, Range<usize>)) -> bool {
     let mut at = 0usize;
     let mut take = |n: usize| -> Option<Range<usize>> {
@@ -418,9 +419,9 @@ mod tests {
     #[test]
     fn framed_rows_read_back_and_damage_is_detected() {
         let mut out = RVec::new();
-        frame_row(&mut out, "k/1", 7, b"value");
-        frame_row(&mut out, "", 8, b"");
-        frame_row(&mut out, "ключ", u64::MAX, &[0, 255]);
+        frame_row(&mut out, b"k/1", 7, b"value");
+        frame_row(&mut out, b"", 8, b"");
+        frame_row(&mut out, "ключ".as_bytes(), u64::MAX, &[0, 255]);
         let read = |buf: &[u8]| {
             let mut rows = Vec::new();
             let whole = visit_framed_rows(buf, |key, version, value| {

@@ -31,7 +31,7 @@ pub use error::{ErrorKind, ProviderError, ProviderResult};
 pub use limits::{
     Limits, MAX_BATCH_OPS, MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_STORE_ID_BYTES, MAX_VALUE_BYTES,
 };
-pub use provider::{conflict, Provider};
+pub use provider::{conflict, KeyBytesVisitor, Provider};
 pub use types::{
     prefix_successor, ChangeKind, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
     KeyEntry, KeyWrite, Page, ScanRef, TxnOpRef,

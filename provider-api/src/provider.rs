@@ -5,6 +5,10 @@ use crate::{
     ProviderResult, ScanRef, TxnOpRef,
 };
 
+/// The visitor of [`Provider::scan_visit_bytes`]: each row's key (its UTF-8
+/// bytes, unchecked), version and value.
+pub type KeyBytesVisitor<'v> = &'v mut dyn FnMut(&[u8], u64, &[u8]);
+
 /// A state store provider: a key-value store partitioned by `store_id`.
 ///
 /// Implement this trait for your type, then write one line,
@@ -231,6 +235,24 @@ pub trait Provider: Send + Sync + 'static {
             visit(&row.key, row.version, &row.value);
         }
         Ok(page.next)
+    }
+
+    /// [`Provider::scan_visit`] with each key as its UTF-8 bytes, not
+    /// checked: the host checks every key of a page it receives, so a
+    /// provider that stores keys as bytes can override this to skip a
+    /// second check per row (`scan_into` calls this method). The keys must
+    /// still be the UTF-8 keys that were written: a key that is not UTF-8
+    /// fails the whole page in the host. Defaults to `scan_visit`.
+    /// - Needs [`CapabilityFlags::ORDERED_SCANS`](crate::CapabilityFlags::ORDERED_SCANS).
+    fn scan_visit_bytes(
+        &self,
+        store_id: &str,
+        scan: ScanRef<'_>,
+        visit: KeyBytesVisitor<'_>,
+    ) -> ProviderResult<Option<String>> {
+        self.scan_visit(store_id, scan, &mut |key, version, value| {
+            visit(key.as_bytes(), version, value)
+        })
     }
 
     /// Every store_id that holds at least one key, in ascending order.

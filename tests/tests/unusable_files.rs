@@ -2,7 +2,8 @@
 //! a file of random bytes, a truncated database, a path under a regular
 //! file, a path under /proc, a directory, a read-only file system. Each is
 //! refused with an error that names the path, never a panic, and the same
-//! library keeps opening good files afterwards.
+//! library keeps opening good files afterwards. A file that opens but holds
+//! a damaged key fails the scans that reach it, with an error, not a panic.
 //!
 //! (A file in use by another process is covered by `host/cli/tests/cli.rs`,
 //! a second open in this process by `loader.rs`.)
@@ -87,6 +88,47 @@ async fn a_file_of_random_bytes_is_refused_as_corrupt() {
         std::fs::read(&file).expect("read"),
         noise,
         "the file is left as it was"
+    );
+    still_works(&library).await;
+}
+
+/// A key in the file whose bytes are not UTF-8 (bit rot under the key
+/// area): the redb provider hands scan rows over unchecked and the host
+/// checks every key, so the page fails with an error and nothing else.
+#[tokio::test]
+async fn a_damaged_key_fails_the_scan_page_with_an_error() {
+    // The provider's entry layout: key `[u16 BE store_id length][store_id][key]`,
+    // value `[u64 LE version][value]`.
+    const ENTRIES: redb::TableDefinition<&[u8], &[u8]> =
+        redb::TableDefinition::new("stateplug_entries");
+    let library = library();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("state.redb");
+    valid_database(&library, &file).await;
+    {
+        let db = redb::Database::open(&file).expect("open with redb");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut entries = txn.open_table(ENTRIES).expect("entries");
+            let key = [&[0, 1][..], b"s", b"k\xff"].concat();
+            let value = [&7u64.to_le_bytes()[..], b"v"].concat();
+            entries.insert(&key[..], &value[..]).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = library
+        .open(&serde_json::json!({ "path": file }))
+        .expect("the file opens");
+    let err = store
+        .scan_rows("s", &stateplug::Scan::prefix("").limit(1_000))
+        .await
+        .expect_err("a page holding the damaged key");
+    assert_ne!(err.kind, ErrorKind::PANIC, "{err}");
+    assert!(err.to_string().contains("not UTF-8"), "says what: {err}");
+    assert_eq!(
+        store.get("s", "k1").await.expect("get").as_deref(),
+        Some(&[1u8; 500][..]),
+        "the rest of the file still reads"
     );
     still_works(&library).await;
 }

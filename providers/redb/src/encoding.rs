@@ -45,15 +45,24 @@ pub(crate) fn write_entry_key(out: &mut Vec<u8>, store_id: &str, key: &str) {
 
 /// The key part of an `ENTRIES` key.
 pub(crate) fn decode_key(raw: &[u8]) -> ProviderResult<&str> {
-    let corrupt = || {
-        ProviderError::storage("an entry key in the database file is malformed; the file is corrupt, restore from backup")
-    };
+    std::str::from_utf8(key_bytes(raw)?).map_err(|_| corrupt_key())
+}
+
+/// The key part of an `ENTRIES` key as the bytes stored (UTF-8 unless the
+/// file is corrupt; see [`decode_key`]).
+pub(crate) fn key_bytes(raw: &[u8]) -> ProviderResult<&[u8]> {
     let len = raw
         .get(..2)
         .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-        .ok_or_else(corrupt)?;
-    let key = raw.get(2 + len..).ok_or_else(corrupt)?;
-    std::str::from_utf8(key).map_err(|_| corrupt())
+        .ok_or_else(corrupt_key)?;
+    raw.get(2 + len..).ok_or_else(corrupt_key)
+}
+
+/// The error for an entry key that cannot be what was written.
+pub(crate) fn corrupt_key() -> ProviderError {
+    ProviderError::storage(
+        "an entry key in the database file is malformed; the file is corrupt, restore from backup",
+    )
 }
 
 /// The `ENTRIES` value of `value` at `version`.

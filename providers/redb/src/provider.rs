@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyWrite, Page, Provider,
-    ProviderError, ProviderResult, ScanRef, TxnOpRef,
+    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyBytesVisitor, KeyWrite, Page,
+    Provider, ProviderError, ProviderResult, ScanRef, TxnOpRef,
 };
 
 use crate::committer::Committer;
 use crate::config::RedbConfig;
-use crate::encoding::{decode_key, decode_value, entry_key, Span};
+use crate::encoding::{corrupt_key, decode_key, decode_value, entry_key, key_bytes, Span};
 use crate::errors::{folder_error, map_error, AtPath};
 use crate::history;
 use crate::ops::{Outcome, WriteOp};
@@ -371,6 +371,27 @@ impl Provider for RedbProvider {
         scan: ScanRef<'_>,
         visit: &mut dyn FnMut(&str, u64, &[u8]),
     ) -> ProviderResult<Option<String>> {
+        let mut corrupt = false;
+        let next = self.scan_visit_bytes(store_id, scan, &mut |key, version, value| {
+            match std::str::from_utf8(key) {
+                Ok(key) => visit(key, version, value),
+                Err(_) => corrupt = true,
+            }
+        })?;
+        if corrupt {
+            return Err(corrupt_key());
+        }
+        Ok(next)
+    }
+
+    /// The walk itself: keys go out as the bytes stored, checked once by
+    /// whoever reads them (the host, or [`Self::scan_visit`]).
+    fn scan_visit_bytes(
+        &self,
+        store_id: &str,
+        scan: ScanRef<'_>,
+        visit: KeyBytesVisitor<'_>,
+    ) -> ProviderResult<Option<String>> {
         let Some(keys) = scan.key_range() else {
             return Ok(None);
         };
@@ -461,20 +482,20 @@ fn visit_rows<'t>(
     >,
     limit: usize,
     path: &Path,
-    visit: &mut dyn FnMut(&str, u64, &[u8]),
+    visit: KeyBytesVisitor<'_>,
 ) -> ProviderResult<Option<String>> {
-    let mut last = String::new();
+    let mut last = Vec::new();
     for (visited, row) in rows.enumerate() {
         if visited == limit {
             // A row past the page: the walk continues after the last one visited.
-            return Ok(Some(last));
+            return String::from_utf8(last).map(Some).map_err(|_| corrupt_key());
         }
         let (key, value) = row.at(path)?;
-        let key = decode_key(key.value())?;
+        let key = key_bytes(key.value())?;
         let (version, bytes) = decode_value(value.value())?;
         visit(key, version, bytes);
         if visited + 1 == limit {
-            last.push_str(key);
+            last.extend_from_slice(key);
         }
     }
     Ok(None)

@@ -645,3 +645,45 @@ fn one_writer_commits_at_once_without_waiting_for_company() {
         "a write that changes nothing commits nothing"
     );
 }
+
+#[test]
+fn a_key_that_is_not_utf8_fails_a_scan_and_goes_out_unchecked_as_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let p = open(&path);
+    p.set("s", "a", b"1").unwrap();
+    drop(p);
+    // Damage the file the way a bad disk could: an entry whose key bytes are not UTF-8.
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut entries = txn.open_table(crate::schema::ENTRIES).unwrap();
+            let mut key = crate::encoding::entry_key("s", "b");
+            key.push(0xff);
+            entries
+                .insert(
+                    key.as_slice(),
+                    crate::encoding::entry_value(9, b"2").as_slice(),
+                )
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let p = open(&path);
+    let all = ScanRef {
+        limit: 10,
+        ..Default::default()
+    };
+    let err = p.scan("s", all).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::STORAGE);
+    assert!(err.message().contains("restore from backup"), "{err}");
+    // The byte walk (what crosses to the host, which checks each key) hands
+    // the stored bytes over as they are.
+    let mut keys = Vec::new();
+    let next = p
+        .scan_visit_bytes("s", all, &mut |key, _, _| keys.push(key.to_vec()))
+        .unwrap();
+    assert_eq!(next, None);
+    assert_eq!(keys, [b"a".to_vec(), b"b\xff".to_vec()]);
+}
