@@ -23,7 +23,7 @@ use crate::{
     group_writes::{GroupWriter, KeyWriteCall},
     rows::RowPage,
     ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore, StoreError,
-    StoreInfo, StoreResult, TxnOp,
+    StoreFuture, StoreInfo, StoreResult, TxnOp,
 };
 
 /// A provider object seen through the host's async API.
@@ -100,20 +100,6 @@ impl ProviderStore {
         self.caps.has(flag)
     }
 
-    /// A `get` that runs off the async workers.
-    fn read_off_thread<'a>(
-        &'a self,
-        store_id: &'a str,
-        key: &'a str,
-    ) -> futures::future::BoxFuture<'a, StoreResult<(bool, RVec<u8>)>> {
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        Box::pin(self.call(Operation::Get, store_id, move |p| {
-            let mut out = RVec::new();
-            p.read_into(s.as_str().into(), k.as_str().into(), &mut out)
-                .map(|found| (found, out))
-        }))
-    }
-
     /// Attaches the call's context to a provider error.
     fn finish<T>(
         &self,
@@ -187,23 +173,27 @@ impl StateStore for ProviderStore {
         self.caps
     }
 
-    async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+    fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         // The provider writes the value into a buffer this side allocated,
         // so `into_vec` takes it over without another copy.
         let op = Operation::Get;
-        let (found, value) = if self.inline(op) {
+        if self.inline(op) {
             let mut out = RVec::new();
-            let found = self.finish(
-                op,
-                store_id,
-                self.ffi.read_into(store_id.into(), key.into(), &mut out),
-            )?;
-            (found, out)
-        } else {
-            // Boxed, so that this (hot) future stays small.
-            self.read_off_thread(store_id, key).await?
-        };
-        Ok(found.then(|| value.into_vec()))
+            let found = self.ffi.read_into(store_id.into(), key.into(), &mut out);
+            let found = self.finish(op, store_id, found);
+            return StoreFuture::ready(found.map(|found| found.then(|| out.into_vec())));
+        }
+        let (s, k) = (store_id.to_owned(), key.to_owned());
+        StoreFuture::boxed(async move {
+            let (found, out) = self
+                .call(op, store_id, move |p| {
+                    let mut out = RVec::new();
+                    p.read_into(s.as_str().into(), k.as_str().into(), &mut out)
+                        .map(|found| (found, out))
+                })
+                .await?;
+            Ok(found.then(|| out.into_vec()))
+        })
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {

@@ -34,6 +34,7 @@ mod rows;
 mod runtime;
 mod scoped;
 mod store;
+mod store_future;
 
 pub use adapter::ProviderStore;
 /// Re-exported so plugin authors implement `Source` and `Reaction` without another dependency.
@@ -57,3 +58,4 @@ pub use store::{
     Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord, Entry, Expected,
     HistoryEntry, KeyEntry, Page, Scan, StateStore, StoreInfo, TxnOp, NAMED_FLAGS,
 };
+pub use store_future::StoreFuture;

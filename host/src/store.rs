@@ -8,7 +8,7 @@ pub use stateplug_provider_api::{
     HistoryEntry, KeyEntry, Page, NAMED_FLAGS,
 };
 
-use crate::{rows::RowPage, StoreResult};
+use crate::{rows::RowPage, StoreFuture, StoreResult};
 
 /// Name and versions of the provider behind a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +164,12 @@ pub trait StateStore: Send + Sync + 'static {
     }
 
     /// The value of `key`, or `None`.
-    async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    ///
+    /// Not an `async fn`, so that an implementation can answer without
+    /// boxing a future: return [`StoreFuture::ready`] when the answer is
+    /// known at once, [`StoreFuture::boxed`] otherwise (or the inner
+    /// store's future, in a layer that only forwards).
+    fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 
     /// The value and version of `key`, or `None`.
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>>;

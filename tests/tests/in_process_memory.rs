@@ -18,3 +18,21 @@ fn memory() -> (Arc<dyn StateStore>, ()) {
 }
 
 stateplug::conformance_tests!(memory);
+
+/// An inline read is answered without boxing a future: `get` comes back
+/// already holding its answer.
+#[test]
+fn an_inline_get_is_ready_at_once() {
+    let (store, ()) = memory();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(store.set("s", "k", b"v".to_vec()))
+        .unwrap();
+    let answer = match store.get("s", "k") {
+        stateplug::StoreFuture::Ready(Some(answer)) => answer,
+        _ => panic!("the memory provider's get was not answered inline"),
+    };
+    assert_eq!(answer.unwrap().as_deref(), Some(&b"v"[..]));
+}

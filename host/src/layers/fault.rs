@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 use crate::{
     Capabilities, ChangePage, Entry, ErrorKind, Expected, HistoryEntry, Operation, Page, RowPage,
-    Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
+    Scan, StateStore, StoreError, StoreFuture, StoreInfo, StoreResult, TxnOp,
 };
 
 /// The error a rule injects.
@@ -159,9 +159,11 @@ impl StateStore for FaultLayer {
         self.inner.is_durable()
     }
 
-    async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.enter(Operation::Get, store_id).await?;
-        self.inner.get(store_id, key).await
+    fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        StoreFuture::boxed(async move {
+            self.enter(Operation::Get, store_id).await?;
+            self.inner.get(store_id, key).await
+        })
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::{
     Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, RowPage, Scan,
-    StateStore, StoreInfo, StoreResult, TxnOp,
+    StateStore, StoreFuture, StoreInfo, StoreResult, TxnOp,
 };
 
 /// How often and how patiently to retry.
@@ -95,9 +95,8 @@ impl StateStore for RetryLayer {
         self.inner.is_durable()
     }
 
-    async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.retried(Operation::Get, || self.inner.get(store_id, key))
-            .await
+    fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        StoreFuture::boxed(self.retried(Operation::Get, || self.inner.get(store_id, key)))
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {

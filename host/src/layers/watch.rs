@@ -22,7 +22,8 @@ use tokio::sync::{
 
 use crate::{
     Capabilities, CapabilityFlags, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
-    Operation, Page, RowPage, Scan, StateStore, StoreError, StoreInfo, StoreResult, TxnOp,
+    Operation, Page, RowPage, Scan, StateStore, StoreError, StoreFuture, StoreInfo, StoreResult,
+    TxnOp,
 };
 
 /// How many write locks the store_ids share: a store_id takes the lock its
@@ -679,8 +680,9 @@ impl StateStore for WatchLayer {
         self.inner.is_durable()
     }
 
-    async fn get(&self, store_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.get(store_id, key).await
+    fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        // Reads change nothing: the inner store's future, as it is.
+        self.inner.get(store_id, key)
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {
