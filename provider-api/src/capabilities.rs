@@ -68,6 +68,12 @@ impl CapabilityFlags {
         CapabilityFlags(self.0 & !other.0)
     }
 
+    /// Every flag this interface version defines, with its display name,
+    /// in declaration order.
+    pub fn each() -> impl Iterator<Item = (CapabilityFlags, &'static str)> {
+        NAMED_FLAGS.iter().copied()
+    }
+
     /// The names of the set flags, for display.
     pub fn names(self) -> Vec<&'static str> {
         NAMED_FLAGS
@@ -79,7 +85,7 @@ impl CapabilityFlags {
 }
 
 /// Each flag with its display name, in declaration order.
-pub const NAMED_FLAGS: [(CapabilityFlags, &str); 12] = [
+const NAMED_FLAGS: [(CapabilityFlags, &str); 12] = [
     (CapabilityFlags::DURABLE, "durable"),
     (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
     (

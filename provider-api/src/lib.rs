@@ -25,7 +25,7 @@ pub mod log_bridge;
 mod provider;
 mod types;
 
-pub use capabilities::{Capabilities, CapabilityFlags, ProviderInfo, NAMED_FLAGS};
+pub use capabilities::{Capabilities, CapabilityFlags, ProviderInfo};
 pub use config::parse_config;
 pub use error::{ErrorKind, ProviderError, ProviderResult};
 pub use limits::{

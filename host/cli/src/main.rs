@@ -6,11 +6,7 @@
 
 mod provider_cmd;
 mod run_cmd;
-mod state_cmd;
-mod state_progress;
-mod state_show;
-mod state_target;
-mod state_transfer;
+mod state;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -35,7 +31,7 @@ enum Command {
     #[command(subcommand)]
     Provider(ProviderCommand),
     /// Inspect, change, back up, restore and migrate the state a provider holds.
-    State(Box<state_cmd::StateArgs>),
+    State(Box<state::StateArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,7 +141,7 @@ fn main() -> ExitCode {
             Command::Provider(ProviderCommand::List { config, open, json }) => {
                 provider_cmd::list(&config, open, json)
             }
-            Command::State(args) => state_cmd::run(*args).await,
+            Command::State(args) => state::run(*args).await,
         }
     });
     // A provider call abandoned after its timeout may still hold a blocking

@@ -41,7 +41,7 @@ pub(crate) fn info(
     println!("provider           {} {}", info.name, info.version);
     println!("interface version  {}", info.interface_version);
     println!("capabilities");
-    for (flag, name) in stateplug_provider_flags() {
+    for (flag, name) in stateplug::CapabilityFlags::each() {
         println!("  [{}] {name}", if caps.has(flag) { "x" } else { " " });
     }
     println!("limits");
@@ -51,10 +51,6 @@ pub(crate) fn info(
     println!("  max_batch_ops       {}", limits.max_batch_ops);
     println!("  max_scan_limit      {}", limits.max_scan_limit);
     Ok(())
-}
-
-fn stateplug_provider_flags() -> impl Iterator<Item = (stateplug::CapabilityFlags, &'static str)> {
-    stateplug::NAMED_FLAGS.iter().copied()
 }
 
 /// Runs the conformance suite against a library and prints a table; fails

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::StateStore;
+use crate::store::StateStore;
 
 /// A value written can be read back unchanged.
 pub async fn round_trip(store: Arc<dyn StateStore>) {

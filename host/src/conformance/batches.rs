@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::{CapabilityFlags, StateStore};
+use crate::store::{CapabilityFlags, StateStore};
 
 /// `get_many` returns the keys that exist and simply omits the rest.
 pub async fn get_many_skips_missing_keys(store: Arc<dyn StateStore>) {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::{Expected, StateStore};
+use crate::store::{Expected, StateStore};
 
 const TASKS: u64 = 8;
 const INCREMENTS: u64 = 50;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::{Expected, StateStore, TxnOp};
+use crate::store::{Expected, StateStore, TxnOp};
 
 /// Everything acknowledged before the store is closed is there after it is
 /// reopened, with the same versions, and new versions keep increasing.
@@ -38,7 +38,7 @@ where
     ok(store.set(&other, "k", b"other".to_vec()).await, "set other");
     if store
         .capabilities()
-        .has(crate::CapabilityFlags::TRANSACTIONS)
+        .has(crate::store::CapabilityFlags::TRANSACTIONS)
     {
         ok(
             store

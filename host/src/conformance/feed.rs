@@ -3,7 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use super::{fresh_store_id, ok};
-use crate::{ChangeKind, ChangeRecord, StateStore, TxnOp};
+use crate::{
+    store::{ChangeRecord, StateStore, TxnOp},
+    ChangeKind,
+};
 
 /// Reads the feed from `after` until `want` changes of store `s` arrived (or 10 s passed).
 async fn collect(
@@ -45,7 +48,7 @@ pub async fn change_feed_reports_every_write_in_order(store: Arc<dyn StateStore>
         "transaction",
     );
     let refused = store
-        .compare_and_set(&s, "b", crate::Expected::Absent, b"x".to_vec())
+        .compare_and_set(&s, "b", crate::store::Expected::Absent, b"x".to_vec())
         .await;
     assert!(refused.is_err());
     let changes = collect(&store, &s, head, 4).await;

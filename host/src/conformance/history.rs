@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::StateStore;
+use crate::store::StateStore;
 
 /// History lists retained versions newest first, the newest being the
 /// current value, with deletions as `None`; `get_version` reads them back.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fails_with, fresh_store_id, ok};
-use crate::{CapabilityFlags, ErrorKind, Expected, Scan, StateStore, TxnOp};
+use crate::store::{CapabilityFlags, ErrorKind, Expected, Scan, StateStore, TxnOp};
 
 /// Input at each declared limit is accepted; one past it is refused with
 /// INVALID_ARGUMENT naming the limit.

@@ -47,7 +47,7 @@ pub use partitioning::*;
 pub use scans::*;
 pub use versions::*;
 
-use crate::{CapabilityFlags, ErrorKind, StateStore, StoreError, StoreResult};
+use crate::store::{CapabilityFlags, ErrorKind, StateStore, StoreError, StoreResult};
 
 /// A boxed case future.
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;

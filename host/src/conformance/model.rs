@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::{fresh_store_id, ok};
-use crate::{Expected, Scan, StateStore, TxnOp};
+use crate::store::{Expected, Scan, StateStore, TxnOp};
 
 /// How many distinct keys the generated operations name.
 pub const MODEL_KEYS: u8 = 8;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::{StateStore, TxnOp};
+use crate::store::{StateStore, TxnOp};
 
 /// The same key in two stores is two independent entries.
 pub async fn store_id_isolation(store: Arc<dyn StateStore>) {
@@ -108,7 +108,7 @@ pub async fn listing_tracks_every_kind_of_write(store: Arc<dyn StateStore>) {
     ok(store.delete(&s, "b").await, "delete");
     check(&["a", "c"], "delete").await;
     let caps = store.capabilities();
-    if caps.has(crate::CapabilityFlags::TRANSACTIONS) {
+    if caps.has(crate::store::CapabilityFlags::TRANSACTIONS) {
         ok(
             store
                 .transaction(&s, vec![TxnOp::put("d", b"4".to_vec()), TxnOp::delete("a")])

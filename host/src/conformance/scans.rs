@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::{Scan, StateStore};
+use crate::store::{Scan, StateStore};
 
 /// Walks a whole scan page by page, checking each page's size.
 pub async fn walk(

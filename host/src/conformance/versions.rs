@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fails_with, fresh_store_id, ok};
-use crate::{ErrorKind, Expected, StateStore, TxnOp};
+use crate::store::{ErrorKind, Expected, StateStore, TxnOp};
 
 async fn version_of(store: &Arc<dyn StateStore>, s: &str, key: &str) -> Option<u64> {
     ok(store.get_entry(s, key).await, "get_entry").map(|e| e.version)

@@ -17,7 +17,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::{
+use crate::store::{
     Capabilities, ChangePage, Entry, ErrorKind, Expected, HistoryEntry, Operation, Page, RowPage,
     Scan, StateStore, StoreError, StoreFuture, StoreInfo, StoreResult, TxnOp,
 };

@@ -1,4 +1,4 @@
-//! Layers: [`StateStore`](crate::StateStore)s that wrap another store and add
+//! Layers: [`StateStore`](crate::store::StateStore)s that wrap another store and add
 //! one cross-cutting concern to every call.
 //!
 //! A layer takes an `Arc<dyn StateStore>`, implements the same trait, and

@@ -13,7 +13,7 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
-use crate::{
+use crate::store::{
     Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, RowPage, Scan,
     StateStore, StoreFuture, StoreInfo, StoreResult, TxnOp,
 };

@@ -10,7 +10,7 @@ use std::{
 use ::tracing::{Instrument, Level, Span};
 use async_trait::async_trait;
 
-use crate::{
+use crate::store::{
     Capabilities, ChangePage, Entry, Expected, HistoryEntry, Operation, Page, RowPage, Scan,
     StateStore, StoreFuture, StoreInfo, StoreResult, TxnOp,
 };

@@ -20,7 +20,7 @@ use tokio::sync::{
     watch, Mutex, MutexGuard, Notify,
 };
 
-use crate::{
+use crate::store::{
     Capabilities, CapabilityFlags, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
     Operation, Page, RowPage, Scan, StateStore, StoreError, StoreFuture, StoreInfo, StoreResult,
     TxnOp,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::StateStore;
+use crate::store::StateStore;
 
 use super::{select_stores, LockRequest, LockSet, OpsError};
 

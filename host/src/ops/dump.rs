@@ -41,7 +41,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::StateStore;
+use crate::store::StateStore;
 
 use super::{hash::hex, time, OpsError, StoreWalk};
 

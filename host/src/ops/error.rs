@@ -1,6 +1,6 @@
 //! `OpsError`: what can go wrong while operating on state.
 
-use crate::StoreError;
+use crate::store::StoreError;
 
 use super::LockInfo;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::{StateStore, StoreResult};
+use crate::store::{StateStore, StoreResult};
 
 use super::StoreWalk;
 

@@ -22,7 +22,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CapabilityFlags, Expected, StateStore};
+use crate::store::{CapabilityFlags, Expected, StateStore};
 
 use super::{
     time::{format_unix, now_unix},

@@ -18,7 +18,7 @@
 
 use std::{cmp::Ordering, collections::VecDeque, sync::Arc};
 
-use crate::{KeyEntry, StateStore};
+use crate::store::{KeyEntry, StateStore};
 
 use super::{digest_store, select_stores, LockRequest, LockSet, OpsError, StoreWalk};
 

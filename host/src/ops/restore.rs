@@ -18,7 +18,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use stateplug_provider_api::Limits;
 
-use crate::StateStore;
+use crate::store::StateStore;
 
 use super::{
     dump::{base64, DumpEntry, DumpHeader, DumpTrailer},

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{CapabilityFlags, StateStore};
+use crate::store::{CapabilityFlags, StateStore};
 
 use super::OpsError;
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{CapabilityFlags, KeyEntry, Scan, StateStore, StoreResult};
+use crate::store::{CapabilityFlags, KeyEntry, Scan, StateStore, StoreResult};
 
 /// Entries per page unless the provider allows fewer.
 const DEFAULT_PAGE: u32 = 500;

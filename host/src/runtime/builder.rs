@@ -10,8 +10,10 @@ use std::{
 use super::routes::{Route, Routes};
 use crate::{
     layers::{TracingLayer, WatchLayer},
-    BootstrapProvider, Host, LibraryCache, LoadError, LoadOptions, OpenOptions, Reaction, Source,
-    StateStore,
+    plugin::{BootstrapProvider, Reaction, Source},
+    provider::{LibraryCache, LoadError, LoadOptions, OpenOptions},
+    runtime::Host,
+    store::StateStore,
 };
 
 /// The name [`HostBuilder::provider_library`] and

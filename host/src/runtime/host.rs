@@ -20,8 +20,9 @@ use super::{
     FailurePolicy, HostBuilder,
 };
 use crate::{
-    layers::Watcher, BootstrapProvider, PluginError, Reaction, ReactionContext, ScopedStore,
-    Source, StateStore, StoreError,
+    layers::Watcher,
+    plugin::{BootstrapProvider, PluginError, Reaction, ReactionContext, Source},
+    store::{ScopedStore, StateStore, StoreError},
 };
 
 /// Whether a plugin is a source or a reaction.
@@ -234,7 +235,7 @@ impl Host {
 
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut outputs: HashMap<String, Vec<mpsc::Sender<crate::Event>>> = HashMap::new();
+        let mut outputs: HashMap<String, Vec<mpsc::Sender<crate::plugin::Event>>> = HashMap::new();
         let mut tasks = Vec::new();
         let mut stats = Vec::new();
 

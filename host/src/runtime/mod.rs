@@ -10,4 +10,3 @@ pub use builder::{BuildError, FailurePolicy, HostBuilder, ProviderOptions, DEFAU
 pub use host::{
     Host, HostError, HostProgress, PluginFailure, PluginKind, PluginReport, RunReport, RunningHost,
 };
-pub use progress::{reaction_checkpoint_key, PluginStats, SOURCE_CHECKPOINT_KEY};

@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use crate::{layers::WatchLayer, StateStore};
+use crate::{layers::WatchLayer, store::StateStore};
 
 /// One provider of a host: its name, its store (with the host's layers)
 /// and the watch layer inside them.

@@ -13,7 +13,8 @@ use super::{
     FailurePolicy, PluginFailure, PluginKind,
 };
 use crate::{
-    Event, PluginError, PluginResult, Reaction, ReactionContext, ScopedStore, Source, SourceContext,
+    plugin::{Event, PluginError, PluginResult, Reaction, ReactionContext, Source, SourceContext},
+    store::ScopedStore,
 };
 
 /// A plugin task's end.

@@ -4,6 +4,11 @@
 //! `--library` (see [`Target`]); `migrate` names two with `--from` and
 //! `--to`. Output is for people unless `--json` is given.
 
+mod progress;
+mod show;
+mod target;
+mod transfer;
+
 use std::{
     io::{IsTerminal, Write},
     path::PathBuf,
@@ -15,11 +20,11 @@ use stateplug::{
     CapabilityFlags, StateStore,
 };
 
-use crate::{
-    state_show::{json_value, merged, show},
-    state_target::{ops_failure, store_failure, Target},
-    state_transfer, Failure,
+use self::{
+    show::{json_value, merged, show},
+    target::{ops_failure, store_failure, Target},
 };
+use crate::Failure;
 
 /// `stateplug state` and its options.
 #[derive(Debug, clap::Args)]
@@ -179,7 +184,7 @@ pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
             reason,
             progress_interval_ms,
         } => {
-            let options = state_transfer::MigrateArgs {
+            let options = transfer::MigrateArgs {
                 from,
                 to,
                 from_provider,
@@ -189,7 +194,7 @@ pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
                 reason,
                 progress_interval: std::time::Duration::from_millis(progress_interval_ms.max(1)),
             };
-            state_transfer::migrate(options, json).await
+            transfer::migrate(options, json).await
         }
         command => {
             let store = args.target.open()?;
@@ -237,15 +242,13 @@ async fn run_on(
             yes,
             reason,
         } => clear(store, &store_id, yes, &reason, json).await,
-        StateCommand::Dump { stores, output } => {
-            state_transfer::dump(store, &stores, output, json).await
-        }
+        StateCommand::Dump { stores, output } => transfer::dump(store, &stores, output, json).await,
         StateCommand::Restore {
             input,
             merge,
             batch,
             reason,
-        } => state_transfer::restore(store, input, merge, batch, &reason, json).await,
+        } => transfer::restore(store, input, merge, batch, &reason, json).await,
         StateCommand::History {
             store_id,
             key,

@@ -20,10 +20,12 @@ use stateplug_provider_api::{
 };
 
 use crate::{
-    group_writes::{GroupWriter, KeyWriteCall},
-    rows::RowPage,
-    ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, Scan, StateStore, StoreError,
-    StoreFuture, StoreInfo, StoreResult, TxnOp,
+    provider::group_writer::{GroupWriter, KeyWriteCall},
+    store::{
+        ChangePage, ChangeRecord, HistoryEntry, Operation, RowPage, Scan, StateStore, StoreError,
+        StoreFuture, StoreInfo, StoreResult, TxnOp,
+    },
+    ChangeKind,
 };
 
 /// A provider object seen through the host's async API.

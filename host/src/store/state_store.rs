@@ -2,13 +2,11 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
-pub use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord, Entry, Expected,
-    HistoryEntry, KeyEntry, Page, NAMED_FLAGS,
+use crate::store::{
+    Capabilities, ChangePage, Entry, Expected, HistoryEntry, Page, RowPage, StoreFuture,
+    StoreResult,
 };
-
-use crate::{rows::RowPage, StoreFuture, StoreResult};
+use async_trait::async_trait;
 
 /// Name and versions of the provider behind a store.
 #[derive(Debug, Clone, PartialEq, Eq)]

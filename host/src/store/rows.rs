@@ -45,7 +45,7 @@ struct RowIndex {
 }
 
 /// One page of a scan, its rows lent out of one buffer (see
-/// [`StateStore::scan_rows`](crate::StateStore::scan_rows)).
+/// [`StateStore::scan_rows`](crate::store::StateStore::scan_rows)).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RowPage {
     keys: String,
@@ -93,7 +93,7 @@ impl RowPage {
         self.next = next;
     }
 
-    /// Where the next page starts (pass it to [`Scan::after`](crate::Scan::after)),
+    /// Where the next page starts (pass it to [`Scan::after`](crate::store::Scan::after)),
     /// or `None` if the walk is done.
     pub fn next(&self) -> Option<&str> {
         self.next.as_deref()

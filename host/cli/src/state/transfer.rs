@@ -13,8 +13,8 @@ use stateplug::{
 };
 
 use crate::{
-    state_progress::CliProgress,
-    state_target::{open_configured, ops_failure},
+    state::progress::CliProgress,
+    state::target::{open_configured, ops_failure},
     Failure,
 };
 

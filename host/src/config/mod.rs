@@ -48,7 +48,10 @@ use std::{
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{registry::PluginSpec, FailurePolicy, Host, HostBuilder, PluginRegistry};
+use crate::{
+    plugin::{PluginRegistry, PluginSpec},
+    runtime::{FailurePolicy, Host, HostBuilder},
+};
 
 /// A configuration problem, naming the file, the line where known, and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -207,8 +210,8 @@ impl NamedProvider {
     }
 
     /// How the host loads and opens the library.
-    pub fn options(&self) -> crate::ProviderOptions {
-        let mut options = crate::ProviderOptions::default();
+    pub fn options(&self) -> crate::runtime::ProviderOptions {
+        let mut options = crate::runtime::ProviderOptions::default();
         options.load.allow_writable_library = self.section.allow_writable_library;
         if let Some(ms) = self.section.call_timeout_ms {
             options.open.call_timeout = Duration::from_millis(ms.max(1));

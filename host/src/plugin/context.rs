@@ -9,8 +9,9 @@ use std::{
 use tokio::sync::{mpsc, watch, Mutex};
 
 use crate::{
+    plugin::{Event, PluginError, PluginResult, Snapshot},
     runtime::progress::{reaction_checkpoint_key, PluginStats, SourceProgress},
-    Event, PluginError, PluginResult, ScopedStore, Snapshot, TxnOp,
+    store::{ScopedStore, TxnOp},
 };
 
 /// A running source's handle on the host.

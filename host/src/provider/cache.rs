@@ -7,7 +7,7 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use crate::{LoadError, LoadOptions, ProviderLibrary};
+use crate::provider::{LoadError, LoadOptions, ProviderLibrary};
 
 /// Provider libraries by canonical path: loading the same file twice (under
 /// any spelling of its path) returns the library loaded the first time.
@@ -47,7 +47,7 @@ impl LibraryCache {
     ) -> Result<ProviderLibrary, LoadError> {
         let path = path.as_ref();
         if !options.allow_writable_library {
-            if let Some(reason) = crate::library_trust::untrusted_because(path) {
+            if let Some(reason) = crate::provider::trust::untrusted_because(path) {
                 return Err(LoadError::Untrusted {
                     path: path.to_path_buf(),
                     reason,

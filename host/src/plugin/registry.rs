@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use crate::{BootstrapProvider, Reaction, Source};
+use crate::plugin::{BootstrapProvider, Reaction, Source};
 
 /// What a factory gets to build one plugin: its id, the sources it
 /// subscribes to (reactions), and its `settings` table as JSON.

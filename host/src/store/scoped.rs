@@ -6,7 +6,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
     layers::{WatchLayer, Watcher},
-    Entry, Expected, Page, PluginResult, RowPage, Scan, StateStore, StoreResult, TxnOp,
+    plugin::PluginResult,
+    store::{Entry, Expected, Page, RowPage, Scan, StateStore, StoreResult, TxnOp},
 };
 
 /// The state store as one plugin sees it: every call is bound to the

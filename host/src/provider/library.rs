@@ -16,7 +16,10 @@ use stateplug_provider_api::{
     Capabilities, ErrorKind, ProviderError,
 };
 
-use crate::{provider_log::host_logger, LoadError, ProviderStore, StateStore, StoreInfo};
+use crate::{
+    provider::{log_bridge::host_logger, LoadError, ProviderStore},
+    store::{StateStore, StoreInfo},
+};
 
 /// How to load a library.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +41,7 @@ pub struct OpenOptions {
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
-            call_timeout: crate::adapter::DEFAULT_CALL_TIMEOUT,
+            call_timeout: crate::provider::DEFAULT_CALL_TIMEOUT,
         }
     }
 }
@@ -78,7 +81,7 @@ impl ProviderLibrary {
             return Err(LoadError::NotAFile { path });
         }
         if !options.allow_writable_library {
-            if let Some(reason) = crate::library_trust::untrusted_because(&path) {
+            if let Some(reason) = crate::provider::trust::untrusted_because(&path) {
                 return Err(LoadError::Untrusted { path, reason });
             }
         }

@@ -1,4 +1,4 @@
-//! [`StoreFuture`]: the future of [`StateStore::get`](crate::StateStore::get).
+//! [`StoreFuture`]: the future of [`StateStore::get`](crate::store::StateStore::get).
 //!
 //! `#[async_trait]` boxes every call's future: an allocation, a free and an
 //! indirect poll, a fifth of what a get from the memory provider costs.
@@ -14,7 +14,7 @@ use std::{
 
 use futures::future::BoxFuture;
 
-use crate::StoreResult;
+use crate::store::StoreResult;
 
 /// A store call's answer: ready at once, or a boxed future.
 #[must_use = "futures do nothing unless awaited"]
@@ -55,7 +55,7 @@ impl<T: Unpin> Future for StoreFuture<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, Operation, StoreError};
+    use crate::store::{ErrorKind, Operation, StoreError};
 
     #[test]
     fn a_ready_answer_comes_out_on_the_first_poll() {

@@ -1,0 +1,17 @@
+//! Provider libraries and the adapter that drives one: loading a `.so` by
+//! path after checking who could have replaced it, caching loaded
+//! libraries, bridging their logs, and [`ProviderStore`], the async
+//! `StateStore` over a provider object (with group writes).
+
+mod cache;
+mod error;
+mod group_writer;
+mod library;
+mod log_bridge;
+mod provider_store;
+mod trust;
+
+pub use self::cache::LibraryCache;
+pub use self::error::LoadError;
+pub use self::library::{open_in_process, LoadOptions, OpenOptions, ProviderLibrary};
+pub(crate) use self::provider_store::{ProviderStore, DEFAULT_CALL_TIMEOUT};
