@@ -10,46 +10,66 @@ use crate::Limits;
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CapabilityFlags(pub u64);
 
+/// # What a store can do
+///
+/// An operation whose capability is not declared is refused with
+/// `UNSUPPORTED` before it reaches the provider.
 impl CapabilityFlags {
     /// No capability beyond the base operations.
     pub const NONE: CapabilityFlags = CapabilityFlags(0);
     /// An acknowledged write is on stable storage and survives a crash.
     pub const DURABLE: CapabilityFlags = CapabilityFlags(1 << 0);
-    /// `set_many` and `delete_many` apply all-or-nothing.
+    /// A write of several puts or deletes (`set_many`, `delete_many`)
+    /// applies all-or-nothing.
     pub const ATOMIC_BATCHES: CapabilityFlags = CapabilityFlags(1 << 1);
-    /// `compare_and_set` and `compare_and_delete` honour their condition.
+    /// Writes may carry version checks (compare-and-set, compare-and-delete,
+    /// create-if-absent), and honour them.
     pub const COMPARE_AND_SET: CapabilityFlags = CapabilityFlags(1 << 2);
-    /// `transaction` applies checks, puts and deletes all-or-nothing.
+    /// A write may mix checks, puts, deletes and clears, all-or-nothing.
     pub const TRANSACTIONS: CapabilityFlags = CapabilityFlags(1 << 3);
     /// `scan` walks keys in order by prefix and range, in pages.
     pub const ORDERED_SCANS: CapabilityFlags = CapabilityFlags(1 << 4);
     /// `list_stores` lists the store_ids that hold keys.
     pub const LIST_STORES: CapabilityFlags = CapabilityFlags(1 << 5);
-    /// Reads finish in microseconds without waiting on a network or a lock
-    /// held across I/O, so the host may run them on its async worker threads.
-    /// Without it, the host runs reads on its blocking thread pool.
-    pub const INLINE_READS: CapabilityFlags = CapabilityFlags(1 << 6);
-    /// Writes finish in microseconds (no fsync, no network), so the host may
-    /// run them on its async worker threads. Without it, the host runs writes
-    /// on its blocking thread pool so a slow commit never stalls other tasks.
-    pub const INLINE_WRITES: CapabilityFlags = CapabilityFlags(1 << 7);
     /// `history` and `get_version` return past versions of a key.
     pub const HISTORY: CapabilityFlags = CapabilityFlags(1 << 8);
     /// `change_head` and `wait_changes` report every committed change, also
     /// those made by other processes or hosts sharing the storage.
     pub const CHANGE_FEED: CapabilityFlags = CapabilityFlags(1 << 9);
-    /// Calls that are not inline wait only on local storage (disk, fsync),
-    /// never on a network or on another process, so they always finish. The
-    /// host may then run them on the calling worker thread (tokio's
-    /// `block_in_place`) instead of handing them to another thread, which
-    /// saves a thread hop per call; such calls are not subject to the call
-    /// timeout.
-    pub const LOCAL_IO: CapabilityFlags = CapabilityFlags(1 << 10);
-    /// `write_keys` commits a group of single-key writes from concurrent
-    /// callers together (one transaction and one sync for the group), so the
-    /// host hands it such writes in groups instead of one call per thread.
-    pub const GROUP_WRITES: CapabilityFlags = CapabilityFlags(1 << 11);
+}
 
+/// # Scheduling hints
+///
+/// How the host may call the provider. They promise nothing about the
+/// stored data; they tell the host which thread to run a call on and
+/// whether to hand it writes in groups. Without any, every call runs on
+/// tokio's blocking pool, bounded by the call timeout, which is always
+/// correct.
+impl CapabilityFlags {
+    /// Reads finish in microseconds without waiting on a network or a lock
+    /// held across I/O, so the host runs them on the calling task.
+    pub const INLINE_READS: CapabilityFlags = CapabilityFlags(1 << 6);
+    /// Writes finish in microseconds (no fsync, no network), so the host
+    /// runs them on the calling task.
+    pub const INLINE_WRITES: CapabilityFlags = CapabilityFlags(1 << 7);
+    /// Calls that are not inline wait only on local storage (disk, fsync),
+    /// never on a network or on another process, so they always finish.
+    /// On a multi-thread runtime the host then runs them on the calling
+    /// worker thread (tokio's `block_in_place`) instead of handing them to
+    /// another thread, which saves a thread hop per call; such calls are
+    /// not subject to the call timeout.
+    pub const LOCAL_IO: CapabilityFlags = CapabilityFlags(1 << 10);
+    /// `write_group` commits the writes of concurrent callers together (one
+    /// transaction and one sync for the group), so the host hands every
+    /// write to one group writer: a write that finds none running goes to
+    /// the provider at once, alone; writes that arrive meanwhile wait and go
+    /// as one group when it returns. With `LOCAL_IO` on a multi-thread
+    /// runtime the first group runs on the caller's worker, otherwise on the
+    /// blocking pool; either way no write takes a thread of its own.
+    pub const GROUP_WRITES: CapabilityFlags = CapabilityFlags(1 << 11);
+}
+
+impl CapabilityFlags {
     /// Every flag defined by this interface version.
     pub const ALL: CapabilityFlags = CapabilityFlags(0b1111_1111_1111);
 

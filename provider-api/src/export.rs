@@ -4,6 +4,9 @@
 //! Every entry point runs inside `catch_unwind`: a provider panic becomes an
 //! error of kind `PANIC` and never unwinds into the host. Input is checked
 //! against the declared limits and capabilities before the provider sees it.
+//! Every write arrives at the provider as the one write form
+//! ([`Provider::write`], [`Provider::write_group`]), also the write calls of
+//! a host built against provider-api 0.1.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -16,14 +19,15 @@ use abi_stable::{
 
 use crate::{
     ffi::{
-        frame_row, FfiChangePage, FfiChangeRecord, FfiEntry, FfiHistoryEntry, FfiKeyEntry,
-        FfiKeyValue, FfiKeyWrite, FfiPage, FfiProvider, FfiProviderBox, FfiProvider_TO, FfiResult,
-        FfiScan, FfiTxnOp, HostLogger, ProviderModule, ProviderModuleRef, INTERFACE_VERSION,
-        KEY_COMPARE_AND_DELETE, KEY_COMPARE_AND_SET, KEY_DELETE, KEY_SET, TXN_CHECK, TXN_DELETE,
-        TXN_PUT,
+        frame_change, frame_row, unit_ops, FfiChangePage, FfiChangeRecord, FfiEntry,
+        FfiHistoryEntry, FfiKeyEntry, FfiKeyValue, FfiKeyWrite, FfiOpen, FfiPage, FfiProvider,
+        FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan, FfiTxnOp, FfiWriteUnit, HostLogger,
+        ProviderModule, ProviderModuleRef, INTERFACE_VERSION, KEY_COMPARE_AND_DELETE,
+        KEY_COMPARE_AND_SET, KEY_DELETE, KEY_SET, OPEN_READ_ONLY, TXN_CHECK, TXN_DELETE, TXN_PUT,
     },
-    log_bridge, Capabilities, CapabilityFlags, Entry, Expected, KeyWrite, Provider, ProviderError,
-    ProviderInfo, ProviderResult, ScanRef, TxnOpRef,
+    legacy::expected_from_wire,
+    log_bridge, Capabilities, CapabilityFlags, Entry, Expected, KeyChange, OpenContext, Provider,
+    ProviderError, ProviderInfo, ProviderResult, ScanRef, WriteOp, WriteUnit,
 };
 
 /// Ties a provider type to the version of the crate that exports it.
@@ -44,36 +48,6 @@ fn guard<T>(f: impl FnOnce() -> ProviderResult<T>) -> FfiResult<T> {
     }
 }
 
-/// The plain form of one call of a `write_keys` group.
-fn key_write<'a>(call: &FfiKeyWrite<'a>) -> ProviderResult<KeyWrite<'a>> {
-    let (store_id, key) = (call.store_id.as_str(), call.key.as_str());
-    Ok(match call.kind {
-        KEY_SET => KeyWrite::Set {
-            store_id,
-            key,
-            value: call.value.as_slice(),
-        },
-        KEY_DELETE => KeyWrite::Delete { store_id, key },
-        KEY_COMPARE_AND_SET => KeyWrite::CompareAndSet {
-            store_id,
-            key,
-            expected: Expected::from_wire(call.expected),
-            value: call.value.as_slice(),
-        },
-        KEY_COMPARE_AND_DELETE => KeyWrite::CompareAndDelete {
-            store_id,
-            key,
-            version: call.expected,
-        },
-        other => {
-            return Err(ProviderError::invalid_argument(format!(
-                "unknown write kind {other} in a write_keys group; the host is newer than \
-                 this provider's interface"
-            )))
-        }
-    })
-}
-
 fn scan_ref<'a>(scan: &FfiScan<'a>) -> ScanRef<'a> {
     ScanRef {
         prefix: scan.prefix.as_str(),
@@ -89,6 +63,27 @@ fn to_ffi_entry(e: Entry) -> FfiEntry {
     FfiEntry {
         value: e.value.into(),
         version: e.version,
+    }
+}
+
+/// The capability a write of this shape needs, and the operation named in
+/// the refusal: a single put or delete, puts only, deletes only, or a lone
+/// clear need none; a check with one put or delete of its key is a
+/// compare-and-set; anything else is a transaction.
+fn needed_by(ops: &[WriteOp<'_>]) -> Option<(CapabilityFlags, &'static str)> {
+    let all = |f: fn(&WriteOp<'_>) -> bool| ops.iter().all(f);
+    if all(|op| matches!(op, WriteOp::Put { .. })) || all(|op| matches!(op, WriteOp::Delete { .. }))
+    {
+        return None;
+    }
+    match ops {
+        [WriteOp::Clear] => None,
+        [WriteOp::Check { key, .. }, WriteOp::Put { key: k, .. } | WriteOp::Delete { key: k }]
+            if key == k =>
+        {
+            Some((CapabilityFlags::COMPARE_AND_SET, "compare_and_set"))
+        }
+        _ => Some((CapabilityFlags::TRANSACTIONS, "transaction")),
     }
 }
 
@@ -116,26 +111,6 @@ impl<P: Provider> Exported<P> {
         self.caps.limits.check_key(key)
     }
 
-    /// The checks a single-key write passes before the provider sees it,
-    /// whether it comes alone or in a `write_keys` group.
-    fn admit(&self, call: &KeyWrite<'_>) -> ProviderResult<()> {
-        match call {
-            KeyWrite::CompareAndSet { .. } => {
-                self.require(CapabilityFlags::COMPARE_AND_SET, "compare_and_set")?
-            }
-            KeyWrite::CompareAndDelete { .. } => {
-                self.require(CapabilityFlags::COMPARE_AND_SET, "compare_and_delete")?
-            }
-            KeyWrite::Set { .. } | KeyWrite::Delete { .. } => {}
-        }
-        self.check(call.store_id(), call.key())?;
-        if let KeyWrite::Set { key, value, .. } | KeyWrite::CompareAndSet { key, value, .. } = call
-        {
-            self.caps.limits.check_value(key, value)?;
-        }
-        Ok(())
-    }
-
     fn check_keys<'k>(&self, store_id: &str, keys: &[RStr<'k>]) -> ProviderResult<Vec<&'k str>> {
         self.caps.limits.check_store_id(store_id)?;
         self.caps.limits.check_batch(keys.len())?;
@@ -143,6 +118,93 @@ impl<P: Provider> Exported<P> {
             .map(|k| {
                 self.caps.limits.check_key(k.as_str())?;
                 Ok(k.as_str())
+            })
+            .collect()
+    }
+
+    /// The checks a write passes before the provider sees it: limits,
+    /// version 0, and the capability its shape needs.
+    fn admit(&self, store_id: &str, ops: &[WriteOp<'_>]) -> ProviderResult<()> {
+        let limits = &self.caps.limits;
+        limits.check_store_id(store_id)?;
+        limits.check_batch(ops.len())?;
+        if let Some((flag, operation)) = needed_by(ops) {
+            self.require(flag, operation)?;
+        }
+        for op in ops {
+            match *op {
+                WriteOp::Put { key, value } => {
+                    limits.check_key(key)?;
+                    limits.check_value(key, value)?;
+                }
+                WriteOp::Delete { key } => limits.check_key(key)?,
+                WriteOp::Check { key, expected } => {
+                    limits.check_key(key)?;
+                    crate::write::check_expected(key, expected)?;
+                }
+                WriteOp::Clear => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// One write through [`Provider::write`], after the checks; returns
+    /// its revision and how many keys it changed.
+    fn write_one(&self, store_id: &str, ops: &[WriteOp<'_>]) -> ProviderResult<(u64, u64)> {
+        self.admit(store_id, ops)?;
+        let mut changed = 0u64;
+        let revision = self.inner.write(store_id, ops, &mut |_| changed += 1)?;
+        Ok((revision, changed))
+    }
+
+    /// Admitted units go to the provider (alone through `write`, several
+    /// through `write_group`); refused ones are answered here. The answer of
+    /// each unit, in order; the changes of the applied ones go to `changed`.
+    fn write_units(
+        &self,
+        units: &[(&str, ProviderResult<Vec<WriteOp<'_>>>)],
+        changed: &mut dyn FnMut(usize, KeyChange<'_>),
+    ) -> Vec<ProviderResult<u64>> {
+        let mut answers: Vec<Option<ProviderResult<u64>>> = Vec::with_capacity(units.len());
+        let mut admitted: Vec<WriteUnit<'_>> = Vec::with_capacity(units.len());
+        let mut positions = Vec::with_capacity(units.len());
+        for (at, (store_id, ops)) in units.iter().enumerate() {
+            let admission = match ops {
+                Ok(ops) => self.admit(store_id, ops).map(|()| ops),
+                Err(e) => Err(e.clone()),
+            };
+            match admission {
+                Ok(ops) => {
+                    admitted.push(WriteUnit { store_id, ops });
+                    positions.push(at);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let results = match admitted.as_slice() {
+            [] => Vec::new(),
+            [one] => {
+                let at = positions[0];
+                vec![self
+                    .inner
+                    .write(one.store_id, one.ops, &mut |c| changed(at, c))]
+            }
+            group => self
+                .inner
+                .write_group(group, &mut |i, c| changed(positions[i], c)),
+        };
+        let mut results = results.into_iter();
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    results.next().unwrap_or_else(|| {
+                        Err(ProviderError::internal(
+                            "write_group answered fewer writes than it was given",
+                        ))
+                    })
+                })
             })
             .collect()
     }
@@ -160,7 +222,10 @@ impl<P: Provider> FfiProvider for Exported<P> {
     fn get(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<ROption<RVec<u8>>> {
         guard(|| {
             self.check(&store_id, &key)?;
-            Ok(self.inner.get(&store_id, &key)?.map(RVec::from).into())
+            let mut out = None;
+            self.inner
+                .read(&store_id, &key, &mut |bytes| out = Some(RVec::from(bytes)))?;
+            Ok(out.into())
         })
     }
 
@@ -177,28 +242,24 @@ impl<P: Provider> FfiProvider for Exported<P> {
 
     fn set(&self, store_id: RStr<'_>, key: RStr<'_>, value: RSlice<'_, u8>) -> FfiResult<u64> {
         guard(|| {
-            let (store_id, key, value) = (store_id.as_str(), key.as_str(), value.as_slice());
-            self.admit(&KeyWrite::Set {
-                store_id,
-                key,
-                value,
-            })?;
-            self.inner.set(store_id, key, value)
+            let op = WriteOp::put(key.as_str(), value.as_slice());
+            Ok(self.write_one(&store_id, &[op])?.0)
         })
     }
 
     fn delete(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<bool> {
         guard(|| {
-            let (store_id, key) = (store_id.as_str(), key.as_str());
-            self.admit(&KeyWrite::Delete { store_id, key })?;
-            self.inner.delete(store_id, key)
+            Ok(self
+                .write_one(&store_id, &[WriteOp::delete(key.as_str())])?
+                .1
+                > 0)
         })
     }
 
     fn contains_key(&self, store_id: RStr<'_>, key: RStr<'_>) -> FfiResult<bool> {
         guard(|| {
             self.check(&store_id, &key)?;
-            self.inner.contains_key(&store_id, &key)
+            self.inner.read(&store_id, &key, &mut |_| {})
         })
     }
 
@@ -227,32 +288,23 @@ impl<P: Provider> FfiProvider for Exported<P> {
 
     fn set_many(&self, store_id: RStr<'_>, entries: RSlice<'_, FfiKeyValue<'_>>) -> FfiResult<u64> {
         guard(|| {
-            self.caps.limits.check_store_id(&store_id)?;
-            self.caps.limits.check_batch(entries.len())?;
-            let mut pairs = Vec::with_capacity(entries.len());
-            for kv in entries.iter() {
-                self.caps.limits.check_key(kv.key.as_str())?;
-                self.caps
-                    .limits
-                    .check_value(kv.key.as_str(), kv.value.as_slice())?;
-                pairs.push((kv.key.as_str(), kv.value.as_slice()));
-            }
-            self.inner.set_many(&store_id, &pairs)
+            let ops: Vec<WriteOp<'_>> = entries
+                .iter()
+                .map(|kv| WriteOp::put(kv.key.as_str(), kv.value.as_slice()))
+                .collect();
+            Ok(self.write_one(&store_id, &ops)?.0)
         })
     }
 
     fn delete_many(&self, store_id: RStr<'_>, keys: RSlice<'_, RStr<'_>>) -> FfiResult<u64> {
         guard(|| {
-            let keys = self.check_keys(&store_id, &keys)?;
-            self.inner.delete_many(&store_id, &keys)
+            let ops: Vec<WriteOp<'_>> = keys.iter().map(|k| WriteOp::delete(k.as_str())).collect();
+            Ok(self.write_one(&store_id, &ops)?.1)
         })
     }
 
     fn clear_store(&self, store_id: RStr<'_>) -> FfiResult<u64> {
-        guard(|| {
-            self.caps.limits.check_store_id(&store_id)?;
-            self.inner.clear_store(&store_id)
-        })
+        guard(|| Ok(self.write_one(&store_id, &[WriteOp::Clear])?.1))
     }
 
     fn list_keys(&self, store_id: RStr<'_>) -> FfiResult<RVec<RString>> {
@@ -293,57 +345,34 @@ impl<P: Provider> FfiProvider for Exported<P> {
         value: RSlice<'_, u8>,
     ) -> FfiResult<u64> {
         guard(|| {
-            let (store_id, key, value) = (store_id.as_str(), key.as_str(), value.as_slice());
-            let expected = Expected::from_wire(expected);
-            self.admit(&KeyWrite::CompareAndSet {
-                store_id,
-                key,
-                expected,
-                value,
-            })?;
-            self.inner.compare_and_set(store_id, key, expected, value)
+            let key = key.as_str();
+            let ops = [
+                WriteOp::check(key, expected_from_wire(expected)),
+                WriteOp::put(key, value.as_slice()),
+            ];
+            Ok(self.write_one(&store_id, &ops)?.0)
         })
     }
 
     fn compare_and_delete(&self, store_id: RStr<'_>, key: RStr<'_>, version: u64) -> FfiResult<()> {
         guard(|| {
-            let (store_id, key) = (store_id.as_str(), key.as_str());
-            self.admit(&KeyWrite::CompareAndDelete {
-                store_id,
-                key,
-                version,
-            })?;
-            self.inner.compare_and_delete(store_id, key, version)
+            let key = key.as_str();
+            let ops = [
+                WriteOp::check(key, Expected::Version(version)),
+                WriteOp::delete(key),
+            ];
+            self.write_one(&store_id, &ops).map(drop)
         })
     }
 
     fn transaction(&self, store_id: RStr<'_>, ops: RSlice<'_, FfiTxnOp<'_>>) -> FfiResult<u64> {
         guard(|| {
             self.require(CapabilityFlags::TRANSACTIONS, "transaction")?;
-            self.caps.limits.check_store_id(&store_id)?;
-            self.caps.limits.check_batch(ops.len())?;
-            let mut plain = Vec::with_capacity(ops.len());
-            for op in ops.iter() {
-                let key = op.key.as_str();
-                self.caps.limits.check_key(key)?;
-                plain.push(match op.tag {
-                    TXN_PUT => {
-                        self.caps.limits.check_value(key, op.value.as_slice())?;
-                        TxnOpRef::Put { key, value: op.value.as_slice() }
-                    }
-                    TXN_DELETE => TxnOpRef::Delete { key },
-                    TXN_CHECK => TxnOpRef::Check { key, expected: Expected::from_wire(op.expected) },
-                    tag => {
-                        return Err(ProviderError::unsupported(format!(
-                            "transaction operation tag {tag} is unknown to provider {} (interface {}); \
-                             rebuild the provider against the host's provider-api",
-                            P::NAME,
-                            INTERFACE_VERSION
-                        )))
-                    }
-                });
-            }
-            self.inner.transaction(&store_id, &plain)
+            let ops = ops
+                .iter()
+                .map(|op| txn_op(op))
+                .collect::<ProviderResult<Vec<_>>>()?;
+            Ok(self.write_one(&store_id, &ops)?.0)
         })
     }
 
@@ -352,8 +381,7 @@ impl<P: Provider> FfiProvider for Exported<P> {
             self.require(CapabilityFlags::ORDERED_SCANS, "scan")?;
             self.caps.limits.check_store_id(&store_id)?;
             self.caps.limits.check_scan_limit(scan.limit)?;
-            let request = scan_ref(&scan);
-            let page = self.inner.scan(&store_id, request)?;
+            let page = self.inner.scan(&store_id, scan_ref(&scan))?;
             Ok(FfiPage {
                 entries: page
                     .entries
@@ -366,6 +394,18 @@ impl<P: Provider> FfiProvider for Exported<P> {
                     .collect(),
                 next: page.next.map(RString::from).into(),
             })
+        })
+    }
+
+    fn list_stores(&self) -> FfiResult<RVec<RString>> {
+        guard(|| {
+            self.require(CapabilityFlags::LIST_STORES, "list_stores")?;
+            Ok(self
+                .inner
+                .list_stores()?
+                .into_iter()
+                .map(RString::from)
+                .collect())
         })
     }
 
@@ -445,42 +485,6 @@ impl<P: Provider> FfiProvider for Exported<P> {
         })
     }
 
-    fn write_keys(
-        &self,
-        calls: RSlice<'_, FfiKeyWrite<'_>>,
-        out: &mut RVec<FfiResult<u64>>,
-    ) -> FfiResult<()> {
-        guard(|| {
-            // Calls that fail the checks are answered here; the others go to
-            // the provider as one group, and their answers fill the gaps.
-            let mut admitted = Vec::with_capacity(calls.len());
-            let mut refused = Vec::with_capacity(calls.len());
-            for call in calls.iter() {
-                match key_write(call).and_then(|c| self.admit(&c).map(|()| c)) {
-                    Ok(call) => {
-                        admitted.push(call);
-                        refused.push(None);
-                    }
-                    Err(err) => refused.push(Some(err)),
-                }
-            }
-            let mut answers = self.inner.write_keys(&admitted).into_iter();
-            out.clear();
-            for refusal in refused {
-                let answer = match refusal {
-                    Some(err) => Err(err),
-                    None => answers.next().unwrap_or_else(|| {
-                        Err(ProviderError::internal(
-                            "write_keys answered fewer calls than it was given",
-                        ))
-                    }),
-                };
-                out.push(answer.into());
-            }
-            Ok(())
-        })
-    }
-
     fn scan_into(
         &self,
         store_id: RStr<'_>,
@@ -491,28 +495,109 @@ impl<P: Provider> FfiProvider for Exported<P> {
             self.require(CapabilityFlags::ORDERED_SCANS, "scan")?;
             self.caps.limits.check_store_id(&store_id)?;
             self.caps.limits.check_scan_limit(scan.limit)?;
-            let request = scan_ref(&scan);
             out.clear();
-            let next =
-                self.inner
-                    .scan_visit_bytes(&store_id, request, &mut |key, version, value| {
-                        frame_row(out, key, version, value)
-                    })?;
+            let next = self.inner.scan_visit_bytes(
+                &store_id,
+                scan_ref(&scan),
+                &mut |key, version, value| frame_row(out, key, version, value),
+            )?;
             Ok(next.map(RString::from).into())
         })
     }
 
-    fn list_stores(&self) -> FfiResult<RVec<RString>> {
+    fn write_keys(
+        &self,
+        calls: RSlice<'_, FfiKeyWrite<'_>>,
+        out: &mut RVec<FfiResult<u64>>,
+    ) -> FfiResult<()> {
         guard(|| {
-            self.require(CapabilityFlags::LIST_STORES, "list_stores")?;
-            Ok(self
-                .inner
-                .list_stores()?
-                .into_iter()
-                .map(RString::from)
-                .collect())
+            // Each old call is a write of one or two operations.
+            let units: Vec<(&str, ProviderResult<Vec<WriteOp<'_>>>)> = calls
+                .iter()
+                .map(|call| (call.store_id.as_str(), key_write_ops(call)))
+                .collect();
+            let mut existed = vec![0u64; calls.len()];
+            let answers = self.write_units(&units, &mut |at, _| existed[at] += 1);
+            out.clear();
+            for ((call, answer), existed) in calls.iter().zip(answers).zip(existed) {
+                // The old calls answer: set and compare-and-set the version,
+                // delete whether the key existed, compare-and-delete 0.
+                let answer = answer.map(|revision| match call.kind {
+                    KEY_DELETE => u64::from(existed > 0),
+                    KEY_COMPARE_AND_DELETE => 0,
+                    _ => revision,
+                });
+                out.push(answer.into());
+            }
+            Ok(())
         })
     }
+
+    fn write(
+        &self,
+        units: RSlice<'_, FfiWriteUnit<'_>>,
+        changes: &mut RVec<u8>,
+        answers: &mut RVec<FfiResult<u64>>,
+    ) -> FfiResult<()> {
+        guard(|| {
+            let decoded: Vec<(&str, ProviderResult<Vec<WriteOp<'_>>>)> = units
+                .iter()
+                .map(|unit| (unit.store_id.as_str(), unit_ops(unit)))
+                .collect();
+            changes.clear();
+            // Changes are framed as they come; those of a unit that then
+            // failed are dropped by the host, which reads its answer first.
+            let results = self.write_units(&decoded, &mut |at, change| {
+                frame_change(changes, at as u32, change)
+            });
+            answers.clear();
+            for result in results {
+                answers.push(result.into());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The plain operation of a 0.1 transaction operation.
+fn txn_op<'a>(op: &FfiTxnOp<'a>) -> ProviderResult<WriteOp<'a>> {
+    let key = op.key.as_str();
+    Ok(match op.tag {
+        TXN_PUT => WriteOp::put(key, op.value.as_slice()),
+        TXN_DELETE => WriteOp::delete(key),
+        TXN_CHECK => WriteOp::check(key, expected_from_wire(op.expected)),
+        tag => {
+            return Err(ProviderError::unsupported(format!(
+                "transaction operation tag {tag} is unknown to this provider's interface \
+                 (provider-api {INTERFACE_VERSION}); rebuild the provider against the host's \
+                 provider-api"
+            )))
+        }
+    })
+}
+
+/// The operations of one call of a 0.1 `write_keys` group.
+fn key_write_ops<'a>(call: &FfiKeyWrite<'a>) -> ProviderResult<Vec<WriteOp<'a>>> {
+    let key = call.key.as_str();
+    let value = call.value.as_slice();
+    Ok(match call.kind {
+        KEY_SET => vec![WriteOp::put(key, value)],
+        KEY_DELETE => vec![WriteOp::delete(key)],
+        KEY_COMPARE_AND_SET => vec![
+            WriteOp::check(key, expected_from_wire(call.expected)),
+            WriteOp::put(key, value),
+        ],
+        KEY_COMPARE_AND_DELETE => vec![
+            WriteOp::check(key, Expected::Version(call.expected)),
+            WriteOp::delete(key),
+        ],
+        other => {
+            return Err(ProviderError::invalid_argument(format!(
+                "unknown write kind {other} in a write_keys group; the host is newer than \
+                 this provider's interface"
+            )))
+        }
+    })
 }
 
 fn info_of<P: Provider>(version: &str) -> ProviderInfo {
@@ -526,7 +611,8 @@ fn info_of<P: Provider>(version: &str) -> ProviderInfo {
 /// Wraps an opened provider for use in the host's own process, through the
 /// same adapter a loaded library uses (checks, panic guard, conversions).
 pub fn in_process<P: Provider>(provider: P, version: &str) -> FfiProviderBox {
-    let caps = provider.capabilities();
+    let mut caps = provider.capabilities();
+    caps.limits = caps.limits.framable();
     FfiProvider_TO::from_value(
         Exported {
             inner: provider,
@@ -540,11 +626,23 @@ pub fn in_process<P: Provider>(provider: P, version: &str) -> FfiProviderBox {
 /// Opens `P` from JSON behind the panic guard, as the root module's `open` does.
 pub fn open_in_process<P: Provider>(
     config_json: &str,
+    context: &OpenContext,
     version: &str,
 ) -> ProviderResult<FfiProviderBox> {
-    guard(|| P::open(config_json))
+    guard(|| P::open_with(config_json, context))
         .into_result()
         .map(|p| in_process(p, version))
+}
+
+/// Refuses, when the export macro is compiled, declared limits the
+/// boundary's frames cannot carry.
+pub const fn check_declared_limits(capabilities: Capabilities) {
+    if capabilities.limits.max_value_bytes > crate::limits::FRAMABLE_VALUE_BYTES {
+        panic!(
+            "the provider's CAPABILITIES declare max_value_bytes over 4 GiB - 1 (u32::MAX), \
+             more than a frame of the boundary holds: declare at most u32::MAX"
+        );
+    }
 }
 
 extern "C" fn module_info<E: Export>() -> ProviderInfo {
@@ -559,10 +657,20 @@ extern "C" fn module_open<E: Export>(
     config_json: RStr<'_>,
     logger: ROption<HostLogger>,
 ) -> RResult<FfiProviderBox, ProviderError> {
-    if let ROption::RSome(logger) = logger {
+    module_open_with::<E>(config_json, FfiOpen { logger, flags: 0 })
+}
+
+extern "C" fn module_open_with<E: Export>(
+    config_json: RStr<'_>,
+    host: FfiOpen,
+) -> RResult<FfiProviderBox, ProviderError> {
+    if let ROption::RSome(logger) = host.logger {
         log_bridge::install(logger);
     }
-    open_in_process::<E::Provider>(config_json.as_str(), E::VERSION).into()
+    let context = OpenContext {
+        read_only: host.flags & OPEN_READ_ONLY != 0,
+    };
+    open_in_process::<E::Provider>(config_json.as_str(), &context, E::VERSION).into()
 }
 
 /// Builds the root module of an exported provider.
@@ -571,6 +679,7 @@ pub fn root_module<E: Export>() -> ProviderModuleRef {
         info: module_info::<E>,
         capabilities: module_capabilities::<E>,
         open: module_open::<E>,
+        open_with: module_open_with::<E>,
     }
     .leak_into_prefix()
 }
@@ -602,7 +711,8 @@ pub const fn lib_header<E: Export>() -> LibHeader {
 /// It generates the library's root module (name, version, capabilities and
 /// `open`), the ABI adapter with a `catch_unwind` around every entry point,
 /// and the bridge that sends the provider's `tracing` events to the host.
-/// Use it once per library.
+/// Use it once per library. It does not compile if the provider's declared
+/// limits exceed what the boundary carries.
 #[macro_export]
 macro_rules! export_provider {
     ($provider:ty) => {
@@ -613,6 +723,9 @@ macro_rules! export_provider {
             type Provider = $provider;
             const VERSION: &'static str = env!("CARGO_PKG_VERSION");
         }
+
+        const _: () =
+            $crate::export::check_declared_limits(<$provider as $crate::Provider>::CAPABILITIES);
 
         /// The abi_stable root-module symbol the host looks up.
         #[doc(hidden)]
@@ -626,18 +739,43 @@ macro_rules! export_provider {
         pub fn open_in_process(
             config_json: &str,
         ) -> ::std::result::Result<$crate::ffi::FfiProviderBox, $crate::ProviderError> {
-            $crate::export::open_in_process::<$provider>(config_json, env!("CARGO_PKG_VERSION"))
+            $crate::export::open_in_process::<$provider>(
+                config_json,
+                &$crate::OpenContext::READ_WRITE,
+                env!("CARGO_PKG_VERSION"),
+            )
         }
     };
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_exported_symbol_is_the_one_abi_stable_looks_up() {
         assert_eq!(
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
             "_1as_0lib_1header_0root_bmodule_bloader"
         );
+    }
+
+    #[test]
+    fn a_write_needs_the_capability_its_shape_needs() {
+        let cas = Some((CapabilityFlags::COMPARE_AND_SET, "compare_and_set"));
+        let txn = Some((CapabilityFlags::TRANSACTIONS, "transaction"));
+        let put = WriteOp::put("a", b"1");
+        let del = WriteOp::delete("a");
+        let check = WriteOp::check("a", Expected::Absent);
+        assert_eq!(needed_by(&[]), None);
+        assert_eq!(needed_by(&[put, WriteOp::put("b", b"")]), None);
+        assert_eq!(needed_by(&[del, WriteOp::delete("b")]), None);
+        assert_eq!(needed_by(&[WriteOp::Clear]), None);
+        assert_eq!(needed_by(&[check, put]), cas);
+        assert_eq!(needed_by(&[check, del]), cas);
+        assert_eq!(needed_by(&[check, WriteOp::put("b", b"")]), txn);
+        assert_eq!(needed_by(&[check]), txn);
+        assert_eq!(needed_by(&[put, del]), txn);
+        assert_eq!(needed_by(&[WriteOp::Clear, put]), txn);
     }
 }

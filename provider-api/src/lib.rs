@@ -8,34 +8,50 @@
 //! stateplug_provider_api::export_provider!(MyProvider);
 //! ```
 //!
-//! in a crate with `crate-type = ["cdylib", "rlib"]`. The host loads the
-//! built library by path and checks that it was built against a compatible
-//! version of this crate ([`ffi`] lists the evolution rules).
+//! in a crate with `crate-type = ["cdylib", "rlib"]`. Writes come as one
+//! form, a list of [`WriteOp`]s on one store, and [`apply`] carries one
+//! out over a [`StoreWriter`] of yours, with every check right. The host
+//! loads the built library by path and checks that it was built against a
+//! compatible version of this crate (the evolution rules are in
+//! `CHANGELOG.md`).
 //!
-//! Nothing here does I/O or needs an async runtime.
+//! Nothing here does I/O or needs an async runtime. The modules [`ffi`]
+//! and [`export`] are the host's side of the boundary and what the export
+//! macro generates: a provider author does not use them.
 #![warn(missing_docs)]
 
 mod capabilities;
+mod change;
 mod config;
+mod entry;
 mod error;
+#[doc(hidden)]
 pub mod export;
+#[doc(hidden)]
 pub mod ffi;
+mod legacy;
 mod limits;
+#[doc(hidden)]
 pub mod log_bridge;
+mod open;
 mod provider;
-mod types;
+mod scan;
+mod write;
 
 pub use capabilities::{Capabilities, CapabilityFlags, ProviderInfo};
+pub use change::{ChangeKind, ChangePage, ChangeRecord};
 pub use config::parse_config;
+pub use entry::{Entry, Expected, HistoryEntry};
 pub use error::{ErrorKind, ProviderError, ProviderResult};
+#[doc(hidden)]
+pub use legacy::{KeyWrite, TxnOpRef};
 pub use limits::{
     Limits, MAX_BATCH_OPS, MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_STORE_ID_BYTES, MAX_VALUE_BYTES,
 };
+pub use open::OpenContext;
 pub use provider::{conflict, KeyBytesVisitor, Provider};
-pub use types::{
-    prefix_successor, ChangeKind, ChangePage, ChangeRecord, Entry, Expected, HistoryEntry,
-    KeyEntry, KeyWrite, Page, ScanRef, TxnOpRef,
-};
+pub use scan::{prefix_successor, KeyEntry, Page, ScanRef};
+pub use write::{apply, ChangeSink, KeyChange, StoreWriter, WriteFailure, WriteOp, WriteUnit};
 
 /// Items the exported macro needs; not part of the public API.
 #[doc(hidden)]

@@ -108,6 +108,25 @@ impl Limits {
     }
 }
 
+/// The largest value a frame of the boundary can carry: its length is a
+/// `u32` (see `ffi::frame_row`).
+pub(crate) const FRAMABLE_VALUE_BYTES: u64 = u32::MAX as u64;
+
+impl Limits {
+    /// These limits within what the boundary's frames hold: a declared
+    /// `max_value_bytes` over 4 GiB − 1 is lowered to it, so a longer value
+    /// is refused as over the limit instead of being cut short in a frame.
+    /// (`export_provider!` refuses to compile a provider whose declared
+    /// `CAPABILITIES` exceed it; an opened instance's are lowered.)
+    pub const fn framable(self) -> Limits {
+        let mut limits = self;
+        if limits.max_value_bytes > FRAMABLE_VALUE_BYTES {
+            limits.max_value_bytes = FRAMABLE_VALUE_BYTES;
+        }
+        limits
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self::DEFAULT
@@ -154,6 +173,17 @@ mod tests {
         assert!(l.check_scan_limit(0).is_err());
         assert!(l.check_key("").is_ok());
         assert!(l.check_value("k", &[]).is_ok());
+    }
+
+    #[test]
+    fn limits_over_what_a_frame_holds_are_lowered_to_it() {
+        let huge = Limits {
+            max_value_bytes: u64::MAX,
+            ..Limits::DEFAULT
+        };
+        let framable = huge.framable();
+        assert_eq!(framable.max_value_bytes, u64::from(u32::MAX));
+        assert_eq!(Limits::DEFAULT.framable(), Limits::DEFAULT);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The synchronous trait a provider author implements.
 
 use crate::{
-    Capabilities, ChangePage, Entry, Expected, HistoryEntry, KeyWrite, Page, ProviderError,
-    ProviderResult, ScanRef, TxnOpRef,
+    legacy, Capabilities, ChangePage, ChangeSink, Entry, Expected, HistoryEntry, KeyChange,
+    KeyWrite, OpenContext, Page, ProviderError, ProviderResult, ScanRef, TxnOpRef, WriteOp,
+    WriteUnit,
 };
 
 /// The visitor of [`Provider::scan_visit_bytes`]: each row's key (its UTF-8
@@ -16,6 +17,13 @@ pub type KeyBytesVisitor<'v> = &'v mut dyn FnMut(&[u8], u64, &[u8]);
 /// a `cdylib`. The host loads the library, opens the provider with a JSON
 /// configuration, and drives it through one async API.
 ///
+/// What you implement: [`open`](Provider::open), the reads
+/// ([`get_entry`](Provider::get_entry), [`list_keys`](Provider::list_keys),
+/// [`store_exists`](Provider::store_exists), [`key_count`](Provider::key_count)),
+/// and the one write method, [`write`](Provider::write), usually a few
+/// lines around [`apply`](crate::apply). The rest is optional: each has a
+/// default, and what needs a capability is refused unless you declare it.
+///
 /// # Contract
 ///
 /// - Keys and store_ids are UTF-8 strings; values are bytes. An empty key and
@@ -23,10 +31,13 @@ pub type KeyBytesVisitor<'v> = &'v mut dyn FnMut(&[u8], u64, &[u8]);
 ///   runs. Input over the declared [`Limits`](crate::Limits) is refused before
 ///   your code runs, with `INVALID_ARGUMENT` naming the limit.
 /// - A missing key or an unknown store_id is never an error: reads return
-///   `None`, `false` or `0`, and deletes return that nothing existed.
-/// - Every write to a key gives it a new version, greater than any version
-///   the store_id has given before, even after the key was deleted and
-///   created again or the store was cleared. Versions start at 1.
+///   `None`, `false` or `0`, and deletes report that nothing existed.
+/// - Every write that changes something gets a revision, greater than any
+///   version the provider has given before (also after a key was deleted
+///   and created again or its store cleared); every key it puts gets that
+///   revision as its version, and a deletion is reported at that revision
+///   too, so changes of every kind order by version. Versions start at 1.
+///   A write that changes nothing consumes no revision.
 /// - An operation whose capability is not declared in
 ///   [`Provider::capabilities`] is refused with `UNSUPPORTED` before your code
 ///   runs; the default bodies of optional methods also refuse. A provider
@@ -36,15 +47,15 @@ pub type KeyBytesVisitor<'v> = &'v mut dyn FnMut(&[u8], u64, &[u8]);
 ///
 /// Every call names a `store_id` (the host uses the plugin id). Stores are
 /// fully independent: the same key in two stores is two entries, and
-/// `clear_store` touches one store only. A store exists while it holds at
+/// clearing touches one store only. A store exists while it holds at
 /// least one key; reading, deleting or clearing an unknown store_id must not
 /// leave anything behind (no empty tables, no memory held per store_id).
 ///
 /// # Concurrency
 ///
-/// Methods take `&self` and are called from many threads at once. Each call
-/// is atomic on its own; batches declared atomic and transactions are
-/// all-or-nothing and isolated from concurrent calls.
+/// Methods take `&self` and are called from many threads at once. Each
+/// write is atomic and isolated: all of its operations or none, and no
+/// other call sees half of it.
 ///
 /// # Errors
 ///
@@ -67,6 +78,18 @@ pub trait Provider: Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// Opens the provider as [`open`](Provider::open) does, with what the
+    /// host asks of this instance (see [`OpenContext`]: a read-only open
+    /// must create nothing). Defaults to `open`; a provider that creates
+    /// storage overrides it to honour `read_only`.
+    fn open_with(config_json: &str, context: &OpenContext) -> ProviderResult<Self>
+    where
+        Self: Sized,
+    {
+        let _ = context;
+        Self::open(config_json)
+    }
+
     /// What this opened instance can do. Defaults to [`Provider::CAPABILITIES`].
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
@@ -76,17 +99,11 @@ pub trait Provider: Send + Sync + 'static {
     /// - Missing key or unknown store_id: `Ok(None)`.
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>>;
 
-    /// The value of `key`. Defaults to [`Provider::get_entry`] without the version.
-    /// - Missing key or unknown store_id: `Ok(None)`.
-    fn get(&self, store_id: &str, key: &str) -> ProviderResult<Option<Vec<u8>>> {
-        Ok(self.get_entry(store_id, key)?.map(|e| e.value))
-    }
-
     /// Hands the value of `key` to `visit` as a borrowed slice, without
     /// copying it first; returns whether the key exists. This is how the
     /// host reads values: the bytes are copied once, straight into the
-    /// host's buffer. Defaults to [`Provider::get`]; override it when the
-    /// value can be borrowed from storage.
+    /// host's buffer. Defaults to [`Provider::get_entry`]; override it when
+    /// the value can be borrowed from storage.
     /// - Missing key or unknown store_id: `Ok(false)`, `visit` not called.
     fn read(
         &self,
@@ -94,26 +111,13 @@ pub trait Provider: Send + Sync + 'static {
         key: &str,
         visit: &mut dyn FnMut(&[u8]),
     ) -> ProviderResult<bool> {
-        match self.get(store_id, key)? {
-            Some(value) => {
-                visit(&value);
+        match self.get_entry(store_id, key)? {
+            Some(entry) => {
+                visit(&entry.value);
                 Ok(true)
             }
             None => Ok(false),
         }
-    }
-
-    /// Writes `value` under `key`, creating or overwriting it.
-    /// - Returns the new version.
-    fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64>;
-
-    /// Removes `key`.
-    /// - Returns whether it existed; a missing key or store is `Ok(false)`.
-    fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool>;
-
-    /// Whether `key` exists. Defaults to [`Provider::get_entry`].
-    fn contains_key(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        Ok(self.get_entry(store_id, key)?.is_some())
     }
 
     /// The entries of `keys`, in the same order, `None` where a key is missing.
@@ -124,19 +128,63 @@ pub trait Provider: Send + Sync + 'static {
         keys.iter().map(|k| self.get_entry(store_id, k)).collect()
     }
 
-    /// Writes every pair as one batch (one commit for a durable provider).
-    /// - All pairs get the same new version, which is returned.
-    /// - An empty batch writes nothing and returns 0.
-    /// - All-or-nothing if [`CapabilityFlags::ATOMIC_BATCHES`](crate::CapabilityFlags::ATOMIC_BATCHES) is declared.
-    fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64>;
+    /// Applies `ops` to `store_id` as one atomic write: every
+    /// [`WriteOp::Check`] first, then the puts, deletes and clears in order,
+    /// in one commit. Reports each key it changed to `changed` and returns
+    /// the write's revision (0 if it changed nothing).
+    ///
+    /// - A failed check returns `VERSION_CONFLICT` (or `ALREADY_EXISTS` for
+    ///   `Expected::Absent`) naming the key and both versions; nothing changes.
+    /// - Atomic and isolated as a whole (a `set_many` of 1,000 keys is one
+    ///   write and, for a durable provider, one commit).
+    /// - Checks need [`CapabilityFlags::COMPARE_AND_SET`](crate::CapabilityFlags::COMPARE_AND_SET),
+    ///   a write of several operations needs
+    ///   [`CapabilityFlags::ATOMIC_BATCHES`](crate::CapabilityFlags::ATOMIC_BATCHES)
+    ///   or [`CapabilityFlags::TRANSACTIONS`](crate::CapabilityFlags::TRANSACTIONS)
+    ///   as the host explains; the host refuses what is not declared.
+    ///
+    /// Implement it by opening your write transaction, running
+    /// [`crate::apply`] with a [`crate::StoreWriter`] over it, and
+    /// committing. The default is built from the write methods of
+    /// provider-api 0.1 (`set`, `delete`, `set_many`, ...), so providers
+    /// written against 0.1 keep compiling; it reads the keys' versions
+    /// before writing, so its report may miss a concurrent change.
+    fn write(
+        &self,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
+        changed: ChangeSink<'_>,
+    ) -> ProviderResult<u64> {
+        legacy::write_through_old_methods(self, store_id, ops, changed)
+    }
 
-    /// Removes every key in `keys` as one batch.
-    /// - Returns how many of them existed; missing keys are skipped.
-    fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64>;
-
-    /// Removes every key of `store_id`.
-    /// - Returns how many were removed; an unknown store is `Ok(0)`.
-    fn clear_store(&self, store_id: &str) -> ProviderResult<u64>;
+    /// Independent writes of concurrent callers, possibly on different
+    /// stores, committed together (one transaction, one sync); one answer
+    /// per unit, in order, each what the unit alone would answer. Each
+    /// changed key is reported to `changed` with its unit's index.
+    ///
+    /// - A unit refused (a failed check) leaves the others untouched; a
+    ///   storage failure spoils the whole group, so every unit fails and
+    ///   none is applied.
+    /// - Each unit gets its own revision, in the order of `units`.
+    /// - The default writes each unit alone through [`Provider::write`]. A
+    ///   provider that commits a group together overrides it (opening one
+    ///   transaction and calling [`crate::apply`] per unit: a
+    ///   [`WriteFailure::Refused`](crate::WriteFailure::Refused) answers that
+    ///   unit, a [`WriteFailure::Failed`](crate::WriteFailure::Failed) aborts
+    ///   the group) and declares
+    ///   [`CapabilityFlags::GROUP_WRITES`](crate::CapabilityFlags::GROUP_WRITES).
+    fn write_group(
+        &self,
+        units: &[WriteUnit<'_>],
+        changed: &mut dyn FnMut(usize, KeyChange<'_>),
+    ) -> Vec<ProviderResult<u64>> {
+        units
+            .iter()
+            .enumerate()
+            .map(|(i, unit)| self.write(unit.store_id, unit.ops, &mut |c| changed(i, c)))
+            .collect()
+    }
 
     /// Every key of `store_id`, in ascending order.
     /// - An unknown store is an empty vector.
@@ -154,61 +202,6 @@ pub trait Provider: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Writes `value` under `key` only if the key is in the `expected` state.
-    /// - Returns the new version.
-    /// - `Expected::Version(v)` and the key is absent or at another version:
-    ///   `VERSION_CONFLICT` naming the key and both versions; nothing changes.
-    /// - `Expected::Absent` and the key exists: `ALREADY_EXISTS` naming the key
-    ///   and its version; nothing changes.
-    /// - Needs [`CapabilityFlags::COMPARE_AND_SET`](crate::CapabilityFlags::COMPARE_AND_SET).
-    fn compare_and_set(
-        &self,
-        store_id: &str,
-        key: &str,
-        expected: Expected,
-        value: &[u8],
-    ) -> ProviderResult<u64> {
-        let _ = (store_id, key, expected, value);
-        Err(unsupported(Self::NAME, "compare_and_set"))
-    }
-
-    /// Removes `key` only if it exists at exactly `version`.
-    /// - Absent or at another version: `VERSION_CONFLICT` naming both versions.
-    /// - Needs [`CapabilityFlags::COMPARE_AND_SET`](crate::CapabilityFlags::COMPARE_AND_SET).
-    fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
-        let _ = (store_id, key, version);
-        Err(unsupported(Self::NAME, "compare_and_delete"))
-    }
-
-    /// Applies `ops` all-or-nothing: every `Check` first, then puts and
-    /// deletes in order, as one commit.
-    /// - A failed check returns `VERSION_CONFLICT` (or `ALREADY_EXISTS` for
-    ///   `Expected::Absent`) naming the key and both versions; nothing changes.
-    /// - Returns the version given to every put (0 if nothing was written).
-    /// - Needs [`CapabilityFlags::TRANSACTIONS`](crate::CapabilityFlags::TRANSACTIONS).
-    fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
-        let _ = (store_id, ops);
-        Err(unsupported(Self::NAME, "transaction"))
-    }
-
-    /// Independent single-key writes from concurrent callers, possibly on
-    /// different stores; one answer per call, in order, each what the call
-    /// alone would answer (see [`KeyWrite`]).
-    /// - Every call is applied as if alone: one failing (a conflict, say)
-    ///   leaves the others untouched, unless a storage failure spoils the
-    ///   whole group, in which case every call of it fails and none is
-    ///   applied.
-    /// - Each call gets its own version, in the order of `calls`.
-    /// - The default runs each call alone. A provider that commits a group
-    ///   together (one transaction, one sync) overrides it and declares
-    ///   [`CapabilityFlags::GROUP_WRITES`](crate::CapabilityFlags::GROUP_WRITES);
-    ///   the host then hands it concurrent writes in groups, on one thread.
-    /// - Compare-and-set calls need [`CapabilityFlags::COMPARE_AND_SET`](crate::CapabilityFlags::COMPARE_AND_SET)
-    ///   (the host refuses them otherwise, before the provider runs).
-    fn write_keys(&self, calls: &[KeyWrite<'_>]) -> Vec<ProviderResult<u64>> {
-        calls.iter().map(|call| call.run_alone(self)).collect()
-    }
-
     /// One page of an ordered walk over `store_id`; see [`ScanRef`].
     /// - `next` is set when more keys may follow; pass it back as `after`.
     /// - An unknown store is an empty page with `next: None`.
@@ -218,31 +211,15 @@ pub trait Provider: Send + Sync + 'static {
         Err(unsupported(Self::NAME, "scan"))
     }
 
-    /// One page of `scan`, handed to `visit` row by row (key, version,
-    /// value) as borrowed slices, so that rows cross the boundary with one
-    /// copy into the host's buffer. Returns the page's continuation (the
-    /// last key visited, if more keys may follow). Defaults to
-    /// [`Provider::scan`]; override it when rows can be borrowed from storage.
-    /// - Needs [`CapabilityFlags::ORDERED_SCANS`](crate::CapabilityFlags::ORDERED_SCANS).
-    fn scan_visit(
-        &self,
-        store_id: &str,
-        scan: ScanRef<'_>,
-        visit: &mut dyn FnMut(&str, u64, &[u8]),
-    ) -> ProviderResult<Option<String>> {
-        let page = self.scan(store_id, scan)?;
-        for row in &page.entries {
-            visit(&row.key, row.version, &row.value);
-        }
-        Ok(page.next)
-    }
-
-    /// [`Provider::scan_visit`] with each key as its UTF-8 bytes, not
-    /// checked: the host checks every key of a page it receives, so a
-    /// provider that stores keys as bytes can override this to skip a
-    /// second check per row (`scan_into` calls this method). The keys must
-    /// still be the UTF-8 keys that were written: a key that is not UTF-8
-    /// fails the whole page in the host. Defaults to `scan_visit`.
+    /// One page of `scan`, handed to `visit` row by row (key bytes,
+    /// version, value) as borrowed slices, so that rows cross the boundary
+    /// with one copy into the host's buffer; returns the page's
+    /// continuation (the last key visited, if more keys may follow). This
+    /// is how the host scans. The keys are the UTF-8 keys that were written,
+    /// passed as bytes without a check of your own: the host checks every
+    /// key it receives, and a key that is not UTF-8 fails the page.
+    /// Defaults to [`Provider::scan`]; override it when rows can be
+    /// borrowed from storage.
     /// - Needs [`CapabilityFlags::ORDERED_SCANS`](crate::CapabilityFlags::ORDERED_SCANS).
     fn scan_visit_bytes(
         &self,
@@ -297,12 +274,115 @@ pub trait Provider: Send + Sync + 'static {
     /// Changes committed after position `after`, oldest first, at most
     /// `limit`; waits up to `timeout_ms` for the first one, then returns
     /// what there is (possibly nothing, with the same cursor).
-    /// - Every change of one write call is returned in one page or in
-    ///   consecutive pages, in order.
+    /// - Every change of one write is returned in one page or in
+    ///   consecutive pages, in order; a deletion at the revision of the
+    ///   write that removed the key.
     /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED).
     fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> ProviderResult<ChangePage> {
         let _ = (after, limit, timeout_ms);
         Err(unsupported(Self::NAME, "wait_changes"))
+    }
+
+    // The methods below are the interface of provider-api 0.1. The host no
+    // longer calls them; they stay so that providers written against 0.1
+    // keep compiling. The default `write` is built from the write methods,
+    // and their defaults from `write`, so a provider implements either;
+    // one that implements neither is told to implement `write` (see
+    // `legacy::write_through_old_methods`).
+
+    /// provider-api 0.1: the value of `key`. No longer called.
+    #[doc(hidden)]
+    fn get(&self, store_id: &str, key: &str) -> ProviderResult<Option<Vec<u8>>> {
+        Ok(self.get_entry(store_id, key)?.map(|e| e.value))
+    }
+
+    /// provider-api 0.1: whether `key` exists. No longer called.
+    #[doc(hidden)]
+    fn contains_key(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
+        Ok(self.get_entry(store_id, key)?.is_some())
+    }
+
+    /// provider-api 0.1: a scan with `&str` keys; see [`Provider::scan_visit_bytes`].
+    #[doc(hidden)]
+    fn scan_visit(
+        &self,
+        store_id: &str,
+        scan: ScanRef<'_>,
+        visit: &mut dyn FnMut(&str, u64, &[u8]),
+    ) -> ProviderResult<Option<String>> {
+        let page = self.scan(store_id, scan)?;
+        for row in &page.entries {
+            visit(&row.key, row.version, &row.value);
+        }
+        Ok(page.next)
+    }
+
+    /// provider-api 0.1: a put. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
+        legacy::written(self, store_id, &[WriteOp::put(key, value)]).map(|(revision, _)| revision)
+    }
+
+    /// provider-api 0.1: a delete. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
+        legacy::written(self, store_id, &[WriteOp::delete(key)]).map(|(_, changed)| changed > 0)
+    }
+
+    /// provider-api 0.1: puts in one batch. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64> {
+        let ops: Vec<WriteOp<'_>> = entries.iter().map(|(k, v)| WriteOp::put(k, v)).collect();
+        legacy::written(self, store_id, &ops).map(|(revision, _)| revision)
+    }
+
+    /// provider-api 0.1: deletes in one batch. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
+        let ops: Vec<WriteOp<'_>> = keys.iter().map(|k| WriteOp::delete(k)).collect();
+        legacy::written(self, store_id, &ops).map(|(_, changed)| changed)
+    }
+
+    /// provider-api 0.1: removes a store's keys. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn clear_store(&self, store_id: &str) -> ProviderResult<u64> {
+        legacy::written(self, store_id, &[WriteOp::Clear]).map(|(_, changed)| changed)
+    }
+
+    /// provider-api 0.1: a conditional put. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn compare_and_set(
+        &self,
+        store_id: &str,
+        key: &str,
+        expected: Expected,
+        value: &[u8],
+    ) -> ProviderResult<u64> {
+        let ops = [WriteOp::check(key, expected), WriteOp::put(key, value)];
+        legacy::written(self, store_id, &ops).map(|(revision, _)| revision)
+    }
+
+    /// provider-api 0.1: a conditional delete. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
+        let ops = [
+            WriteOp::check(key, Expected::Version(version)),
+            WriteOp::delete(key),
+        ];
+        legacy::written(self, store_id, &ops).map(drop)
+    }
+
+    /// provider-api 0.1: a transaction. Defaults to [`Provider::write`].
+    #[doc(hidden)]
+    fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
+        let ops: Vec<WriteOp<'_>> = ops.iter().map(TxnOpRef::as_write).collect();
+        legacy::written(self, store_id, &ops).map(|(revision, _)| revision)
+    }
+
+    /// provider-api 0.1: grouped single-key writes; see [`Provider::write_group`].
+    #[doc(hidden)]
+    fn write_keys(&self, calls: &[KeyWrite<'_>]) -> Vec<ProviderResult<u64>> {
+        calls.iter().map(|call| call.run_alone(self)).collect()
     }
 }
 

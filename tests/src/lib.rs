@@ -12,7 +12,10 @@ use std::{
     sync::Arc,
 };
 
-use stateplug::{ProviderLibrary, StateStore};
+use stateplug::{
+    layers::{Layered, WatchLayer, Watcher},
+    ProviderLibrary, StateStore,
+};
 use tempfile::TempDir;
 
 /// The path of the built library of crate `crate_name`.
@@ -24,6 +27,13 @@ pub fn library_path(crate_name: &str) -> PathBuf {
 pub fn load(crate_name: &str) -> ProviderLibrary {
     let path = library_path(crate_name);
     ProviderLibrary::load(&path).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// The memory provider of release 0.1, built against provider-api 0.1
+/// (the frozen copy in `fixtures/frozen-0.1`, built by `build.rs`).
+pub fn frozen_memory_0_1() -> ProviderLibrary {
+    let path = env!("STATEPLUG_FROZEN_0_1_LIBRARY");
+    ProviderLibrary::load(path).unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }
 
 /// Opens the memory provider from its `.so`.
@@ -60,4 +70,63 @@ pub fn tmpfs_tempdir() -> TempDir {
         tempfile::tempdir()
     }
     .expect("temp dir")
+}
+
+/// A store under a watch layer: the store's operations through `Deref`,
+/// the layer's own through the methods of the same names.
+pub struct Watched {
+    store: Arc<dyn StateStore>,
+    layer: Arc<Layered<WatchLayer>>,
+}
+
+impl Watched {
+    /// `inner` under a watch layer whose channel holds `capacity` batches.
+    pub fn new(inner: Arc<dyn StateStore>, capacity: usize) -> Self {
+        let layer = Arc::new(Layered::new(
+            inner.clone(),
+            WatchLayer::with_capacity(&inner, capacity),
+        ));
+        Watched {
+            store: layer.clone(),
+            layer,
+        }
+    }
+
+    /// The layered store, as plugins see it.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// A watcher of `store_id`'s keys under `prefix`.
+    pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
+        self.layer.layer().watch(store_id, prefix)
+    }
+
+    /// A watcher of every change.
+    pub fn watch_all(&self) -> Watcher {
+        self.layer.layer().watch_all()
+    }
+
+    /// How many watchers are live.
+    pub fn watcher_count(&self) -> usize {
+        self.layer.layer().watcher_count()
+    }
+
+    /// Whether the layer follows the provider's change feed.
+    pub fn follows_change_feed(&self) -> bool {
+        self.layer.layer().follows_change_feed()
+    }
+
+    /// Waits until the layer follows the change feed (see `WatchLayer::ready`).
+    pub async fn ready(&self) -> bool {
+        self.layer.layer().ready().await
+    }
+}
+
+impl std::ops::Deref for Watched {
+    type Target = dyn StateStore;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.store
+    }
 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use postgres_support::{url, TestSchema};
 use stateplug::{
     conformance::{run_all, Outcome},
-    layers::WatchLayer,
     StateStore,
 };
 
@@ -68,11 +67,15 @@ async fn conformance_suite_through_the_loaded_library() {
 async fn conformance_suite_through_a_watch_layer_on_the_feed() {
     let Some(url) = url() else { return };
     let schema = TestSchema::fresh(&url);
-    let layer = Arc::new(WatchLayer::new(schema.open()));
+    let layer = stateplug_tests::Watched::new(schema.open(), 1024);
     assert!(layer.follows_change_feed());
     let _watcher = layer.watch_all();
     assert!(layer.ready().await);
-    run_suite("the postgres .so under a watch layer", layer).await;
+    run_suite(
+        "the postgres .so under a watch layer",
+        layer.store().clone(),
+    )
+    .await;
 }
 
 /// Data and versions survive dropping the provider and opening it again.

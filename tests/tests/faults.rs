@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use stateplug::{
-    layers::{Fault, FaultLayer, RetryLayer, RetryPolicy},
+    layers::{Fault, FaultLayer, Layered, RetryLayer, RetryPolicy},
     ErrorKind, Expected, Host, HostError, Operation, StateStore,
 };
 use stateplug_plugins_example::{Generator, WordCount};
@@ -21,9 +21,9 @@ mod conformance_through_retry {
     stateplug::conformance_tests!(|| {
         let (store, guard) = stateplug_tests::redb_so();
         (
-            std::sync::Arc::new(stateplug::layers::RetryLayer::new(
+            std::sync::Arc::new(stateplug::layers::Layered::new(
                 store,
-                Default::default(),
+                stateplug::layers::RetryLayer::default(),
             )) as std::sync::Arc<dyn stateplug::StateStore>,
             guard,
         )
@@ -34,8 +34,10 @@ mod conformance_through_faults {
     stateplug::conformance_tests!(|| {
         let (store, guard) = stateplug_tests::memory_so();
         (
-            std::sync::Arc::new(stateplug::layers::FaultLayer::new(store))
-                as std::sync::Arc<dyn stateplug::StateStore>,
+            std::sync::Arc::new(stateplug::layers::Layered::new(
+                store,
+                stateplug::layers::FaultLayer::new(),
+            )) as std::sync::Arc<dyn stateplug::StateStore>,
             guard,
         )
     });
@@ -43,16 +45,15 @@ mod conformance_through_faults {
 
 #[tokio::test]
 async fn an_injected_error_names_operation_provider_and_store() {
-    let faults = FaultLayer::new(stateplug_tests::memory_so().0);
+    let faults = Arc::new(FaultLayer::new());
+    let store: Arc<dyn StateStore> =
+        Arc::new(Layered::new(stateplug_tests::memory_so().0, faults.clone()));
     faults.fail_operation(
         Operation::Set,
         Fault::permanent(ErrorKind::STORAGE, "disk on fire"),
         Some(1),
     );
-    let err = faults
-        .set("plugin-a", "k", b"v".to_vec())
-        .await
-        .unwrap_err();
+    let err = store.set("plugin-a", "k", b"v".to_vec()).await.unwrap_err();
     assert_eq!(
         (
             err.operation,
@@ -70,7 +71,7 @@ async fn an_injected_error_names_operation_provider_and_store() {
             && text.contains("disk on fire"),
         "{text}"
     );
-    faults
+    store
         .set("plugin-a", "k", b"v".to_vec())
         .await
         .expect("the rule was used up");
@@ -78,8 +79,11 @@ async fn an_injected_error_names_operation_provider_and_store() {
 
 #[tokio::test]
 async fn temporary_failures_are_retried_within_bounds() {
-    let faults = Arc::new(FaultLayer::new(stateplug_tests::memory_so().0));
-    let store = RetryLayer::new(faults.clone(), quick());
+    let faults = Arc::new(FaultLayer::new());
+    let store: Arc<dyn StateStore> = Arc::new(Layered::new(
+        Arc::new(Layered::new(stateplug_tests::memory_so().0, faults.clone())),
+        RetryLayer::new(quick()),
+    ));
 
     faults.fail_operation(
         Operation::Set,
@@ -138,14 +142,15 @@ async fn temporary_failures_are_retried_within_bounds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_whose_commits_fail_stops_the_host_with_its_id() {
-    let faults = Arc::new(FaultLayer::new(stateplug_tests::memory_so().0));
+    let faults = Arc::new(FaultLayer::new());
     faults.fail_operation(
         Operation::Transaction,
         Fault::permanent(ErrorKind::STORAGE, "no space left on device"),
         None,
     );
     let host = Host::builder()
-        .provider_store(faults.clone())
+        .provider_store(stateplug_tests::memory_so().0)
+        .layer(faults.clone())
         .source(Generator::new("numbers").durable(false))
         .reaction(WordCount::new("counts", &["numbers"]).durable(false))
         .build()
@@ -172,11 +177,13 @@ async fn a_plugin_whose_commits_fail_stops_the_host_with_its_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_retries_a_flaky_store_still_counts_exactly() {
     let memory = stateplug_tests::memory_so().0;
-    let faults = Arc::new(FaultLayer::new(memory.clone()));
+    let faults = Arc::new(FaultLayer::new());
     faults.fail_operation(Operation::GetMany, Fault::temporary("blip"), Some(3));
     faults.delay_operation(Operation::Transaction, Duration::from_millis(1));
     let host = Host::builder()
-        .provider_store(Arc::new(RetryLayer::new(faults, quick())))
+        .provider_store(memory.clone())
+        .layer(faults)
+        .layer(RetryLayer::new(quick()))
         .source(Generator::new("numbers").count(500).durable(false))
         .reaction(
             WordCount::new("counts", &["numbers"])

@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use stateplug::{
-    layers::{FaultLayer, RetryLayer, RetryPolicy, TracingLayer},
+    layers::{FaultLayer, Layered, RetryLayer, RetryPolicy, TracingLayer},
     ErrorKind, Operation, ScopedStore, StateStore,
 };
 use stateplug_tests::load;
@@ -61,14 +61,15 @@ async fn an_unknown_error_kind_is_reported_with_its_number() {
 
 #[tokio::test]
 async fn layers_and_scoped_stores_pass_an_unknown_kind_through() {
-    let faults = Arc::new(FaultLayer::new(weird()));
+    let faults = Arc::new(FaultLayer::new());
     let policy = RetryPolicy {
         attempts: 4,
         first_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(2),
     };
-    let retry = RetryLayer::new(faults.clone(), policy);
-    let store: Arc<dyn StateStore> = Arc::new(TracingLayer::new(Arc::new(retry)));
+    let faulty = Arc::new(Layered::new(weird(), faults.clone()));
+    let retry = Arc::new(Layered::new(faulty, RetryLayer::new(policy)));
+    let store: Arc<dyn StateStore> = Arc::new(Layered::new(retry, TracingLayer));
     let scoped = ScopedStore::new(store.clone(), "plugin-a");
     scoped.set("k", b"v".to_vec()).await.expect("set");
 

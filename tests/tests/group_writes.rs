@@ -61,8 +61,10 @@ async fn concurrent_writes_answer_as_if_alone() {
                         .is_ok_and(|existed| !existed));
                     store.set(&own, "gone", b"x".to_vec()).await.expect("set");
                     assert!(store.delete(&own, "gone").await.expect("delete"));
-                    // Compare-and-delete at a stale version fails alone.
-                    let stale = store.compare_and_delete(&own, "k", version - 1).await;
+                    // Compare-and-delete at another version fails alone.
+                    let stale = store
+                        .compare_and_delete(&own, "k", version + 1_000_000)
+                        .await;
                     assert_eq!(
                         stale.expect_err("stale version").kind,
                         ErrorKind::VERSION_CONFLICT

@@ -9,8 +9,8 @@ use std::{
 
 use stateplug::{
     conformance::fresh_store_id,
-    layers::{Change, ChangeKind, TracingLayer, WatchEvent, WatchLayer, Watcher},
-    ErrorKind, Expected, StateStore, TxnOp,
+    layers::{Layered, TracingLayer, WatchEvent, WatchLayer, Watcher},
+    ChangeKind, ChangeRecord as Change, ErrorKind, Expected, StateStore, TxnOp,
 };
 use tracing::{field::Visit, Subscriber};
 use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -79,7 +79,7 @@ fn capture_tracing() {
 fn traced(open: fn() -> (Arc<dyn StateStore>, ())) -> (Arc<dyn StateStore>, ()) {
     capture_tracing();
     let (store, guard) = open();
-    (Arc::new(TracingLayer::new(store)), guard)
+    (Arc::new(Layered::new(store, TracingLayer)), guard)
 }
 
 // ---------------------------------------------------------------------------
@@ -98,23 +98,26 @@ mod tracing_memory {
 mod tracing_redb {
     use std::sync::Arc;
 
-    use stateplug::{layers::TracingLayer, StateStore};
+    use stateplug::{
+        layers::{Layered, TracingLayer},
+        StateStore,
+    };
 
     stateplug::conformance_tests!(|| {
         super::capture_tracing();
         let (store, dir) = stateplug_tests::redb_so();
         (
-            Arc::new(TracingLayer::new(store)) as Arc<dyn StateStore>,
+            Arc::new(Layered::new(store, TracingLayer)) as Arc<dyn StateStore>,
             dir,
         )
     });
 }
 
 /// Wraps `store` in a watch layer with a live watcher of everything (never
-/// read, so it lags), so that every write takes the locked, reading path.
+/// read, so it lags), so that every write takes the publishing path.
 fn watched<G>((store, guard): (Arc<dyn StateStore>, G)) -> (Arc<dyn StateStore>, (G, Watcher)) {
-    let layer = Arc::new(WatchLayer::new(store));
-    let watcher = layer.watch_all();
+    let layer = Arc::new(Layered::new(store.clone(), WatchLayer::new(&store)));
+    let watcher = layer.layer().watch_all();
     (layer, (guard, watcher))
 }
 
@@ -141,9 +144,11 @@ mod watch_minimal {
 // ---------------------------------------------------------------------------
 // Watch behaviour.
 
-fn watch_layer(capacity: usize) -> Arc<WatchLayer> {
+use stateplug_tests::Watched;
+
+fn watch_layer(capacity: usize) -> Arc<Watched> {
     let (store, ()) = stateplug_tests::memory_so();
-    Arc::new(WatchLayer::with_capacity(store, capacity))
+    Arc::new(Watched::new(store, capacity))
 }
 
 fn c(store_id: &str, key: &str, kind: ChangeKind, version: u64) -> Change {
@@ -164,6 +169,24 @@ fn batch(watcher: &mut Watcher) -> Vec<Change> {
     }
 }
 
+/// The batch waiting on `watcher`: deletions of `keys` (in order) by one
+/// write, at its own revision, which is greater than `after`; returns it.
+#[track_caller]
+fn deletions(watcher: &mut Watcher, store_id: &str, keys: &[&str], after: u64) -> u64 {
+    let got = batch(watcher);
+    let revision = got.first().map_or(0, |c| c.version);
+    assert!(
+        revision > after,
+        "a deletion has the revision of its write: {got:?}"
+    );
+    let want: Vec<Change> = keys
+        .iter()
+        .map(|k| c(store_id, k, ChangeKind::Deleted, revision))
+        .collect();
+    assert_eq!(got, want);
+    revision
+}
+
 #[track_caller]
 fn quiet(watcher: &mut Watcher) {
     let pending = watcher.try_next();
@@ -182,11 +205,7 @@ async fn watch_reports_created_updated_deleted_with_versions() {
     let v2 = layer.set(&s, "a", b"2".to_vec()).await.unwrap();
     assert_eq!(batch(&mut w), [c(&s, "a", Updated, v2)]);
     assert!(layer.delete(&s, "a").await.unwrap());
-    assert_eq!(
-        batch(&mut w),
-        [c(&s, "a", Deleted, v2)],
-        "a delete reports the version the key had"
-    );
+    let deleted = deletions(&mut w, &s, &["a"], v2);
     assert!(!layer.delete(&s, "a").await.unwrap());
     quiet(&mut w);
 
@@ -194,6 +213,7 @@ async fn watch_reports_created_updated_deleted_with_versions() {
         .compare_and_set(&s, "b", Expected::Absent, b"1".to_vec())
         .await
         .unwrap();
+    assert!(v3 > deleted, "changes of every kind order by version");
     assert_eq!(batch(&mut w), [c(&s, "b", Created, v3)]);
     let v4 = layer
         .compare_and_set(&s, "b", Expected::Version(v3), b"2".to_vec())
@@ -201,7 +221,7 @@ async fn watch_reports_created_updated_deleted_with_versions() {
         .unwrap();
     assert_eq!(batch(&mut w), [c(&s, "b", Updated, v4)]);
     layer.compare_and_delete(&s, "b", v4).await.unwrap();
-    assert_eq!(batch(&mut w), [c(&s, "b", Deleted, v4)]);
+    deletions(&mut w, &s, &["b"], v4);
 
     let v5 = layer.set(&s, "c", b"1".to_vec()).await.unwrap();
     batch(&mut w);
@@ -222,11 +242,8 @@ async fn watch_reports_created_updated_deleted_with_versions() {
         layer.delete_many(&s, &["c", "missing", "d"]).await.unwrap(),
         2
     );
-    assert_eq!(
-        batch(&mut w),
-        [c(&s, "c", Deleted, v6), c(&s, "d", Deleted, v6)],
-        "a delete_many is one batch of the keys that existed"
-    );
+    // A delete_many is one batch of the keys that existed.
+    deletions(&mut w, &s, &["c", "d"], v6);
     assert_eq!(layer.delete_many(&s, &["missing"]).await.unwrap(), 0);
     assert_eq!(layer.set_many(&s, vec![]).await.unwrap(), 0);
     quiet(&mut w);
@@ -300,7 +317,7 @@ async fn watch_delivers_a_transaction_as_one_batch() {
     let layer = watch_layer(64);
     let s = fresh_store_id("watch-txn");
     let vx = layer.set(&s, "x", b"1".to_vec()).await.unwrap();
-    let vy = layer.set(&s, "y", b"1".to_vec()).await.unwrap();
+    layer.set(&s, "y", b"1".to_vec()).await.unwrap();
     let mut w = layer.watch(&s, "");
     use ChangeKind::*;
 
@@ -325,7 +342,7 @@ async fn watch_delivers_a_transaction_as_one_batch() {
         [
             c(&s, "x", Updated, v),
             c(&s, "z", Created, v),
-            c(&s, "y", Deleted, vy),
+            c(&s, "y", Deleted, v),
             c(&s, "w", Created, v),
             c(&s, "w", Deleted, v),
         ],
@@ -342,23 +359,18 @@ async fn watch_delivers_a_transaction_as_one_batch() {
 }
 
 /// `clear_store` publishes one batch with a `Deleted` per key, at the
-/// version each key had.
+/// revision of the clear.
 async fn clear_store_emits_deleted_for_each_key(store: Arc<dyn StateStore>) {
-    let layer = WatchLayer::new(store);
+    let layer = Watched::new(store, 1024);
     let s = fresh_store_id("watch-clear");
-    let mut expected = Vec::new();
     for key in ["a", "b", "c"] {
-        let v = layer.set(&s, key, b"1".to_vec()).await.unwrap();
-        expected.push(c(&s, key, ChangeKind::Deleted, v));
+        layer.set(&s, key, b"1".to_vec()).await.unwrap();
     }
     let v = layer.set(&s, "b", b"2".to_vec()).await.unwrap();
-    expected[1].version = v;
     let mut w = layer.watch(&s, "");
     let mut other = layer.watch(&fresh_store_id("watch-clear-other"), "");
     assert_eq!(layer.clear_store(&s).await.unwrap(), 3);
-    let mut got = batch(&mut w);
-    got.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(got, expected);
+    deletions(&mut w, &s, &["a", "b", "c"], v);
     quiet(&mut w);
     quiet(&mut other);
     assert_eq!(layer.clear_store(&s).await.unwrap(), 0);
@@ -377,11 +389,27 @@ async fn watch_clear_store_redb() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_clear_store_without_scans() {
-    let store = stateplug_tests::load("fixture-minimal")
+async fn watch_clear_store_of_a_provider_with_the_old_write_methods() {
+    // A library built against provider-api 0.1 writes through its 0.1
+    // methods: its clear has no revision, so each deletion comes with the
+    // version the key had.
+    let store = stateplug_tests::frozen_memory_0_1()
         .open(&serde_json::json!({}))
-        .expect("open minimal");
-    clear_store_emits_deleted_for_each_key(store).await;
+        .expect("open the 0.1 memory provider");
+    let layer = Watched::new(store, 1024);
+    let s = fresh_store_id("watch-clear-old");
+    let va = layer.set(&s, "a", b"1".to_vec()).await.unwrap();
+    let vb = layer.set(&s, "b", b"1".to_vec()).await.unwrap();
+    let mut w = layer.watch(&s, "");
+    assert_eq!(layer.clear_store(&s).await.unwrap(), 2);
+    assert_eq!(
+        batch(&mut w),
+        [
+            c(&s, "a", ChangeKind::Deleted, va),
+            c(&s, "b", ChangeKind::Deleted, vb)
+        ]
+    );
+    quiet(&mut w);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,7 +500,7 @@ async fn watch_signals_lag_then_continues() {
 async fn concurrent_writers_keep_versions_increasing(store: Arc<dyn StateStore>) {
     const TASKS: usize = 4;
     const WRITES: usize = 40;
-    let layer = Arc::new(WatchLayer::with_capacity(store, 4096));
+    let layer = Arc::new(Watched::new(store, 4096));
     let s = fresh_store_id("watch-concurrent");
     let mut w = layer.watch(&s, "");
     let mut tasks = Vec::new();
@@ -512,9 +540,13 @@ async fn concurrent_writers_keep_versions_increasing(store: Arc<dyn StateStore>)
     for change in &events {
         match last.get(change.key.as_str()) {
             Some(&(v, kind)) => {
+                assert!(
+                    change.version > v,
+                    "versions of {} go back: {events:?}",
+                    change.key
+                );
                 if change.kind == ChangeKind::Deleted {
                     assert_ne!(kind, ChangeKind::Deleted, "deleted twice: {change:?}");
-                    assert_eq!(change.version, v, "a delete reports the last version");
                 } else {
                     assert!(
                         change.version > v,
@@ -618,7 +650,7 @@ fn traced_events(store_id: &str) -> Vec<Captured> {
 async fn tracing_layer_logs_operation_provider_store_outcome_duration() {
     capture_tracing();
     let (store, ()) = stateplug_tests::memory_so();
-    let layer = TracingLayer::new(store);
+    let layer: Arc<dyn StateStore> = Arc::new(Layered::new(store, TracingLayer));
     let s = format!("{TRACED_PREFIX}{}", fresh_store_id("fields"));
     let v = layer.set(&s, "k", b"1".to_vec()).await.unwrap();
     assert_eq!(layer.get(&s, "k").await.unwrap(), Some(b"1".to_vec()));

@@ -22,8 +22,8 @@ fn a_library_without_a_provider_module_is_refused() {
 }
 
 #[test]
-fn a_library_built_against_an_older_interface_names_both_versions() {
-    let path = library_path("fixture-old-interface");
+fn a_library_built_against_another_major_interface_names_both_versions() {
+    let path = library_path("fixture-other-major");
     let err = ProviderLibrary::load(&path).unwrap_err();
     match &err {
         LoadError::IncompatibleVersion {
@@ -31,7 +31,7 @@ fn a_library_built_against_an_older_interface_names_both_versions() {
             host_version,
             ..
         } => {
-            assert_eq!(library_version, "0.0.9");
+            assert_eq!(library_version, "1.0.0");
             assert_eq!(host_version, stateplug_provider_api::ffi::INTERFACE_VERSION);
         }
         other => panic!("expected IncompatibleVersion, got {other:?}"),
@@ -244,6 +244,7 @@ fn a_provider_call_that_never_returns_times_out_and_the_host_keeps_working() {
         .unwrap();
     runtime.block_on(async {
         let options = stateplug::OpenOptions {
+            read_only: false,
             call_timeout: std::time::Duration::from_millis(200),
         };
         let store = load("fixture-minimal")

@@ -18,8 +18,8 @@ use std::{
 use postgres_support::{url, TestSchema, URL_VAR};
 use stateplug::{
     conformance::fresh_store_id,
-    layers::{Change, ChangeKind, WatchEvent, WatchLayer, Watcher},
-    ErrorKind, Expected, StateStore, TxnOp,
+    layers::{WatchEvent, Watcher},
+    ChangeKind, ChangeRecord as Change, ErrorKind, Expected, StateStore, TxnOp,
 };
 
 /// Set in a child process: the schema the parent created.
@@ -153,7 +153,7 @@ async fn writes_on_one_host_reach_watchers_on_another() {
     let Some(url) = url() else { return };
     let schema = TestSchema::fresh(&url);
     let host_a = schema.open();
-    let host_b = Arc::new(WatchLayer::new(schema.open()));
+    let host_b = Arc::new(stateplug_tests::Watched::new(schema.open(), 1024));
     assert!(host_b.follows_change_feed());
     let s = fresh_store_id("cross-host");
     let mut w = host_b.watch(&s, "");
@@ -218,7 +218,7 @@ async fn lost_connections_lose_nothing_acknowledged() {
     let Some(url) = url() else { return };
     let schema = Arc::new(TestSchema::fresh(&url));
     let store = schema.open();
-    let watching = Arc::new(WatchLayer::new(schema.open()));
+    let watching = Arc::new(stateplug_tests::Watched::new(schema.open(), 1024));
     let s = fresh_store_id("lost-connections");
     let mut w = watching.watch(&s, "");
     assert!(watching.ready().await);

@@ -581,7 +581,7 @@ async fn a_slow_reaction_holds_back_its_sources() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_reports_each_commit_as_one_batch_of_changes() {
-    use stateplug::layers::{ChangeKind, WatchEvent};
+    use stateplug::{layers::WatchEvent, ChangeKind};
     let host = Host::builder()
         .provider_store(memory())
         .source(Generator::new("numbers").count(200).durable(false))

@@ -34,7 +34,13 @@ fn provider_info_shows_name_versions_and_capabilities() {
     let out = stateplug(&["provider", "info", &lib("stateplug-provider-redb")]);
     assert!(out.status.success(), "{}", text(&out));
     let shown = text(&out);
-    assert!(shown.contains("provider           redb 0.1.0"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "provider           redb {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{shown}"
+    );
     assert!(
         shown.contains("[x] durable") && shown.contains("[x] transactions"),
         "{shown}"

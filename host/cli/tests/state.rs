@@ -732,8 +732,15 @@ fn provider_list_shows_every_configured_provider_and_its_plugins() {
     let config = config.to_str().unwrap();
     let out = ok(stateplug(&["provider", "list", "--config", config]));
     let shown = stdout(&out);
-    assert!(shown.contains("durable (default)  redb 0.1.0"), "{shown}");
-    assert!(shown.contains("scratch  memory 0.1.0"), "{shown}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        shown.contains(&format!("durable (default)  redb {version}")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("scratch  memory {version}")),
+        "{shown}"
+    );
     assert!(
         shown.contains("plugins: numbers") && shown.contains("plugins: counts"),
         "{shown}"

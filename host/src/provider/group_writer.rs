@@ -1,101 +1,47 @@
-//! Single-key writes of concurrent tasks, handed to a provider in groups.
+//! The writes of concurrent tasks, handed to a provider in groups.
 //!
-//! For a provider that commits groups together (`GROUP_WRITES`) and waits
-//! only on local storage (`LOCAL_IO`), a write does not take a thread of its
-//! own. A task that finds no group running leads: on its worker thread
-//! (`block_in_place`) it hands the queued calls, its own among them, to the
-//! provider's `write_keys` at once, and answers each. Tasks that find a group
-//! running queue their call and await the answer. When the leader's group is
-//! done and calls queued meanwhile, one blocking thread takes over and runs
-//! group after group, back to back, until the queue is empty. A group of
-//! writes then costs one commit and no thread per write; a lone writer runs
-//! its call at once, on its own worker, as before.
+//! For a provider that commits groups together (`GROUP_WRITES`), a write
+//! does not take a thread of its own. A write that finds no group running
+//! goes to the provider at once, alone; writes that arrive meanwhile queue
+//! and await their answer, and when the running group returns, one thread
+//! takes everything queued to the provider as the next group, back to
+//! back, until the queue is empty. A group of writes then costs one commit
+//! and no thread per write; a lone writer commits at once.
+//!
+//! Where the first group runs: with `LOCAL_IO` on a multi-thread runtime,
+//! on the writer's own worker (`block_in_place`, no thread hop), and the
+//! groups after it on one blocking thread; otherwise every group runs on
+//! the blocking pool, and a writer waits at most the call timeout for its
+//! answer (a provider that hangs costs a thread, not the host).
 //!
 //! Invariants:
 //! - while `running` is set exactly one thread (the leader, then the
-//!   drainer) takes calls off the queue, and it clears the flag only when it
-//!   finds the queue empty, under the lock that queues calls, so no call is
-//!   left queued with nobody to run it (the one exception: a runtime shutting
-//!   down drops the drainer unrun, which clears the flag so that the next
-//!   writer leads; see [`DrainJob`]);
-//! - every queued call is answered once; a task that stopped waiting (its
-//!   future dropped) just misses its answer, and its call may still run, as
-//!   a cancelled call may.
+//!   drainer) takes writes off the queue, and it clears the flag only when
+//!   it finds the queue empty, under the lock that queues writes, so no
+//!   write is left queued with nobody to run it (the one exception: a
+//!   runtime shutting down drops the drainer unrun, which clears the flag so
+//!   that the next writer leads; see [`DrainJob`]);
+//! - every queued write is answered once; a task that stopped waiting (its
+//!   future dropped) just misses its answer, and its write may still run,
+//!   as a cancelled call may.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::Duration,
+};
 
-use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RVec};
+use abi_stable::std_types::{RErr, RSlice};
 use stateplug_provider_api::{
-    ffi::{
-        FfiKeyWrite, FfiProviderBox, KEY_COMPARE_AND_DELETE, KEY_COMPARE_AND_SET, KEY_DELETE,
-        KEY_SET,
-    },
-    ProviderError,
+    ffi::{FfiProviderBox, FfiWriteOp, FfiWriteUnit},
+    ErrorKind, ProviderError, WriteOp,
 };
 use tokio::sync::oneshot;
 
-/// A single-key write call, owned while it waits in the queue.
-pub(crate) struct KeyWriteCall {
-    kind: u8,
-    store_id: String,
-    key: String,
-    value: Vec<u8>,
-    expected: u64,
-}
-
-impl KeyWriteCall {
-    /// `set`.
-    pub(crate) fn set(store_id: &str, key: &str, value: Vec<u8>) -> Self {
-        Self::new(KEY_SET, store_id, key, value, 0)
-    }
-
-    /// `delete`.
-    pub(crate) fn delete(store_id: &str, key: &str) -> Self {
-        Self::new(KEY_DELETE, store_id, key, Vec::new(), 0)
-    }
-
-    /// `compare_and_set`, `expected` in wire form.
-    pub(crate) fn compare_and_set(
-        store_id: &str,
-        key: &str,
-        expected: u64,
-        value: Vec<u8>,
-    ) -> Self {
-        Self::new(KEY_COMPARE_AND_SET, store_id, key, value, expected)
-    }
-
-    /// `compare_and_delete` at `version`.
-    pub(crate) fn compare_and_delete(store_id: &str, key: &str, version: u64) -> Self {
-        Self::new(KEY_COMPARE_AND_DELETE, store_id, key, Vec::new(), version)
-    }
-
-    fn new(kind: u8, store_id: &str, key: &str, value: Vec<u8>, expected: u64) -> Self {
-        KeyWriteCall {
-            kind,
-            store_id: store_id.to_owned(),
-            key: key.to_owned(),
-            value,
-            expected,
-        }
-    }
-
-    fn as_ffi(&self) -> FfiKeyWrite<'_> {
-        FfiKeyWrite {
-            kind: self.kind,
-            store_id: self.store_id.as_str().into(),
-            key: self.key.as_str().into(),
-            value: self.value.as_slice().into(),
-            expected: self.expected,
-        }
-    }
-}
-
-type Answer = RResult<u64, ProviderError>;
+use crate::provider::write_call::{write_units, Answer, OwnedWrite};
 
 struct Pending {
-    call: KeyWriteCall,
-    /// `None` for the leader's own call, answered by return.
-    reply: Option<oneshot::Sender<Answer>>,
+    write: OwnedWrite,
+    reply: oneshot::Sender<Answer>,
 }
 
 #[derive(Default)]
@@ -105,9 +51,12 @@ struct State {
 }
 
 /// The group writer of one provider object.
-#[derive(Default)]
 pub(crate) struct GroupWriter {
     state: Mutex<State>,
+    /// Whether the first group may run on the writer's worker thread.
+    local_io: bool,
+    /// How long a writer waits for a group on the blocking pool.
+    call_timeout: Duration,
 }
 
 fn lost(what: &str) -> Answer {
@@ -117,61 +66,109 @@ fn lost(what: &str) -> Answer {
 }
 
 impl GroupWriter {
+    /// A group writer; `local_io` as the provider declares it.
+    pub(crate) fn new(local_io: bool, call_timeout: Duration) -> Self {
+        GroupWriter {
+            state: Mutex::default(),
+            local_io,
+            call_timeout,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing under this lock can panic, so poisoning is harmless.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `call` in a group with the calls of concurrent tasks. Must run
-    /// on a multi-thread runtime (the leader uses `block_in_place`).
+    /// Runs the write of `ops` on `store_id` in a group with the writes of
+    /// concurrent tasks.
     pub(crate) async fn write(
         self: &Arc<Self>,
         ffi: &Arc<FfiProviderBox>,
-        call: KeyWriteCall,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
     ) -> Answer {
+        let inline = self.local_io && super::on_multi_thread_runtime();
         let answer = {
             let mut state = self.lock();
-            if state.running {
-                let (reply, answer) = oneshot::channel();
-                state.queue.push(Pending {
-                    call,
-                    reply: Some(reply),
-                });
-                answer
-            } else {
+            if !state.running && inline {
                 state.running = true;
-                state.queue.push(Pending { call, reply: None });
                 drop(state);
-                return self.lead(ffi);
+                return self.lead(ffi, store_id, ops);
             }
+            let (reply, answer) = oneshot::channel();
+            state.queue.push(Pending {
+                write: OwnedWrite::new(store_id, ops),
+                reply,
+            });
+            if !state.running {
+                state.running = true;
+                drop(state);
+                self.spawn_drainer(ffi);
+            }
+            answer
         };
-        answer
-            .await
-            .unwrap_or_else(|_| lost("the group writer dropped the call"))
-    }
-
-    /// Runs the queued calls (the leader's own among them) as one group on
-    /// this worker, then hands what queued meanwhile to a drainer.
-    fn lead(self: &Arc<Self>, ffi: &Arc<FfiProviderBox>) -> Answer {
-        let group = std::mem::take(&mut self.lock().queue);
-        let mine = tokio::task::block_in_place(|| run_group(ffi, group));
-        let mut state = self.lock();
-        if state.queue.is_empty() {
-            state.running = false;
-        } else {
-            drop(state);
-            let job = DrainJob {
-                writer: Arc::clone(self),
-                ffi: Arc::clone(ffi),
-                ran: false,
-            };
-            tokio::task::spawn_blocking(move || job.run());
+        let lost_answer = || lost("the group writer dropped the write");
+        if inline {
+            // The groups run on local storage only: they always finish.
+            return answer.await.unwrap_or_else(|_| lost_answer());
         }
-        mine.unwrap_or_else(|| lost("the leader's call was not in its group"))
+        match tokio::time::timeout(self.call_timeout, answer).await {
+            Ok(answer) => answer.unwrap_or_else(|_| lost_answer()),
+            Err(_) => RErr(
+                ProviderError::new(
+                    ErrorKind::UNAVAILABLE,
+                    format!(
+                        "the provider did not answer the write within {:?}; the call was \
+                     abandoned (raise the limit with call_timeout_ms if the storage is just slow)",
+                        self.call_timeout
+                    ),
+                )
+                .temporary(),
+            ),
+        }
     }
 
-    /// Runs group after group until the queue is empty.
-    fn drain(&self, ffi: &FfiProviderBox) {
+    /// Runs the leader's own write, with whatever is queued, as one group on
+    /// this worker, then hands what queued meanwhile to a drainer.
+    fn lead(
+        self: &Arc<Self>,
+        ffi: &Arc<FfiProviderBox>,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
+    ) -> Answer {
+        let group = std::mem::take(&mut self.lock().queue);
+        let own: Vec<FfiWriteOp<'_>> = ops.iter().map(FfiWriteOp::from_op).collect();
+        let (mine, answers) =
+            tokio::task::block_in_place(|| run_group(ffi, Some((store_id, &own)), &group));
+        answer(group, answers);
+        let more = {
+            let mut state = self.lock();
+            if state.queue.is_empty() {
+                state.running = false;
+            }
+            state.running
+        };
+        if more {
+            self.spawn_drainer(ffi);
+        }
+        mine.unwrap_or_else(|| lost("the leader's write was not in its group"))
+    }
+
+    fn spawn_drainer(self: &Arc<Self>, ffi: &Arc<FfiProviderBox>) {
+        let job = DrainJob {
+            writer: Arc::clone(self),
+            ffi: Arc::downgrade(ffi),
+            ran: false,
+        };
+        tokio::task::spawn_blocking(move || job.run());
+    }
+
+    /// Runs group after group until the queue is empty. Holds the provider
+    /// only while a group runs, not while it answers: every waiting writer
+    /// holds it, and once the last has its answer, dropping the store
+    /// closes the provider at once (a file reopened right after is free).
+    fn drain(&self, ffi: &Weak<FfiProviderBox>) {
         loop {
             let group = {
                 let mut state = self.lock();
@@ -181,18 +178,24 @@ impl GroupWriter {
                 }
                 std::mem::take(&mut state.queue)
             };
-            run_group(ffi, group);
+            let answers = match ffi.upgrade() {
+                Some(ffi) => run_group(&ffi, None, &group).1,
+                None => (0..group.len())
+                    .map(|_| lost("the store was closed while the write waited"))
+                    .collect(),
+            };
+            answer(group, answers);
         }
     }
 }
 
 /// The drainer's work, handed to the blocking pool. A runtime that shuts
 /// down may drop it without running it: then the lead is released, so the
-/// next writer leads and runs what is queued (calls of tasks that the
+/// next writer leads and runs what is queued (writes of tasks that the
 /// shutdown dropped, which may still run, as cancelled calls may).
 struct DrainJob {
     writer: Arc<GroupWriter>,
-    ffi: Arc<FfiProviderBox>,
+    ffi: Weak<FfiProviderBox>,
     ran: bool,
 }
 
@@ -211,27 +214,45 @@ impl Drop for DrainJob {
     }
 }
 
-/// Hands `group` to the provider as one `write_keys` call and answers each
-/// waiting task; returns the answer of the call nobody waits for (the
-/// leader's own), if there is one.
-fn run_group(ffi: &FfiProviderBox, group: Vec<Pending>) -> Option<Answer> {
-    let calls: Vec<FfiKeyWrite<'_>> = group.iter().map(|p| p.call.as_ffi()).collect();
-    let mut out = RVec::with_capacity(calls.len());
-    let answers = match ffi.write_keys(RSlice::from_slice(&calls), &mut out) {
-        ROk(()) => out.into_vec(),
-        RErr(err) => vec![RErr(err); calls.len()],
-    };
-    let mut answers = answers.into_iter();
-    let mut mine = None;
-    for pending in group {
-        let answer = answers
-            .next()
-            .unwrap_or_else(|| lost("the provider answered fewer calls than it was given"));
-        match pending.reply {
-            // A task that stopped waiting (cancelled) just misses its answer.
-            Some(reply) => drop(reply.send(answer)),
-            None => mine = Some(answer),
-        }
+/// Hands `own` (the leader's write, borrowed) and `group` to the provider
+/// as one `write` call; returns the answer of `own`, if there is one, and
+/// the answers of `group`, in order.
+fn run_group(
+    ffi: &FfiProviderBox,
+    own: Option<(&str, &[FfiWriteOp<'_>])>,
+    group: &[Pending],
+) -> (Option<Answer>, Vec<Answer>) {
+    let wires: Vec<Vec<FfiWriteOp<'_>>> = group.iter().map(|p| p.write.wire()).collect();
+    let mut units: Vec<FfiWriteUnit<'_>> = Vec::with_capacity(group.len() + 1);
+    if let Some((store_id, ops)) = own {
+        units.push(FfiWriteUnit {
+            store_id: store_id.into(),
+            ops: RSlice::from_slice(ops),
+        });
     }
-    mine
+    for (pending, wire) in group.iter().zip(&wires) {
+        units.push(FfiWriteUnit {
+            store_id: pending.write.store_id().into(),
+            ops: RSlice::from_slice(wire),
+        });
+    }
+    let mut answers = write_units(ffi, &units).into_iter();
+    let mine = own.map(|_| answers.next().unwrap_or_else(|| lost("no answer")));
+    let theirs = group
+        .iter()
+        .map(|_| {
+            answers
+                .next()
+                .unwrap_or_else(|| lost("the provider answered fewer writes than it was given"))
+        })
+        .collect();
+    (mine, theirs)
+}
+
+/// Hands each waiting task its answer.
+fn answer(group: Vec<Pending>, answers: Vec<Answer>) {
+    for (pending, answer) in group.into_iter().zip(answers) {
+        // A task that stopped waiting (cancelled) just misses its answer.
+        let _ = pending.reply.send(answer);
+    }
 }

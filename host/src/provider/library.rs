@@ -9,10 +9,12 @@ use std::{
     sync::Arc,
 };
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RSome;
 use stateplug_provider_api::{
-    ffi::{FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION},
+    ffi::{
+        frozen_0_1, FfiOpen, FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION, OPEN_READ_ONLY,
+    },
     Capabilities, ErrorKind, ProviderError,
 };
 
@@ -30,18 +32,23 @@ pub struct LoadOptions {
     pub allow_writable_library: bool,
 }
 
-/// Host-side options of an opened provider.
+/// How to open a provider instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOptions {
     /// How long a call that runs off the async workers may take before it
     /// fails with a temporary `UNAVAILABLE` error.
     pub call_timeout: std::time::Duration,
+    /// Open for reading only: the provider opens existing storage, creates
+    /// nothing, and says so when the storage does not exist (providers
+    /// built against provider-api 0.1 do not know this and open as usual).
+    pub read_only: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             call_timeout: crate::provider::DEFAULT_CALL_TIMEOUT,
+            read_only: false,
         }
     }
 }
@@ -87,8 +94,8 @@ impl ProviderLibrary {
         }
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e, "?"))?;
         let library_version = header.version_strings().version.as_str().to_string();
-        let module = header
-            .init_root_module::<ProviderModuleRef>()
+        check_interface_version(&path, &library_version)?;
+        let module = module_of(header, &library_version)
             .map_err(|e| classify(&path, e, &library_version))?;
         let raw = (module.info())();
         let info = StoreInfo {
@@ -127,11 +134,19 @@ impl ProviderLibrary {
         options: &OpenOptions,
     ) -> Result<Arc<dyn StateStore>, LoadError> {
         let json = config_json(config);
-        let opened = (self.module.open())(json.as_str().into(), RSome(host_logger()));
+        let opened = match self.module.open_with() {
+            Some(open_with) => {
+                let host = FfiOpen {
+                    logger: RSome(host_logger()),
+                    flags: if options.read_only { OPEN_READ_ONLY } else { 0 },
+                };
+                open_with(json.as_str().into(), host)
+            }
+            // A library built against provider-api 0.1.
+            None => (self.module.open())(json.as_str().into(), RSome(host_logger())),
+        };
         let ffi = opened_or_error(opened.into_result(), &self.path, &self.info.name)?;
-        Ok(Arc::new(
-            ProviderStore::new(ffi).with_call_timeout(options.call_timeout),
-        ))
+        Ok(Arc::new(ProviderStore::new(ffi, options.call_timeout)))
     }
 }
 
@@ -146,7 +161,10 @@ pub fn open_in_process(
         Path::new("<in-process>"),
         "in-process",
     )?;
-    Ok(Arc::new(ProviderStore::new(ffi)))
+    Ok(Arc::new(ProviderStore::new(
+        ffi,
+        crate::provider::DEFAULT_CALL_TIMEOUT,
+    )))
 }
 
 fn config_json(config: &serde_json::Value) -> String {
@@ -181,6 +199,54 @@ fn opened_or_error(
             },
         }
     })
+}
+
+/// The interface versions this host loads: those of its own line, as
+/// cargo reads versions (0.MAJOR.MINOR below 1.0, MAJOR.MINOR.PATCH from
+/// it), whatever their minor. An older minor lacks methods: they answer
+/// `UNSUPPORTED` and their capabilities read as absent. A newer minor has
+/// methods this host never calls. (abi_stable compares every type of the
+/// interface by the same reading, so no other line could load anyway.)
+fn check_interface_version(path: &Path, library_version: &str) -> Result<(), LoadError> {
+    if let (Some(library), Some(host)) = (line_of(library_version), line_of(INTERFACE_VERSION)) {
+        if library == host {
+            return Ok(());
+        }
+    }
+    Err(LoadError::IncompatibleVersion {
+        path: path.to_path_buf(),
+        library_version: library_version.to_string(),
+        host_version: INTERFACE_VERSION.to_string(),
+    })
+}
+
+/// The library's root module, its layout checked against the interface it
+/// was built against. abi_stable accepts a library whose module and
+/// provider object have at least this host's fields; a library of an older
+/// minor has fewer, so it is checked against the frozen shape of its own
+/// version and then read as this version's (see
+/// `stateplug_provider_api::ffi::frozen_0_1` for why that is sound).
+fn module_of(header: &LibHeader, library_version: &str) -> Result<ProviderModuleRef, LibraryError> {
+    if library_version != "0.1.0" || INTERFACE_VERSION == "0.1.0" {
+        return header.check_layout::<ProviderModuleRef>();
+    }
+    header.ensure_layout::<frozen_0_1::ProviderModuleRef>()?;
+    // SAFETY: the library's module has the layout of interface 0.1.0 (just
+    // checked), of which this version's `ProviderModule` and `FfiProvider`
+    // are extensions by appended fields only; every appended field is read
+    // through an accessor that checks the library's own field count and
+    // answers `None` (module) or runs the default body (provider object)
+    // when it is missing.
+    unsafe { header.unchecked_layout::<ProviderModuleRef>() }
+        .map_err(|e| e.into_library_error::<ProviderModuleRef>())
+}
+
+/// The compatibility line of a version: `0.y` below 1.0, `x` from it.
+fn line_of(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    let major = parts.next()??;
+    let second = parts.next()??;
+    Some(if major == 0 { (0, second) } else { (major, 0) })
 }
 
 /// Turns abi_stable's error into a short `LoadError` naming the library.
@@ -280,6 +346,15 @@ mod tests {
             "mismatched package: expected stateplug-provider-api, found other-crate (in ProviderModule)"
         );
         assert_eq!(summarise_layout_error("no markers\nlast line"), "last line");
+    }
+
+    #[test]
+    fn a_line_is_the_first_nonzero_number_as_cargo_reads_versions() {
+        assert_eq!(line_of("0.1.0"), line_of("0.1.7"));
+        assert_ne!(line_of("0.1.3"), line_of("0.2.0"));
+        assert_eq!(line_of("1.0.0"), line_of("1.4.2"));
+        assert_ne!(line_of("1.9.0"), line_of("2.0.0"));
+        assert_eq!(line_of("garbage"), None);
     }
 
     #[test]

@@ -10,8 +10,16 @@ mod library;
 mod log_bridge;
 mod provider_store;
 mod trust;
+mod write_call;
 
 pub use self::cache::LibraryCache;
 pub use self::error::LoadError;
 pub use self::library::{open_in_process, LoadOptions, OpenOptions, ProviderLibrary};
 pub(crate) use self::provider_store::{ProviderStore, DEFAULT_CALL_TIMEOUT};
+
+/// Whether the calling task runs on a multi-thread tokio runtime, where
+/// `block_in_place` hands the worker's other tasks to another thread.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}

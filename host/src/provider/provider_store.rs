@@ -4,28 +4,28 @@
 //! on the calling task; calls of a provider that waits only on local disk
 //! (`LOCAL_IO`) run on the calling worker via `block_in_place`; all others
 //! run on tokio's blocking pool so that a slow fsync or network round trip
-//! never stalls the async workers. Single-key writes to a provider that
-//! commits groups (`GROUP_WRITES`) go through the `group_writes` module.
+//! never stalls the async workers. The writes of a provider that commits
+//! groups (`GROUP_WRITES`) go through the [`GroupWriter`].
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use async_trait::async_trait;
 use stateplug_provider_api::{
-    ffi::{
-        visit_framed_rows, FfiEntry, FfiKeyValue, FfiProviderBox, FfiScan, FfiTxnOp, TXN_CHECK,
-        TXN_DELETE, TXN_PUT,
-    },
-    Capabilities, CapabilityFlags, Entry, ErrorKind, Expected, Page, ProviderError,
+    ffi::{visit_framed_rows, FfiEntry, FfiProviderBox, FfiScan},
+    Capabilities, CapabilityFlags, Entry, ErrorKind, ProviderError, WriteOp,
 };
 
 use crate::{
-    provider::group_writer::{GroupWriter, KeyWriteCall},
-    store::{
-        ChangePage, ChangeRecord, HistoryEntry, Operation, RowPage, Scan, StateStore, StoreError,
-        StoreFuture, StoreInfo, StoreResult, TxnOp,
+    provider::{
+        group_writer::GroupWriter,
+        on_multi_thread_runtime,
+        write_call::{write_one, OwnedWrite},
     },
-    ChangeKind,
+    store::{
+        ChangeKind, ChangePage, ChangeRecord, HistoryEntry, Operation, RowPage, Scan, StateStore,
+        StoreError, StoreFuture, StoreInfo, StoreResult, Written,
+    },
 };
 
 /// A provider object seen through the host's async API.
@@ -34,8 +34,8 @@ pub struct ProviderStore {
     info: StoreInfo,
     caps: Capabilities,
     call_timeout: Duration,
-    /// For providers declaring `GROUP_WRITES` and `LOCAL_IO`: single-key
-    /// writes of concurrent tasks go to the provider in groups.
+    /// For providers declaring `GROUP_WRITES`: the writes of concurrent
+    /// tasks go to the provider in groups.
     group: Option<Arc<GroupWriter>>,
 }
 
@@ -54,8 +54,8 @@ fn strs<'a>(keys: &'a [&'a str]) -> Vec<RStr<'a>> {
 }
 
 impl ProviderStore {
-    /// Wraps an opened provider object.
-    pub fn new(ffi: FfiProviderBox) -> Self {
+    /// Wraps an opened provider object, whose calls time out after `call_timeout`.
+    pub(crate) fn new(ffi: FfiProviderBox, call_timeout: Duration) -> Self {
         let raw = ffi.info();
         let info = StoreInfo {
             name: raw.name.into_string(),
@@ -63,30 +63,19 @@ impl ProviderStore {
             interface_version: raw.interface_version.into_string(),
         };
         let caps = ffi.capabilities();
-        let group = caps
-            .has(CapabilityFlags::GROUP_WRITES.union(CapabilityFlags::LOCAL_IO))
-            .then(Arc::default);
+        let group = caps.has(CapabilityFlags::GROUP_WRITES).then(|| {
+            Arc::new(GroupWriter::new(
+                caps.has(CapabilityFlags::LOCAL_IO),
+                call_timeout,
+            ))
+        });
         ProviderStore {
             ffi: Arc::new(ffi),
             info,
             caps,
-            call_timeout: DEFAULT_CALL_TIMEOUT,
+            call_timeout,
             group,
         }
-    }
-
-    /// How long a call that runs off the async workers may take before it
-    /// fails with a temporary `UNAVAILABLE` error. Default 30 s. Calls the
-    /// provider declares inline are not timed: they must not block.
-    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = timeout;
-        self
-    }
-
-    /// The group writer, if this provider takes single-key writes in groups
-    /// and the caller can lead one (a multi-thread runtime).
-    fn grouped(&self) -> Option<&Arc<GroupWriter>> {
-        self.group.as_ref().filter(|_| on_multi_thread_runtime())
     }
 
     fn err(&self, op: Operation, store_id: &str, e: ProviderError) -> StoreError {
@@ -216,37 +205,32 @@ impl StateStore for ProviderStore {
         Ok(found.into_option().map(entry))
     }
 
-    async fn set(&self, store_id: &str, key: &str, value: Vec<u8>) -> StoreResult<u64> {
-        if let Some(group) = self.grouped() {
-            let call = KeyWriteCall::set(store_id, key, value);
-            let answer = group.write(&self.ffi, call).await;
-            return self.finish(Operation::Set, store_id, answer);
+    fn write<'a>(
+        &'a self,
+        op: Operation,
+        store_id: &'a str,
+        ops: &'a [WriteOp<'a>],
+    ) -> StoreFuture<'a, Written> {
+        if self.caps.has(CapabilityFlags::INLINE_WRITES) {
+            let answer = write_one(&self.ffi, store_id, ops);
+            return StoreFuture::ready(self.finish(op, store_id, answer));
         }
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        self.call(Operation::Set, store_id, move |p| {
-            p.set(
-                s.as_str().into(),
-                k.as_str().into(),
-                value.as_slice().into(),
-            )
-        })
-        .await
-    }
-
-    async fn delete(&self, store_id: &str, key: &str) -> StoreResult<bool> {
-        if let Some(group) = self.grouped() {
-            let answer = group
-                .write(&self.ffi, KeyWriteCall::delete(store_id, key))
-                .await;
-            return self
-                .finish(Operation::Delete, store_id, answer)
-                .map(|existed| existed != 0);
+        if let Some(group) = &self.group {
+            return StoreFuture::boxed(async move {
+                let answer = group.write(&self.ffi, store_id, ops).await;
+                self.finish(op, store_id, answer)
+            });
         }
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        self.call(Operation::Delete, store_id, move |p| {
-            p.delete(s.as_str().into(), k.as_str().into())
-        })
-        .await
+        if self.caps.has(CapabilityFlags::LOCAL_IO) && on_multi_thread_runtime() {
+            // Only local disk waits: run it here, handing this worker's
+            // other tasks to another thread, without a copy or a thread hop.
+            return StoreFuture::boxed(async move {
+                let answer = tokio::task::block_in_place(|| write_one(&self.ffi, store_id, ops));
+                self.finish(op, store_id, answer)
+            });
+        }
+        let write = OwnedWrite::new(store_id, ops);
+        StoreFuture::boxed(self.call(op, store_id, move |p| write.run(p)))
     }
 
     async fn contains_key(&self, store_id: &str, key: &str) -> StoreResult<bool> {
@@ -287,40 +271,6 @@ impl StateStore for ProviderStore {
             .collect())
     }
 
-    async fn set_many(&self, store_id: &str, entries: Vec<(String, Vec<u8>)>) -> StoreResult<u64> {
-        let s = store_id.to_owned();
-        self.call(Operation::SetMany, store_id, move |p| {
-            let pairs: Vec<FfiKeyValue<'_>> = entries
-                .iter()
-                .map(|(k, v)| FfiKeyValue {
-                    key: k.as_str().into(),
-                    value: v.as_slice().into(),
-                })
-                .collect();
-            p.set_many(s.as_str().into(), RSlice::from_slice(&pairs))
-        })
-        .await
-    }
-
-    async fn delete_many(&self, store_id: &str, keys: &[&str]) -> StoreResult<u64> {
-        let s = store_id.to_owned();
-        let owned: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        self.call(Operation::DeleteMany, store_id, move |p| {
-            let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
-            let keys = strs(&refs);
-            p.delete_many(s.as_str().into(), RSlice::from_slice(&keys))
-        })
-        .await
-    }
-
-    async fn clear_store(&self, store_id: &str) -> StoreResult<u64> {
-        let s = store_id.to_owned();
-        self.call(Operation::ClearStore, store_id, move |p| {
-            p.clear_store(s.as_str().into())
-        })
-        .await
-    }
-
     async fn list_keys(&self, store_id: &str) -> StoreResult<Vec<String>> {
         let s = store_id.to_owned();
         let keys = self
@@ -349,80 +299,6 @@ impl StateStore for ProviderStore {
 
     async fn sync(&self) -> StoreResult<()> {
         self.call(Operation::Sync, "", |p| p.sync()).await
-    }
-
-    async fn compare_and_set(
-        &self,
-        store_id: &str,
-        key: &str,
-        expected: Expected,
-        value: Vec<u8>,
-    ) -> StoreResult<u64> {
-        if let Some(group) = self.grouped() {
-            let call = KeyWriteCall::compare_and_set(store_id, key, expected.to_wire(), value);
-            let answer = group.write(&self.ffi, call).await;
-            return self.finish(Operation::CompareAndSet, store_id, answer);
-        }
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        self.call(Operation::CompareAndSet, store_id, move |p| {
-            p.compare_and_set(
-                s.as_str().into(),
-                k.as_str().into(),
-                expected.to_wire(),
-                value.as_slice().into(),
-            )
-        })
-        .await
-    }
-
-    async fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> StoreResult<()> {
-        if let Some(group) = self.grouped() {
-            let call = KeyWriteCall::compare_and_delete(store_id, key, version);
-            let answer = group.write(&self.ffi, call).await;
-            return self
-                .finish(Operation::CompareAndDelete, store_id, answer)
-                .map(drop);
-        }
-        let (s, k) = (store_id.to_owned(), key.to_owned());
-        self.call(Operation::CompareAndDelete, store_id, move |p| {
-            p.compare_and_delete(s.as_str().into(), k.as_str().into(), version)
-        })
-        .await
-    }
-
-    async fn transaction(&self, store_id: &str, ops: Vec<TxnOp>) -> StoreResult<u64> {
-        let s = store_id.to_owned();
-        self.call(Operation::Transaction, store_id, move |p| {
-            let wire: Vec<FfiTxnOp<'_>> = ops
-                .iter()
-                .map(|op| match op {
-                    TxnOp::Put { key, value } => FfiTxnOp {
-                        tag: TXN_PUT,
-                        key: key.as_str().into(),
-                        value: value.as_slice().into(),
-                        expected: 0,
-                    },
-                    TxnOp::Delete { key } => FfiTxnOp {
-                        tag: TXN_DELETE,
-                        key: key.as_str().into(),
-                        value: RSlice::EMPTY,
-                        expected: 0,
-                    },
-                    TxnOp::Check { key, expected } => FfiTxnOp {
-                        tag: TXN_CHECK,
-                        key: key.as_str().into(),
-                        value: RSlice::EMPTY,
-                        expected: expected.to_wire(),
-                    },
-                })
-                .collect();
-            p.transaction(s.as_str().into(), RSlice::from_slice(&wire))
-        })
-        .await
-    }
-
-    async fn scan(&self, store_id: &str, scan: &Scan) -> StoreResult<Page> {
-        self.scan_rows(store_id, scan).await.map(RowPage::into_page)
     }
 
     async fn scan_rows(&self, store_id: &str, scan: &Scan) -> StoreResult<RowPage> {
@@ -561,11 +437,4 @@ impl StateStore for ProviderStore {
             cursor: page.cursor,
         })
     }
-}
-
-/// Whether the calling task runs on a multi-thread tokio runtime, where
-/// `block_in_place` hands the worker's other tasks to another thread.
-fn on_multi_thread_runtime() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }

@@ -9,7 +9,7 @@ use std::{
 
 use super::routes::{Route, Routes};
 use crate::{
-    layers::{TracingLayer, WatchLayer},
+    layers::{Layer, Layered, TracingLayer, WatchLayer},
     plugin::{BootstrapProvider, Reaction, Source},
     provider::{LibraryCache, LoadError, LoadOptions, OpenOptions},
     runtime::Host,
@@ -152,8 +152,13 @@ pub struct HostBuilder {
     sources: Vec<(Arc<dyn Source>, FailurePolicy)>,
     reactions: Vec<Arc<dyn Reaction>>,
     bootstraps: Vec<Arc<dyn BootstrapProvider>>,
+    /// Wrap each provider's store, innermost first.
+    layers: Vec<WrapStore>,
     pub(crate) settings: Settings,
 }
+
+/// Puts one embedder layer around a provider's store.
+type WrapStore = Box<dyn Fn(Arc<dyn StateStore>) -> Arc<dyn StateStore> + Send + Sync>;
 
 /// Tunables of a running host.
 #[derive(Debug, Clone)]
@@ -171,6 +176,7 @@ impl Default for HostBuilder {
             sources: Vec::new(),
             reactions: Vec::new(),
             bootstraps: Vec::new(),
+            layers: Vec::new(),
             settings: Settings {
                 channel_capacity: 1024,
                 stop_timeout: Duration::from_secs(30),
@@ -325,6 +331,18 @@ impl HostBuilder {
         self
     }
 
+    /// Puts `layer` around the store of every provider, below the host's
+    /// own layers (change events and tracing see what it does); layers added
+    /// first are innermost. Wrap a layer in an `Arc` to keep a handle on it
+    /// (a [`FaultLayer`](crate::layers::FaultLayer)'s rules, say) or to share
+    /// one state among the providers.
+    pub fn layer<L: Layer + Clone>(mut self, layer: L) -> Self {
+        self.layers.push(Box::new(move |inner| {
+            Arc::new(Layered::new(inner, layer.clone()))
+        }));
+        self
+    }
+
     /// Checks the configuration, loads the providers, and returns the host, not yet started.
     pub fn build(self) -> Result<Host, BuildError> {
         if self.providers.is_empty() {
@@ -445,11 +463,14 @@ impl HostBuilder {
             }
         }
         // Every write passes through the host, so watching works for every provider.
+        let layers = self.layers;
         let routes: Vec<Route> = stores
             .into_iter()
             .map(|(name, store)| {
-                let watch = Arc::new(WatchLayer::new(store));
-                let store: Arc<dyn StateStore> = Arc::new(TracingLayer::new(watch.clone()));
+                let store = layers.iter().fold(store, |inner, wrap| wrap(inner));
+                let watch = Arc::new(Layered::new(Arc::clone(&store), WatchLayer::new(&store)));
+                let store: Arc<dyn StateStore> =
+                    Arc::new(Layered::new(watch.clone(), TracingLayer));
                 Route { name, store, watch }
             })
             .collect();

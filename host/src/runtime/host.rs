@@ -162,7 +162,11 @@ impl Host {
     /// Change events of one store_id under `prefix` (every write passes
     /// through the host, so this works for every provider).
     pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
-        self.routes.route(store_id).watch.watch(store_id, prefix)
+        self.routes
+            .route(store_id)
+            .watch
+            .layer()
+            .watch(store_id, prefix)
     }
 
     /// Reads checkpoints, takes bootstrap snapshots, and starts reactions then sources.
@@ -451,7 +455,11 @@ impl RunningHost {
 
     /// Change events of one store_id under `prefix`.
     pub fn watch(&self, store_id: &str, prefix: &str) -> Watcher {
-        self.routes.route(store_id).watch.watch(store_id, prefix)
+        self.routes
+            .route(store_id)
+            .watch
+            .layer()
+            .watch(store_id, prefix)
     }
 
     /// A handle that reads the plugins' figures while the host runs (for progress logs).

@@ -2,7 +2,10 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use crate::{layers::WatchLayer, store::StateStore};
+use crate::{
+    layers::{Layered, WatchLayer},
+    store::StateStore,
+};
 
 /// One provider of a host: its name, its store (with the host's layers)
 /// and the watch layer inside them.
@@ -12,7 +15,7 @@ pub(crate) struct Route {
     /// The layered store plugins use.
     pub(crate) store: Arc<dyn StateStore>,
     /// The watch layer every write to `store` passes.
-    pub(crate) watch: Arc<WatchLayer>,
+    pub(crate) watch: Arc<Layered<WatchLayer>>,
 }
 
 /// Every provider of a host, the default first, and the plugins routed

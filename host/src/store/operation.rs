@@ -12,6 +12,8 @@ pub enum Operation {
     Get,
     /// `get_entry`.
     GetEntry,
+    /// `write`: the one write form every write goes through.
+    Write,
     /// `set`.
     Set,
     /// `delete`.
@@ -61,6 +63,7 @@ impl Operation {
             Operation::Open => "open",
             Operation::Get => "get",
             Operation::GetEntry => "get_entry",
+            Operation::Write => "write",
             Operation::Set => "set",
             Operation::Delete => "delete",
             Operation::ContainsKey => "contains_key",
@@ -88,7 +91,8 @@ impl Operation {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Operation::Set
+            Operation::Write
+                | Operation::Set
                 | Operation::Delete
                 | Operation::SetMany
                 | Operation::DeleteMany

@@ -5,7 +5,7 @@ use std::{collections::HashMap, fmt, sync::Arc};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
-    layers::{WatchLayer, Watcher},
+    layers::{Layered, WatchLayer, Watcher},
     plugin::PluginResult,
     store::{Entry, Expected, Page, RowPage, Scan, StateStore, StoreResult, TxnOp},
 };
@@ -17,7 +17,7 @@ use crate::{
 pub struct ScopedStore {
     store: Arc<dyn StateStore>,
     store_id: Arc<str>,
-    watch: Option<Arc<WatchLayer>>,
+    watch: Option<Arc<Layered<WatchLayer>>>,
 }
 
 impl fmt::Debug for ScopedStore {
@@ -39,7 +39,7 @@ impl ScopedStore {
     }
 
     /// The same view, able to watch through `layer` (which must wrap `store`).
-    pub fn with_watch(mut self, layer: Arc<WatchLayer>) -> Self {
+    pub fn with_watch(mut self, layer: Arc<Layered<WatchLayer>>) -> Self {
         self.watch = Some(layer);
         self
     }
@@ -47,7 +47,9 @@ impl ScopedStore {
     /// Change events of this plugin's keys under `prefix`; `None` if the
     /// store has no watch layer (a host always adds one).
     pub fn watch(&self, prefix: &str) -> Option<Watcher> {
-        self.watch.as_ref().map(|w| w.watch(&self.store_id, prefix))
+        self.watch
+            .as_ref()
+            .map(|w| w.layer().watch(&self.store_id, prefix))
     }
 
     /// The store_id every call is bound to.

@@ -15,8 +15,8 @@ use dashmap::DashMap;
 use hashbrown::DefaultHashBuilder;
 use serde::Deserialize;
 use stateplug_provider_api::{
-    conflict, parse_config, Capabilities, CapabilityFlags, Entry, Expected, Page, Provider,
-    ProviderResult, ScanRef, TxnOpRef,
+    apply, parse_config, Capabilities, CapabilityFlags, ChangeSink, Entry, KeyBytesVisitor, Page,
+    Provider, ProviderResult, ScanRef, StoreWriter, WriteOp,
 };
 
 use crate::store::{Slot, Store};
@@ -40,13 +40,9 @@ impl MemoryProvider {
         Self::default()
     }
 
-    fn next_revision(&self) -> u64 {
-        self.revision.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
     /// Runs `f` on the store's map with its shard write-locked, creating the
     /// map if needed and dropping it again if `f` leaves it empty.
-    fn write<T>(
+    fn write_store<T>(
         &self,
         store_id: &str,
         f: impl FnOnce(&mut Store) -> ProviderResult<T>,
@@ -61,25 +57,6 @@ impl MemoryProvider {
                 let result = f(store.value_mut());
                 (result, store.is_empty())
             }
-        };
-        if empty {
-            self.remove_if_empty(store_id);
-        }
-        result
-    }
-
-    /// Like [`Self::write`] but never creates a map (for deletes).
-    fn write_existing<T: Default>(
-        &self,
-        store_id: &str,
-        f: impl FnOnce(&mut Store) -> ProviderResult<T>,
-    ) -> ProviderResult<T> {
-        let (result, empty) = match self.stores.get_mut(store_id) {
-            Some(mut store) => {
-                let result = f(store.value_mut());
-                (result, store.is_empty())
-            }
-            None => return Ok(T::default()),
         };
         if empty {
             self.remove_if_empty(store_id);
@@ -122,14 +99,6 @@ impl Provider for MemoryProvider {
         Ok(self.with_store(store_id, |s| s.get(key).map(Slot::entry), None))
     }
 
-    fn get(&self, store_id: &str, key: &str) -> ProviderResult<Option<Vec<u8>>> {
-        Ok(self.with_store(
-            store_id,
-            |s| s.get(key).map(|slot| slot.value.to_vec()),
-            None,
-        ))
-    }
-
     fn read(
         &self,
         store_id: &str,
@@ -143,22 +112,6 @@ impl Provider for MemoryProvider {
         ))
     }
 
-    fn contains_key(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        Ok(self.with_store(store_id, |s| s.get(key).is_some(), false))
-    }
-
-    fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
-        self.write(store_id, |store| {
-            let version = self.next_revision();
-            store.put(key, value, version);
-            Ok(version)
-        })
-    }
-
-    fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        self.write_existing(store_id, |store| Ok(store.remove(key)))
-    }
-
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
         Ok(self.with_store(
             store_id,
@@ -167,30 +120,22 @@ impl Provider for MemoryProvider {
         ))
     }
 
-    fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64> {
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        self.write(store_id, |store| {
-            let version = self.next_revision();
-            for (key, value) in entries {
-                store.put(key, value, version);
-            }
-            Ok(version)
+    /// Runs under the store's shard lock, so the write is atomic and
+    /// isolated; a write that changes nothing consumes no revision.
+    fn write(
+        &self,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
+        changed: ChangeSink<'_>,
+    ) -> ProviderResult<u64> {
+        self.write_store(store_id, |store| {
+            let mut writer = Writer {
+                store,
+                revisions: &self.revision,
+                revision: None,
+            };
+            Ok(apply(ops, &mut writer, changed)?)
         })
-    }
-
-    fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
-        self.write_existing(store_id, |store| {
-            Ok(keys.iter().filter(|k| store.remove(k)).count() as u64)
-        })
-    }
-
-    fn clear_store(&self, store_id: &str) -> ProviderResult<u64> {
-        Ok(self
-            .stores
-            .remove(store_id)
-            .map_or(0, |(_, store)| store.len() as u64))
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
@@ -205,76 +150,20 @@ impl Provider for MemoryProvider {
         Ok(self.with_store(store_id, |s| s.len() as u64, 0))
     }
 
-    fn compare_and_set(
-        &self,
-        store_id: &str,
-        key: &str,
-        expected: Expected,
-        value: &[u8],
-    ) -> ProviderResult<u64> {
-        self.write(store_id, |store| {
-            let current = store.version(key);
-            if !expected.matches(current) {
-                return Err(conflict(key, expected, current));
-            }
-            let version = self.next_revision();
-            store.put(key, value, version);
-            Ok(version)
-        })
-    }
-
-    fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
-        let expected = Expected::Version(version);
-        let done = self.write_existing(store_id, |store| {
-            let current = store.version(key);
-            if !expected.matches(current) {
-                return Err(conflict(key, expected, current));
-            }
-            Ok(store.remove(key))
-        })?;
-        if !done {
-            return Err(conflict(key, expected, None));
-        }
-        Ok(())
-    }
-
-    fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
-        let writes = ops.iter().any(|op| !matches!(op, TxnOpRef::Check { .. }));
-        self.write(store_id, |store| {
-            for op in ops {
-                if let TxnOpRef::Check { key, expected } = op {
-                    let current = store.version(key);
-                    if !expected.matches(current) {
-                        return Err(conflict(key, *expected, current));
-                    }
-                }
-            }
-            if !writes {
-                return Ok(0);
-            }
-            let version = self.next_revision();
-            for op in ops {
-                match op {
-                    TxnOpRef::Put { key, value } => store.put(key, value, version),
-                    TxnOpRef::Delete { key } => {
-                        store.remove(key);
-                    }
-                    TxnOpRef::Check { .. } => {}
-                }
-            }
-            Ok(version)
-        })
-    }
-
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        Page::collect(|visit| self.scan_visit(store_id, scan, visit))
+        Page::collect(|visit| {
+            self.scan_visit_bytes(store_id, scan, &mut |key, version, value| {
+                // Keys are stored as the UTF-8 strings that were written.
+                visit(std::str::from_utf8(key).unwrap_or_default(), version, value)
+            })
+        })
     }
 
-    fn scan_visit(
+    fn scan_visit_bytes(
         &self,
         store_id: &str,
         scan: ScanRef<'_>,
-        visit: &mut dyn FnMut(&str, u64, &[u8]),
+        visit: KeyBytesVisitor<'_>,
     ) -> ProviderResult<Option<String>> {
         Ok(self.with_store(store_id, |store| store.scan_visit(&scan, visit), None))
     }
@@ -286,20 +175,74 @@ impl Provider for MemoryProvider {
     }
 }
 
+/// One write on one store's map, under its shard lock.
+struct Writer<'s> {
+    store: &'s mut Store,
+    revisions: &'s AtomicU64,
+    revision: Option<u64>,
+}
+
+impl StoreWriter for Writer<'_> {
+    fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
+        Ok(self.store.version(key))
+    }
+
+    fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
+        Ok(self.store.put(key, value, version))
+    }
+
+    fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>> {
+        Ok(self.store.remove(key))
+    }
+
+    fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {
+        self.store.clear(removed);
+        Ok(())
+    }
+
+    fn revision(&mut self) -> ProviderResult<u64> {
+        let revisions = self.revisions;
+        Ok(*self
+            .revision
+            .get_or_insert_with(|| revisions.fetch_add(1, Ordering::Relaxed) + 1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use stateplug_provider_api::{ErrorKind, Expected};
+
     use super::*;
+
+    /// One write; its revision and how many keys it changed.
+    fn write(
+        p: &MemoryProvider,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
+    ) -> ProviderResult<(u64, u64)> {
+        let mut changed = 0;
+        let revision = p.write(store_id, ops, &mut |_| changed += 1)?;
+        Ok((revision, changed))
+    }
 
     #[test]
     fn emptied_stores_are_dropped() {
         let p = MemoryProvider::new();
-        p.set("s", "a", b"1").unwrap();
-        p.set_many("t", &[("a", b"1"), ("b", b"2")]).unwrap();
-        assert!(p.delete("s", "a").unwrap());
-        assert_eq!(p.delete_many("t", &["a", "b", "c"]).unwrap(), 2);
+        write(&p, "s", &[WriteOp::put("a", b"1")]).unwrap();
+        write(&p, "t", &[WriteOp::put("a", b"1"), WriteOp::put("b", b"2")]).unwrap();
+        assert_eq!(write(&p, "s", &[WriteOp::delete("a")]).unwrap().1, 1);
+        let deletes = [
+            WriteOp::delete("a"),
+            WriteOp::delete("b"),
+            WriteOp::delete("c"),
+        ];
+        assert_eq!(write(&p, "t", &deletes).unwrap().1, 2);
         assert!(p.stores.is_empty());
-        assert!(!p.delete("unknown", "a").unwrap());
-        assert_eq!(p.clear_store("unknown").unwrap(), 0);
+        assert_eq!(
+            write(&p, "unknown", &[WriteOp::delete("a")]).unwrap(),
+            (0, 0)
+        );
+        assert_eq!(write(&p, "unknown", &[WriteOp::Clear]).unwrap(), (0, 0));
         assert!(p.get_entry("unknown", "a").unwrap().is_none());
         assert!(
             p.stores.is_empty(),
@@ -310,10 +253,24 @@ mod tests {
     #[test]
     fn failed_cas_on_a_new_store_leaves_nothing() {
         let p = MemoryProvider::new();
-        assert!(p
-            .compare_and_set("s", "a", Expected::Version(3), b"x")
-            .is_err());
+        let ops = [
+            WriteOp::check("a", Expected::Version(3)),
+            WriteOp::put("a", b"x"),
+        ];
+        let err = write(&p, "s", &ops).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::VERSION_CONFLICT);
         assert!(p.stores.is_empty());
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_consumes_no_revision() {
+        let p = MemoryProvider::new();
+        write(&p, "s", &[WriteOp::put("a", b"1")]).unwrap();
+        assert_eq!(
+            write(&p, "s", &[WriteOp::delete("missing")]).unwrap(),
+            (0, 0)
+        );
+        assert_eq!(write(&p, "s", &[WriteOp::put("b", b"1")]).unwrap(), (2, 1));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::{collections::BTreeSet, ops::Bound};
 
 use hashbrown::HashMap;
 use smol_str::SmolStr;
-use stateplug_provider_api::{Entry, ScanRef};
+use stateplug_provider_api::{Entry, KeyBytesVisitor, ScanRef};
 
 fn as_str(bound: &Bound<String>) -> Bound<&str> {
     bound.as_ref().map(String::as_str)
@@ -57,14 +57,15 @@ impl Store {
         self.slots.is_empty()
     }
 
-    /// Writes `value` under `key` at `version`.
-    pub(crate) fn put(&mut self, key: &str, value: &[u8], version: u64) {
+    /// Writes `value` under `key` at `version`; returns the key's prior version.
+    pub(crate) fn put(&mut self, key: &str, value: &[u8], version: u64) -> Option<u64> {
         if let Some(slot) = self.slots.get_mut(key) {
+            let prior = slot.version;
             *slot = Slot {
                 value: value.into(),
                 version,
             };
-            return;
+            return Some(prior);
         }
         let key = SmolStr::new(key);
         self.order.insert(key.clone());
@@ -75,16 +76,22 @@ impl Store {
                 version,
             },
         );
+        None
     }
 
-    /// Removes `key`; returns whether it existed.
-    pub(crate) fn remove(&mut self, key: &str) -> bool {
-        match self.slots.remove_entry(key) {
-            Some((key, _)) => {
-                self.order.remove(&key);
-                true
+    /// Removes `key`; returns its prior version.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<u64> {
+        let (key, slot) = self.slots.remove_entry(key)?;
+        self.order.remove(&key);
+        Some(slot.version)
+    }
+
+    /// Removes every key, handing each to `removed` with its version, in order.
+    pub(crate) fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) {
+        for key in std::mem::take(&mut self.order) {
+            if let Some(slot) = self.slots.remove(&key) {
+                removed(&key, slot.version);
             }
-            None => false,
         }
     }
 
@@ -97,7 +104,7 @@ impl Store {
     pub(crate) fn scan_visit(
         &self,
         scan: &ScanRef<'_>,
-        visit: &mut dyn FnMut(&str, u64, &[u8]),
+        visit: KeyBytesVisitor<'_>,
     ) -> Option<String> {
         let (lower, upper) = scan.key_range()?;
         let range = self.order.range::<str, _>((as_str(&lower), as_str(&upper)));
@@ -109,7 +116,7 @@ impl Store {
         let mut last: Option<&SmolStr> = None;
         for key in rows.by_ref().take(scan.limit as usize) {
             let slot = &self.slots[key];
-            visit(key, slot.version, &slot.value);
+            visit(key.as_bytes(), slot.version, &slot.value);
             last = Some(key);
         }
         if rows.next().is_some() {

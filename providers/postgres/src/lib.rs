@@ -4,6 +4,7 @@
 mod config;
 mod errors;
 mod feed;
+mod plan;
 mod pool;
 mod provider;
 mod schema;

@@ -1,15 +1,15 @@
 //! [`PostgresProvider`]: the [`Provider`] trait over one PostgreSQL table.
 
-use std::collections::HashMap;
 use std::ops::Bound;
 
 use stateplug_provider_api::{
-    conflict, Capabilities, CapabilityFlags, ChangeKind, ChangePage, Entry, Expected, KeyEntry,
-    Limits, Page, Provider, ProviderError, ProviderResult, ScanRef, TxnOpRef,
+    apply, Capabilities, CapabilityFlags, ChangePage, ChangeSink, Entry, KeyChange, KeyEntry,
+    Limits, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
 };
 
 use crate::config::{PostgresConfig, Target};
 use crate::feed::Feed;
+use crate::plan::Plan;
 use crate::pool::{CallError, Pool};
 use crate::schema::{LockKeys, Sql, FORMAT};
 use crate::writer::{col, utf8, version_of, Txn, Write};
@@ -90,7 +90,7 @@ impl PostgresProvider {
 
     /// Runs one write call on `store_id` (see `writer.rs`). Returns `op`'s
     /// result and the version committed, `None` if nothing changed.
-    fn write<T>(
+    fn write_call<T>(
         &self,
         store_id: &str,
         mut op: impl FnMut(&mut Write<'_>) -> Result<T, CallError>,
@@ -114,17 +114,6 @@ impl PostgresProvider {
     ) -> ProviderResult<T> {
         self.pool.run(op)
     }
-}
-
-/// The first check of a transaction that fails, as its conflict error.
-fn failed_check(ops: &[TxnOpRef<'_>], current: &HashMap<String, u64>) -> Option<ProviderError> {
-    ops.iter().find_map(|op| match *op {
-        TxnOpRef::Check { key, expected } => {
-            let now = current.get(key).copied();
-            (!expected.matches(now)).then(|| conflict(key, expected, now))
-        }
-        _ => None,
-    })
 }
 
 /// `keys` without repeats, in order of first appearance.
@@ -203,63 +192,47 @@ impl Provider for PostgresProvider {
         })
     }
 
-    fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
-        let (version, _) = self.write(store_id, |w| {
-            w.put_all(&[(key, value)])?;
-            w.version()
-        })?;
-        Ok(version)
-    }
-
-    fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        let (existed, _) = self.write(store_id, |w| {
-            let existed = !w.delete(&[key])?.is_empty();
-            if existed {
-                w.record(key, ChangeKind::Deleted);
-            }
-            Ok(existed)
-        })?;
-        Ok(existed)
-    }
-
-    /// One statement in one transaction: all-or-nothing.
-    fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64> {
-        if entries.is_empty() {
+    /// One transaction under the store's lock, planned against the versions
+    /// read at its start (see `plan.rs`): a few statements, whatever the
+    /// number of operations.
+    fn write(
+        &self,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
+        changed: ChangeSink<'_>,
+    ) -> ProviderResult<u64> {
+        if ops.is_empty() {
             return Ok(0);
         }
-        let (version, _) = self.write(store_id, |w| {
-            w.put_all(entries)?;
-            w.version()
+        let names = distinct(ops.iter().filter_map(WriteOp::key));
+        // Collected per attempt (the pool may run the call again on a new
+        // connection) and reported once the commit is in.
+        let (changes, _) = self.write_call(store_id, |w| {
+            let mut plan = Plan::new(w, &names)?;
+            let mut changes = Vec::new();
+            let outcome = apply(ops, &mut plan, &mut |c| {
+                changes.push((c.key.to_string(), c.prior, c.version))
+            });
+            let revision = plan.finish(outcome)?;
+            for (key, prior, version) in &changes {
+                let change = KeyChange {
+                    key,
+                    prior: *prior,
+                    version: *version,
+                };
+                w.record(key, change.kind());
+            }
+            Ok((changes, revision))
         })?;
-        Ok(version)
-    }
-
-    fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
-        if keys.is_empty() {
-            return Ok(0);
+        let (changes, revision) = changes;
+        for (key, prior, version) in &changes {
+            changed(KeyChange {
+                key,
+                prior: *prior,
+                version: *version,
+            });
         }
-        let unique = distinct(keys.iter().copied());
-        let (count, _) = self.write(store_id, |w| {
-            let gone = w.delete(&unique)?;
-            for key in &unique {
-                if gone.contains(*key) {
-                    w.record(key, ChangeKind::Deleted);
-                }
-            }
-            Ok(gone.len() as u64)
-        })?;
-        Ok(count)
-    }
-
-    fn clear_store(&self, store_id: &str) -> ProviderResult<u64> {
-        let (count, _) = self.write(store_id, |w| {
-            let keys = w.clear()?;
-            for key in &keys {
-                w.record(key, ChangeKind::Deleted);
-            }
-            Ok(keys.len() as u64)
-        })?;
-        Ok(count)
+        Ok(revision)
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
@@ -289,108 +262,6 @@ impl Provider for PostgresProvider {
     /// Commits are durable when acknowledged (`synchronous_commit = on`).
     fn sync(&self) -> ProviderResult<()> {
         Ok(())
-    }
-
-    /// The store lock makes read-compare-write one atomic step across hosts.
-    fn compare_and_set(
-        &self,
-        store_id: &str,
-        key: &str,
-        expected: Expected,
-        value: &[u8],
-    ) -> ProviderResult<u64> {
-        let (version, _) = self.write(store_id, |w| {
-            let current = w.versions(&[key])?.get(key).copied();
-            if !expected.matches(current) {
-                return Err(conflict(key, expected, current).into());
-            }
-            w.put_all(&[(key, value)])?;
-            w.version()
-        })?;
-        Ok(version)
-    }
-
-    fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
-        self.write(store_id, |w| {
-            let current = w.versions(&[key])?.get(key).copied();
-            let expected = Expected::Version(version);
-            if !expected.matches(current) {
-                return Err(conflict(key, expected, current).into());
-            }
-            w.delete(&[key])?;
-            w.record(key, ChangeKind::Deleted);
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    /// Reads every key the transaction names, checks in order, replays the
-    /// puts and deletes to find each key's final state and the changes,
-    /// then writes the final states: one transaction, all-or-nothing.
-    /// Returns the version committed, or 0 when nothing changed.
-    fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
-        if ops.is_empty() {
-            return Ok(0);
-        }
-        let keys = distinct(ops.iter().map(|op| op.key()));
-        let (_, version) = self.write(store_id, |w| {
-            let current = w.versions(&keys)?;
-            if let Some(err) = failed_check(ops, &current) {
-                return Err(err.into());
-            }
-            let mut exists: HashMap<&str, bool> = keys
-                .iter()
-                .map(|k| (*k, current.contains_key(*k)))
-                .collect();
-            // The final state of each written key: Some(value) or deleted.
-            let mut last: Vec<(&str, Option<&[u8]>)> = Vec::new();
-            let mut slot: HashMap<&str, usize> = HashMap::new();
-            for op in ops {
-                let (key, value) = match *op {
-                    TxnOpRef::Put { key, value } => (key, Some(value)),
-                    TxnOpRef::Delete { key } => (key, None),
-                    TxnOpRef::Check { .. } => continue,
-                };
-                let present = exists.get(key).copied().unwrap_or(false);
-                match value {
-                    Some(_) => w.record(
-                        key,
-                        if present {
-                            ChangeKind::Updated
-                        } else {
-                            ChangeKind::Created
-                        },
-                    ),
-                    None if present => w.record(key, ChangeKind::Deleted),
-                    None => {}
-                }
-                exists.insert(key, value.is_some());
-                match slot.get(key) {
-                    Some(&i) => last[i].1 = value,
-                    None => {
-                        slot.insert(key, last.len());
-                        last.push((key, value));
-                    }
-                }
-            }
-            let puts: Vec<(&str, &[u8])> = last
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (*k, v)))
-                .collect();
-            let deletes: Vec<&str> = last
-                .iter()
-                .filter(|(k, v)| v.is_none() && current.contains_key(*k))
-                .map(|(k, _)| *k)
-                .collect();
-            if !puts.is_empty() {
-                w.upsert(&puts)?;
-            }
-            if !deletes.is_empty() {
-                w.delete(&deletes)?;
-            }
-            Ok(())
-        })?;
-        Ok(version.unwrap_or(0))
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {

@@ -177,7 +177,7 @@ impl Sql {
             delete_keys: format!(
                 "DELETE FROM {entries} WHERE store_id = $1 AND key = ANY($2::bytea[]) RETURNING key"
             ),
-            clear: format!("DELETE FROM {entries} WHERE store_id = $1 RETURNING key"),
+            clear: format!("DELETE FROM {entries} WHERE store_id = $1 RETURNING key, version"),
             // Under the feed lock: reserve one position per change from the
             // sequence (nextval, then setval past the block: nobody else
             // allocates while the lock is held), insert the rows in input

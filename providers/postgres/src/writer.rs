@@ -175,22 +175,6 @@ impl<'c> Write<'c> {
         Ok(existed)
     }
 
-    /// Writes `pairs` in order and records each: `Created` for a key that
-    /// did not exist before it (earlier pairs count), `Updated` otherwise.
-    pub(crate) fn put_all(&mut self, pairs: &[(&str, &[u8])]) -> Result<(), CallError> {
-        let mut exists = self.upsert(pairs)?;
-        for (key, _) in pairs {
-            let kind = if exists.contains(*key) {
-                ChangeKind::Updated
-            } else {
-                exists.insert(key.to_string());
-                ChangeKind::Created
-            };
-            self.record(key, kind);
-        }
-        Ok(())
-    }
-
     /// Removes `keys`; returns those that existed.
     pub(crate) fn delete(&mut self, keys: &[&str]) -> Result<HashSet<String>, CallError> {
         let bytes: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
@@ -205,15 +189,18 @@ impl<'c> Write<'c> {
         Ok(gone)
     }
 
-    /// Removes every key of the store; returns them in ascending order.
-    pub(crate) fn clear(&mut self) -> Result<Vec<String>, CallError> {
+    /// Removes every key of the store; returns them with their versions,
+    /// in ascending order.
+    pub(crate) fn clear(&mut self) -> Result<Vec<(String, u64)>, CallError> {
         let rows = self
             .txn
             .conn()
             .query(&self.sql.clear, &[&self.store_id.as_bytes()])?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
-            keys.push(utf8(col!(row, 0), "key")?);
+            let key = utf8(col!(row, 0), "key")?;
+            let version: i64 = col!(row, 1);
+            keys.push((key, version_of(version)?));
         }
         // String order is UTF-8 byte order, the order scans walk in.
         keys.sort_unstable();

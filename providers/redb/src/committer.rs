@@ -8,10 +8,12 @@
 //! call in one transaction and one fsync. Every caller returns only after
 //! the commit holding its call is durable (or with that commit's error).
 //!
-//! A call that fails with a conflict or refused input changed nothing (see
-//! [`WriteOp::apply`]), so it fails alone. Any other failure inside a group
-//! (storage, a panic) aborts the whole transaction and every call of the
-//! group gets the error: nothing of the group was committed.
+//! A write refused by its checks changed nothing (see
+//! [`stateplug_provider_api::apply`]), so it fails alone. Any other failure
+//! inside a group (storage, a panic) aborts the whole transaction and every
+//! write of the group gets the error: nothing of the group was committed.
+//! What each write changed is kept in a [`ChangeLog`] and handed to its
+//! caller only once the transaction holding it is committed.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -23,14 +25,18 @@ use std::{
 };
 
 use redb::Database;
-use stateplug_provider_api::{ErrorKind, ProviderError, ProviderResult};
+use stateplug_provider_api::{apply, ProviderError, ProviderResult, WriteFailure, WriteOp};
 
 use crate::errors::AtPath;
-use crate::ops::{Outcome, WriteOp};
+use crate::ops::{ChangeLog, OwnedWrite};
 use crate::writer::{Revisions, Tables};
 
-/// The answer to one call: its outcome and the revision it consumed.
-pub(crate) type Answer = ProviderResult<(Outcome, Option<u64>)>;
+/// The answer to one write: its revision (0: it changed nothing) and what
+/// it changed.
+pub(crate) type Answer = ProviderResult<(u64, ChangeLog)>;
+
+/// One write of a group: its store and operations.
+pub(crate) type Job<'a> = (&'a str, &'a [WriteOp<'a>]);
 
 /// Where a waiting caller learns its fate.
 #[derive(Default)]
@@ -68,10 +74,10 @@ impl Slot {
     }
 }
 
-/// One caller's calls, waiting for the next group.
+/// One caller's writes, waiting for the next group.
 struct Queued {
     slot: Arc<Slot>,
-    jobs: Vec<(String, WriteOp<'static>)>,
+    jobs: Vec<OwnedWrite>,
 }
 
 /// Whether a leader is committing, and the calls waiting for the next group.
@@ -115,34 +121,15 @@ impl Committer {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Runs `op` on `store_id` durably, alone or with concurrent calls.
-    pub(crate) fn submit(
-        &self,
-        db: &Database,
-        path: &Path,
-        store_id: &str,
-        op: WriteOp<'_>,
-    ) -> Answer {
-        self.submit_all(db, path, vec![(store_id, op)])
-            .pop()
-            .unwrap_or_else(|| Err(ProviderError::internal("a group commit lost an answer")))
-    }
-
-    /// Runs independent calls durably, in one group with each other and
-    /// with concurrent callers' calls; one answer per call, in order.
-    pub(crate) fn submit_all(
-        &self,
-        db: &Database,
-        path: &Path,
-        jobs: Vec<(&str, WriteOp<'_>)>,
-    ) -> Vec<Answer> {
+    /// Runs independent writes durably, in one group with each other and
+    /// with concurrent callers' writes; one answer per write, in order.
+    pub(crate) fn submit_all(&self, db: &Database, path: &Path, jobs: &[Job<'_>]) -> Vec<Answer> {
         let slot = {
             let mut state = self.lock();
             if !state.leading {
                 state.leading = true;
                 drop(state);
-                let refs = jobs.iter().map(|(s, op)| (*s, op)).collect();
-                let answers = run_group(db, path, refs, self);
+                let answers = run_group(db, path, jobs, self);
                 self.hand_over();
                 return answers;
             }
@@ -150,8 +137,8 @@ impl Committer {
             state.queue.push(Queued {
                 slot: Arc::clone(&slot),
                 jobs: jobs
-                    .into_iter()
-                    .map(|(s, op)| (s.to_string(), op.into_owned()))
+                    .iter()
+                    .map(|(store_id, ops)| OwnedWrite::new(store_id, ops))
                     .collect(),
             });
             slot
@@ -161,13 +148,23 @@ impl Committer {
                 SlotState::Done(answers) => return answers,
                 SlotState::Lead => {
                     let group = std::mem::take(&mut self.lock().queue);
-                    let refs = group
+                    let ops: Vec<Vec<Vec<WriteOp<'_>>>> = group
                         .iter()
-                        .flat_map(|q| q.jobs.iter().map(|(s, op)| (s.as_str(), op)))
+                        .map(|q| q.jobs.iter().map(OwnedWrite::ops).collect())
                         .collect();
-                    let mut answers = run_group(db, path, refs, self).into_iter();
+                    let jobs: Vec<Job<'_>> = group
+                        .iter()
+                        .zip(&ops)
+                        .flat_map(|(q, ops)| {
+                            q.jobs
+                                .iter()
+                                .zip(ops)
+                                .map(|(w, ops)| (w.store_id.as_str(), ops.as_slice()))
+                        })
+                        .collect();
+                    let mut answers = run_group(db, path, &jobs, self).into_iter();
                     let mut mine = Vec::new();
-                    for queued in group {
+                    for queued in &group {
                         let part: Vec<Answer> = answers.by_ref().take(queued.jobs.len()).collect();
                         if Arc::ptr_eq(&queued.slot, &slot) {
                             mine = part;
@@ -193,39 +190,23 @@ impl Committer {
     }
 }
 
-/// Whether a failed call may have changed the transaction.
-fn spoils_transaction(err: &ProviderError) -> bool {
-    !matches!(
-        err.kind(),
-        ErrorKind::VERSION_CONFLICT
-            | ErrorKind::ALREADY_EXISTS
-            | ErrorKind::INVALID_ARGUMENT
-            | ErrorKind::UNSUPPORTED
-    )
-}
-
-/// Runs every call in one transaction and commits it once; one answer per call, in order.
-fn run_group(
-    db: &Database,
-    path: &Path,
-    jobs: Vec<(&str, &WriteOp<'_>)>,
-    committer: &Committer,
-) -> Vec<Answer> {
-    let n = jobs.len();
+/// Runs every write in one transaction and commits it once; one answer
+/// per write, in order.
+fn run_group(db: &Database, path: &Path, jobs: &[Job<'_>], committer: &Committer) -> Vec<Answer> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        run_transaction(db, path, &jobs, committer)
+        run_transaction(db, path, jobs, committer)
     }));
     match outcome {
         Ok(Ok(answers)) => answers,
-        Ok(Err(err)) => vec![Err(err); n],
-        Err(payload) => vec![Err(ProviderError::from_panic(&*payload)); n],
+        Ok(Err(err)) => vec![Err(err); jobs.len()],
+        Err(payload) => vec![Err(ProviderError::from_panic(&*payload)); jobs.len()],
     }
 }
 
 fn run_transaction(
     db: &Database,
     path: &Path,
-    jobs: &[(&str, &WriteOp<'_>)],
+    jobs: &[Job<'_>],
     committer: &Committer,
 ) -> ProviderResult<Vec<Answer>> {
     let start = *committer
@@ -234,17 +215,20 @@ fn run_transaction(
         .unwrap_or_else(|p| p.into_inner());
     let txn = db.begin_write().at(path)?;
     let mut answers = Vec::with_capacity(jobs.len());
+    let mut writes = 0;
     let changed = {
         let mut tables = Tables::open(&txn, path, start)?;
-        for (store_id, op) in jobs {
+        for (store_id, ops) in jobs {
             let mut writer = tables.writer(store_id)?;
-            match op.apply(&mut writer) {
-                Ok(outcome) => {
-                    let revision = writer.finish()?;
-                    answers.push(Ok((outcome, revision)));
+            let mut log = ChangeLog::default();
+            match apply(ops, &mut writer, &mut |c| log.push(c)) {
+                Ok(revision) => {
+                    writes += usize::from(writer.finish()?.is_some());
+                    answers.push(Ok((revision, log)));
                 }
-                Err(err) if spoils_transaction(&err) => return Err(err),
-                Err(err) => answers.push(Err(err)),
+                Err(WriteFailure::Refused(err)) => answers.push(Err(err)),
+                // Part of the write may be in the transaction: abort it all.
+                Err(WriteFailure::Failed(err)) => return Err(err),
             }
         }
         tables.finish()?
@@ -256,10 +240,6 @@ fn run_transaction(
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = revisions;
         committer.commits.fetch_add(1, Ordering::Relaxed);
-        let writes = answers
-            .iter()
-            .filter(|a| matches!(a, Ok((_, Some(_)))))
-            .count();
         tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={}", jobs.len());
     } else {
         txn.abort().at(path)?;

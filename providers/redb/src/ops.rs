@@ -1,152 +1,151 @@
-//! Write calls as data, so that a group commit can run calls from many
-//! threads in one transaction. Borrowed (`Cow::Borrowed`) when the caller
-//! runs its own call; made owned only when it has to wait in the queue.
+//! Writes as data, so that a group commit can run the writes of many
+//! threads in one transaction: borrowed when the caller runs its own write,
+//! owned only while it waits in the queue; and what each write changed,
+//! kept until its transaction is committed.
 
-use std::borrow::Cow;
+use stateplug_provider_api::{Expected, KeyChange, WriteOp};
 
-use stateplug_provider_api::{conflict, Expected, ProviderResult, TxnOpRef};
-
-use crate::writer::StoreWriter;
-
-/// One operation of a transaction.
+/// One write (the operations of one caller on one store), owning its data.
 #[derive(Debug, Clone)]
-pub(crate) enum TxnStep<'a> {
-    Put(Cow<'a, str>, Cow<'a, [u8]>),
-    Delete(Cow<'a, str>),
-    Check(Cow<'a, str>, Expected),
+pub(crate) struct OwnedWrite {
+    pub(crate) store_id: String,
+    ops: Vec<OwnedOp>,
 }
 
-/// One write call on one store.
 #[derive(Debug, Clone)]
-pub(crate) enum WriteOp<'a> {
-    Set(Cow<'a, str>, Cow<'a, [u8]>),
-    Delete(Cow<'a, str>),
-    SetMany(Vec<(Cow<'a, str>, Cow<'a, [u8]>)>),
-    DeleteMany(Vec<Cow<'a, str>>),
+enum OwnedOp {
+    Put(String, Vec<u8>),
+    Delete(String),
+    Check(String, Expected),
     Clear,
-    CompareAndSet(Cow<'a, str>, Expected, Cow<'a, [u8]>),
-    CompareAndDelete(Cow<'a, str>, u64),
-    Transaction(Vec<TxnStep<'a>>),
 }
 
-/// What a write call answers (besides the revision it consumed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// `delete`: whether the key existed.
-    Existed(bool),
-    /// `delete_many`, `clear_store`: how many keys were removed.
-    Count(u64),
-    /// Every other call: see the revision.
-    Done,
-}
-
-fn owned_str(s: Cow<'_, str>) -> Cow<'static, str> {
-    Cow::Owned(s.into_owned())
-}
-
-fn owned_bytes(b: Cow<'_, [u8]>) -> Cow<'static, [u8]> {
-    Cow::Owned(b.into_owned())
-}
-
-impl<'a> WriteOp<'a> {
-    /// Builds a transaction from the provider API's operations.
-    pub(crate) fn transaction(ops: &[TxnOpRef<'a>]) -> Self {
-        WriteOp::Transaction(
-            ops.iter()
-                .map(|op| match *op {
-                    TxnOpRef::Put { key, value } => TxnStep::Put(key.into(), value.into()),
-                    TxnOpRef::Delete { key } => TxnStep::Delete(key.into()),
-                    TxnOpRef::Check { key, expected } => TxnStep::Check(key.into(), expected),
+impl OwnedWrite {
+    /// A copy of `ops` on `store_id`.
+    pub(crate) fn new(store_id: &str, ops: &[WriteOp<'_>]) -> Self {
+        let ops = ops
+            .iter()
+            .filter_map(|op| {
+                Some(match *op {
+                    WriteOp::Put { key, value } => OwnedOp::Put(key.into(), value.into()),
+                    WriteOp::Delete { key } => OwnedOp::Delete(key.into()),
+                    WriteOp::Check { key, expected } => OwnedOp::Check(key.into(), expected),
+                    WriteOp::Clear => OwnedOp::Clear,
+                    // Operations this version does not know are refused by the
+                    // adapter before the provider runs.
+                    _ => return None,
                 })
-                .collect(),
-        )
-    }
-
-    /// The same call, owning its data.
-    pub(crate) fn into_owned(self) -> WriteOp<'static> {
-        match self {
-            WriteOp::Set(k, v) => WriteOp::Set(owned_str(k), owned_bytes(v)),
-            WriteOp::Delete(k) => WriteOp::Delete(owned_str(k)),
-            WriteOp::SetMany(e) => WriteOp::SetMany(
-                e.into_iter()
-                    .map(|(k, v)| (owned_str(k), owned_bytes(v)))
-                    .collect(),
-            ),
-            WriteOp::DeleteMany(k) => WriteOp::DeleteMany(k.into_iter().map(owned_str).collect()),
-            WriteOp::Clear => WriteOp::Clear,
-            WriteOp::CompareAndSet(k, e, v) => {
-                WriteOp::CompareAndSet(owned_str(k), e, owned_bytes(v))
-            }
-            WriteOp::CompareAndDelete(k, v) => WriteOp::CompareAndDelete(owned_str(k), v),
-            WriteOp::Transaction(steps) => WriteOp::Transaction(
-                steps
-                    .into_iter()
-                    .map(|s| match s {
-                        TxnStep::Put(k, v) => TxnStep::Put(owned_str(k), owned_bytes(v)),
-                        TxnStep::Delete(k) => TxnStep::Delete(owned_str(k)),
-                        TxnStep::Check(k, e) => TxnStep::Check(owned_str(k), e),
-                    })
-                    .collect(),
-            ),
+            })
+            .collect();
+        OwnedWrite {
+            store_id: store_id.to_owned(),
+            ops,
         }
     }
 
-    /// Applies the call through `w`.
-    ///
-    /// Invariant the group commit relies on: a call that fails with a
-    /// conflict or refused input fails before it changes anything (checks
-    /// come first), so the other calls of the transaction are unaffected.
-    pub(crate) fn apply(&self, w: &mut StoreWriter<'_, '_>) -> ProviderResult<Outcome> {
-        match self {
-            WriteOp::Set(k, v) => w.put(k, v).map(|_| Outcome::Done),
-            WriteOp::Delete(k) => w.delete(k).map(Outcome::Existed),
-            WriteOp::SetMany(entries) => {
-                for (k, v) in entries {
-                    w.put(k, v)?;
-                }
-                Ok(Outcome::Done)
-            }
-            WriteOp::DeleteMany(keys) => {
-                let mut n = 0;
-                for k in keys {
-                    n += u64::from(w.delete(k)?);
-                }
-                Ok(Outcome::Count(n))
-            }
-            WriteOp::Clear => w.clear().map(Outcome::Count),
-            WriteOp::CompareAndSet(k, expected, v) => {
-                let current = w.version(k)?;
-                if !expected.matches(current) {
-                    return Err(conflict(k, *expected, current));
-                }
-                w.put(k, v).map(|_| Outcome::Done)
-            }
-            WriteOp::CompareAndDelete(k, version) => {
-                let expected = Expected::Version(*version);
-                let current = w.version(k)?;
-                if !expected.matches(current) {
-                    return Err(conflict(k, expected, current));
-                }
-                w.delete(k).map(|_| Outcome::Done)
-            }
-            WriteOp::Transaction(steps) => {
-                for step in steps {
-                    if let TxnStep::Check(k, expected) = step {
-                        let current = w.version(k)?;
-                        if !expected.matches(current) {
-                            return Err(conflict(k, *expected, current));
-                        }
-                    }
-                }
-                for step in steps {
-                    match step {
-                        TxnStep::Put(k, v) => drop(w.put(k, v)?),
-                        TxnStep::Delete(k) => drop(w.delete(k)?),
-                        TxnStep::Check(..) => {}
-                    }
-                }
-                Ok(Outcome::Done)
-            }
+    /// The operations, borrowed.
+    pub(crate) fn ops(&self) -> Vec<WriteOp<'_>> {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                OwnedOp::Put(k, v) => WriteOp::put(k, v),
+                OwnedOp::Delete(k) => WriteOp::delete(k),
+                OwnedOp::Check(k, e) => WriteOp::check(k, *e),
+                OwnedOp::Clear => WriteOp::Clear,
+            })
+            .collect()
+    }
+}
+
+/// The keys one write changed, framed in one buffer:
+/// `[key length u32][key][prior u64][version u64]`, 0 for none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ChangeLog(Vec<u8>);
+
+impl ChangeLog {
+    /// Records one change.
+    pub(crate) fn push(&mut self, change: KeyChange<'_>) {
+        // Keys are at most max_key_bytes (a u32) long.
+        self.0
+            .extend_from_slice(&(change.key.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(change.key.as_bytes());
+        self.0
+            .extend_from_slice(&change.prior.unwrap_or(0).to_le_bytes());
+        self.0
+            .extend_from_slice(&change.version.unwrap_or(0).to_le_bytes());
+    }
+
+    /// Hands every change to `sink`, in order.
+    pub(crate) fn replay(&self, sink: &mut dyn FnMut(KeyChange<'_>)) {
+        let mut rest = self.0.as_slice();
+        // Frames are written whole by `push`, so each read finds its bytes.
+        while let Some((len, tail)) = split_u32(rest) {
+            let Some(key) = tail.get(..len).and_then(|k| std::str::from_utf8(k).ok()) else {
+                return;
+            };
+            let (Some(prior), Some(version)) = (u64_at(tail, len), u64_at(tail, len + 8)) else {
+                return;
+            };
+            sink(KeyChange {
+                key,
+                prior: (prior != 0).then_some(prior),
+                version: (version != 0).then_some(version),
+            });
+            rest = &tail[len + 16..];
         }
+    }
+}
+
+fn split_u32(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let head: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    Some((u32::from_le_bytes(head) as usize, &bytes[4..]))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_log_replays_what_was_pushed() {
+        let mut log = ChangeLog::default();
+        let changes = [
+            KeyChange {
+                key: "a",
+                prior: None,
+                version: Some(3),
+            },
+            KeyChange {
+                key: "ключ",
+                prior: Some(2),
+                version: None,
+            },
+        ];
+        for c in changes {
+            log.push(c);
+        }
+        let mut seen = Vec::new();
+        log.replay(&mut |c| seen.push((c.key.to_string(), c.prior, c.version)));
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), None, Some(3)),
+                ("ключ".to_string(), Some(2), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_owned_write_gives_back_its_operations() {
+        let ops = [
+            WriteOp::check("a", Expected::Absent),
+            WriteOp::put("a", b"1"),
+            WriteOp::delete("b"),
+            WriteOp::Clear,
+        ];
+        assert_eq!(OwnedWrite::new("s", &ops).ops(), ops);
     }
 }

@@ -5,16 +5,15 @@ use std::path::{Path, PathBuf};
 
 use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, Entry, Expected, HistoryEntry, KeyBytesVisitor, KeyWrite, Page,
-    Provider, ProviderError, ProviderResult, ScanRef, TxnOpRef,
+    Capabilities, CapabilityFlags, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor, KeyChange,
+    Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp, WriteUnit,
 };
 
-use crate::committer::Committer;
+use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
 use crate::encoding::{corrupt_key, decode_key, decode_value, entry_key, key_bytes, Span};
 use crate::errors::{folder_error, map_error, AtPath};
 use crate::history;
-use crate::ops::{Outcome, WriteOp};
 use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES};
 
 type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -123,12 +122,6 @@ impl RedbProvider {
         &self.path
     }
 
-    /// Runs one write call on `store_id` durably (group-committed with
-    /// concurrent calls); returns its outcome and the revision it consumed.
-    fn write(&self, store_id: &str, op: WriteOp<'_>) -> ProviderResult<(Outcome, Option<u64>)> {
-        self.committer.submit(&self.db, &self.path, store_id, op)
-    }
-
     /// The entries table of a fresh read snapshot.
     fn entries(&self) -> ProviderResult<EntriesTable> {
         let txn = self.db.begin_read().at(&self.path)?;
@@ -230,84 +223,42 @@ impl Provider for RedbProvider {
             .collect()
     }
 
-    /// One group commit for the whole group (and any calls that arrive
-    /// from other threads meanwhile).
-    fn write_keys(&self, calls: &[KeyWrite<'_>]) -> Vec<ProviderResult<u64>> {
-        let jobs = calls
-            .iter()
-            .map(|call| {
-                let op = match *call {
-                    KeyWrite::Set { key, value, .. } => WriteOp::Set(key.into(), value.into()),
-                    KeyWrite::Delete { key, .. } => WriteOp::Delete(key.into()),
-                    KeyWrite::CompareAndSet {
-                        key,
-                        expected,
-                        value,
-                        ..
-                    } => WriteOp::CompareAndSet(key.into(), expected, value.into()),
-                    KeyWrite::CompareAndDelete { key, version, .. } => {
-                        WriteOp::CompareAndDelete(key.into(), version)
-                    }
-                };
-                (call.store_id(), op)
-            })
-            .collect();
-        let answers = self.committer.submit_all(&self.db, &self.path, jobs);
-        calls
-            .iter()
-            .zip(answers)
-            .map(|(call, answer)| {
-                let (outcome, revision) = answer?;
-                match (call, outcome) {
-                    (KeyWrite::Delete { .. }, Outcome::Existed(existed)) => Ok(u64::from(existed)),
-                    (KeyWrite::CompareAndDelete { .. }, _) => Ok(0),
-                    (KeyWrite::Set { .. } | KeyWrite::CompareAndSet { .. }, _) => revision
-                        .ok_or_else(|| ProviderError::internal("a set consumed no revision")),
-                    (KeyWrite::Delete { .. }, other) => Err(ProviderError::internal(format!(
-                        "delete answered {other:?}"
-                    ))),
-                }
+    /// Committed durably before it returns, in one group commit with the
+    /// writes of concurrent callers.
+    fn write(
+        &self,
+        store_id: &str,
+        ops: &[WriteOp<'_>],
+        changed: ChangeSink<'_>,
+    ) -> ProviderResult<u64> {
+        let mut answers = self
+            .committer
+            .submit_all(&self.db, &self.path, &[(store_id, ops)]);
+        let (revision, log) = answers
+            .pop()
+            .unwrap_or_else(|| Err(ProviderError::internal("a group commit lost an answer")))?;
+        log.replay(changed);
+        Ok(revision)
+    }
+
+    /// One transaction and one sync for the whole group (and any writes that
+    /// arrive from other threads meanwhile).
+    fn write_group(
+        &self,
+        units: &[WriteUnit<'_>],
+        changed: &mut dyn FnMut(usize, KeyChange<'_>),
+    ) -> Vec<ProviderResult<u64>> {
+        let jobs: Vec<Job<'_>> = units.iter().map(|u| (u.store_id, u.ops)).collect();
+        let answers = self.committer.submit_all(&self.db, &self.path, &jobs);
+        answers
+            .into_iter()
+            .enumerate()
+            .map(|(at, answer)| {
+                let (revision, log) = answer?;
+                log.replay(&mut |c| changed(at, c));
+                Ok(revision)
             })
             .collect()
-    }
-
-    fn set(&self, store_id: &str, key: &str, value: &[u8]) -> ProviderResult<u64> {
-        let (_, revision) = self.write(store_id, WriteOp::Set(key.into(), value.into()))?;
-        revision.ok_or_else(|| ProviderError::internal("a set consumed no revision"))
-    }
-
-    fn delete(&self, store_id: &str, key: &str) -> ProviderResult<bool> {
-        match self.write(store_id, WriteOp::Delete(key.into()))?.0 {
-            Outcome::Existed(existed) => Ok(existed),
-            other => Err(ProviderError::internal(format!(
-                "delete answered {other:?}"
-            ))),
-        }
-    }
-
-    fn set_many(&self, store_id: &str, entries: &[(&str, &[u8])]) -> ProviderResult<u64> {
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        let op = WriteOp::SetMany(
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-        );
-        Ok(self.write(store_id, op)?.1.unwrap_or(0))
-    }
-
-    fn delete_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<u64> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let op = WriteOp::DeleteMany(keys.iter().map(|k| (*k).into()).collect());
-        count_of(self.write(store_id, op)?.0)
-    }
-
-    fn clear_store(&self, store_id: &str) -> ProviderResult<u64> {
-        count_of(self.write(store_id, WriteOp::Clear)?.0)
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
@@ -334,58 +285,24 @@ impl Provider for RedbProvider {
         Ok(())
     }
 
-    fn compare_and_set(
-        &self,
-        store_id: &str,
-        key: &str,
-        expected: Expected,
-        value: &[u8],
-    ) -> ProviderResult<u64> {
-        let op = WriteOp::CompareAndSet(key.into(), expected, value.into());
-        let (_, revision) = self.write(store_id, op)?;
-        revision.ok_or_else(|| ProviderError::internal("a compare-and-set consumed no revision"))
-    }
-
-    fn compare_and_delete(&self, store_id: &str, key: &str, version: u64) -> ProviderResult<()> {
-        self.write(store_id, WriteOp::CompareAndDelete(key.into(), version))
-            .map(drop)
-    }
-
-    /// Checks first, then puts and deletes in order, in one redb transaction.
-    /// Returns the revision committed (the version of every put), or 0 when
-    /// nothing changed (only checks, or only deletes of missing keys).
-    fn transaction(&self, store_id: &str, ops: &[TxnOpRef<'_>]) -> ProviderResult<u64> {
-        Ok(self
-            .write(store_id, WriteOp::transaction(ops))?
-            .1
-            .unwrap_or(0))
-    }
-
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
-        Page::collect(|visit| self.scan_visit(store_id, scan, visit))
-    }
-
-    fn scan_visit(
-        &self,
-        store_id: &str,
-        scan: ScanRef<'_>,
-        visit: &mut dyn FnMut(&str, u64, &[u8]),
-    ) -> ProviderResult<Option<String>> {
         let mut corrupt = false;
-        let next = self.scan_visit_bytes(store_id, scan, &mut |key, version, value| {
-            match std::str::from_utf8(key) {
-                Ok(key) => visit(key, version, value),
-                Err(_) => corrupt = true,
-            }
+        let page = Page::collect(|visit| {
+            self.scan_visit_bytes(store_id, scan, &mut |key, version, value| {
+                match std::str::from_utf8(key) {
+                    Ok(key) => visit(key, version, value),
+                    Err(_) => corrupt = true,
+                }
+            })
         })?;
         if corrupt {
             return Err(corrupt_key());
         }
-        Ok(next)
+        Ok(page)
     }
 
     /// The walk itself: keys go out as the bytes stored, checked once by
-    /// whoever reads them (the host, or [`Self::scan_visit`]).
+    /// whoever reads them (the host, or [`Provider::scan`]).
     fn scan_visit_bytes(
         &self,
         store_id: &str,
@@ -432,16 +349,6 @@ impl Provider for RedbProvider {
     ) -> ProviderResult<Option<Entry>> {
         self.require_history("get_version")?;
         history::get_version(&self.db, &self.path, store_id, key, version)
-    }
-}
-
-/// The count a `delete_many` or `clear_store` answered.
-fn count_of(outcome: Outcome) -> ProviderResult<u64> {
-    match outcome {
-        Outcome::Count(n) => Ok(n),
-        other => Err(ProviderError::internal(format!(
-            "a batch delete answered {other:?}"
-        ))),
     }
 }
 

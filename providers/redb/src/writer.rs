@@ -20,7 +20,7 @@ use std::{collections::HashMap, path::Path};
 use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
-use crate::encoding::{decode_value, write_entry_key, write_entry_value, Span};
+use crate::encoding::{decode_key, decode_value, write_entry_key, write_entry_value, Span};
 use crate::errors::AtPath;
 use crate::schema::{
     key_history, next_store, store_history, ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION,
@@ -202,9 +202,8 @@ pub(crate) struct StoreWriter<'w, 't> {
     changed: bool,
 }
 
-impl StoreWriter<'_, '_> {
-    /// The current version of `key`, `None` if absent.
-    pub(crate) fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
+impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
+    fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
         let tables = &mut *self.tables;
         write_entry_key(&mut tables.key_buf, self.store_id, key);
         let found = tables
@@ -217,41 +216,94 @@ impl StoreWriter<'_, '_> {
         }
     }
 
-    /// Writes `value` under `key` at this call's revision, which it returns.
-    pub(crate) fn put(&mut self, key: &str, value: &[u8]) -> ProviderResult<u64> {
+    fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
         let tables = &mut *self.tables;
         write_entry_key(&mut tables.key_buf, self.store_id, key);
-        write_entry_value(&mut tables.value_buf, self.revision, value);
-        let existed = tables
+        write_entry_value(&mut tables.value_buf, version, value);
+        let prior = match tables
             .entries
             .insert(tables.key_buf.as_slice(), tables.value_buf.as_slice())
             .at(tables.path)?
-            .is_some();
-        if !existed {
+        {
+            Some(old) => Some(decode_value(old.value())?.0),
+            None => None,
+        };
+        if prior.is_none() {
             self.added += 1;
         }
         self.changed = true;
         self.record(key, Some(value))?;
-        Ok(self.revision)
+        Ok(prior)
     }
 
-    /// Removes `key`; returns whether it existed.
-    pub(crate) fn delete(&mut self, key: &str) -> ProviderResult<bool> {
+    fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>> {
         let tables = &mut *self.tables;
         write_entry_key(&mut tables.key_buf, self.store_id, key);
-        let existed = tables
+        let prior = match tables
             .entries
             .remove(tables.key_buf.as_slice())
             .at(tables.path)?
-            .is_some();
-        if existed {
+        {
+            Some(old) => Some(decode_value(old.value())?.0),
+            None => None,
+        };
+        if prior.is_some() {
             self.removed += 1;
             self.changed = true;
             self.record(key, None)?;
         }
-        Ok(existed)
+        Ok(prior)
     }
 
+    /// Removes every key of the store and its history. Removing history
+    /// rows alone (a store whose keys were all deleted) is a change too.
+    fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {
+        let path = self.tables.path;
+        let mut n = 0u64;
+        let mut damage = None;
+        if self.count()? > 0 {
+            let span = Span::store(self.store_id);
+            self.tables
+                .entries
+                .retain_in::<&[u8], _>(span.bounds(), |key, value| {
+                    n += 1;
+                    match (decode_key(key), decode_value(value)) {
+                        (Ok(key), Ok((version, _))) => removed(key, version),
+                        (Err(e), _) | (_, Err(e)) => damage = Some(e),
+                    }
+                    false
+                })
+                .at(path)?;
+            self.removed += n;
+            self.changed |= n > 0;
+        }
+        if let Some(damage) = damage {
+            return Err(damage);
+        }
+        if let Some(history) = self.tables.history.as_mut() {
+            let next = next_store(self.store_id);
+            let mut rows = 0u64;
+            history
+                .table
+                .retain_in(store_history(self.store_id, &next), |_, _| {
+                    rows += 1;
+                    false
+                })
+                .at(path)?;
+            self.changed |= rows > 0;
+        }
+        Ok(())
+    }
+
+    /// Every write of this writer has the same revision; it is consumed
+    /// (and the next writer gets the next one) only if the write changed
+    /// something, in [`StoreWriter::finish`].
+    fn revision(&mut self) -> ProviderResult<u64> {
+        Ok(self.revision)
+    }
+}
+
+impl StoreWriter<'_, '_> {
     /// Records what this call wrote to `key` (`None`: deleted) in the
     /// history, then drops the key's versions beyond the newest `retain`.
     fn record(&mut self, key: &str, value: Option<&[u8]>) -> ProviderResult<()> {
@@ -285,39 +337,6 @@ impl StoreWriter<'_, '_> {
                 .at(path)?;
         }
         Ok(())
-    }
-
-    /// Removes every key of the store and its history; returns how many
-    /// keys there were. Removing history rows alone (a store whose keys
-    /// were all deleted) is a change too.
-    pub(crate) fn clear(&mut self) -> ProviderResult<u64> {
-        let path = self.tables.path;
-        let mut n = 0u64;
-        if self.count()? > 0 {
-            let span = Span::store(self.store_id);
-            self.tables
-                .entries
-                .retain_in::<&[u8], _>(span.bounds(), |_, _| {
-                    n += 1;
-                    false
-                })
-                .at(path)?;
-            self.removed += n;
-            self.changed |= n > 0;
-        }
-        if let Some(history) = self.tables.history.as_mut() {
-            let next = next_store(self.store_id);
-            let mut rows = 0u64;
-            history
-                .table
-                .retain_in(store_history(self.store_id, &next), |_, _| {
-                    rows += 1;
-                    false
-                })
-                .at(path)?;
-            self.changed |= rows > 0;
-        }
-        Ok(n)
     }
 
     /// The store's key count before this call.
