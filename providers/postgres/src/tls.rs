@@ -76,23 +76,19 @@ impl FromStr for SslMode {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        SslMode::NAMES
-            .iter()
-            .zip([
-                SslMode::Disable,
-                SslMode::Prefer,
-                SslMode::Require,
-                SslMode::VerifyCa,
-                SslMode::VerifyFull,
-            ])
-            .find(|(name, _)| **name == s)
-            .map(|(_, mode)| mode)
-            .ok_or_else(|| {
-                format!(
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => {
+                return Err(format!(
                     "`sslmode` is {s:?}: use one of {}",
                     SslMode::NAMES.join(", ")
-                )
-            })
+                ))
+            }
+        })
     }
 }
 
@@ -191,6 +187,7 @@ impl Connector {
                      (the default, ~/.postgresql/root.crt, does not exist)"
                 ))
             }
+            // Returned above.
             (SslMode::Disable, _) => Check::Nothing,
         };
         let roots = match (check, roots) {

@@ -92,13 +92,17 @@ impl Throwaway {
         let root = std::fs::metadata("/proc/self")
             .map(|m| m.uid() == 0)
             .unwrap_or(false);
-        let ids = if root {
-            let ids = postgres_ids().expect(
-                "running as root, initdb must run as the `postgres` user, which does not exist",
-            );
-            Some(ids)
-        } else {
-            None
+        let ids = match (root, postgres_ids()) {
+            (false, _) => None,
+            (true, Some(ids)) => Some(ids),
+            (true, None) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: running as root, initdb must run as the `postgres` user, which \
+                     does not exist (the PostgreSQL server package creates it)"
+                );
+                return None;
+            }
         };
         let dir = tempfile::tempdir().expect("temporary folder");
         let server = Throwaway {
