@@ -7,6 +7,9 @@ use postgres::config::Host;
 use serde::Deserialize;
 use stateplug_provider_api::{parse_config, ProviderError, ProviderResult};
 
+use crate::conninfo::split_tls_keys;
+use crate::tls::{Connector, SslMode};
+
 /// Default schema of the provider's tables.
 pub const DEFAULT_SCHEMA: &str = "public";
 /// Default name of the entries table (the other objects take it as a prefix).
@@ -31,7 +34,8 @@ pub const MAX_IDENTIFIER_BYTES: usize = 48;
 /// Give either `url` (a `postgres://` URL or a `key=value` connection
 /// string) or the separate fields `host`, `port`, `user`, `database` and
 /// `password`. The password may instead come from the environment variable
-/// named by `password_env`. `Debug` never shows the password or the URL.
+/// named by `password_env`. TLS is set by `sslmode` and `sslrootcert`, as
+/// fields or as keys of the URL. `Debug` never shows the password or the URL.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
@@ -57,6 +61,15 @@ pub struct PostgresConfig {
     /// The name of an environment variable holding the password.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// Whether to use TLS and how far to trust the server (libpq's
+    /// `sslmode`); default `prefer`. May instead be a key of `url`.
+    #[serde(default)]
+    pub sslmode: Option<SslMode>,
+    /// The PEM file of the root certificates that authenticate the server
+    /// (libpq's `sslrootcert`); default `~/.postgresql/root.crt` if it
+    /// exists. May instead be a key of `url`.
+    #[serde(default)]
+    pub sslrootcert: Option<String>,
     /// The schema of the provider's tables (created if missing); default `public`.
     #[serde(default = "default_schema")]
     pub schema: String,
@@ -72,7 +85,9 @@ pub struct PostgresConfig {
     /// connection may sit idle inside a transaction.
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
-    /// Longest to wait for a new connection, in milliseconds; default 5,000.
+    /// Longest to wait for a connection, in milliseconds: to reach the
+    /// server (per address tried), or for a pooled one to come free.
+    /// Default 5,000.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     /// How many of the latest change-feed positions the change log keeps
@@ -110,6 +125,8 @@ impl fmt::Debug for PostgresConfig {
             .field("database", &self.database)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("password_env", &self.password_env)
+            .field("sslmode", &self.sslmode)
+            .field("sslrootcert", &self.sslrootcert)
             .field("schema", &self.schema)
             .field("table", &self.table)
             .field("pool_size", &self.pool_size)
@@ -129,6 +146,10 @@ pub struct Target {
     pub database: String,
     /// The role.
     pub user: String,
+    /// The TLS mode.
+    pub sslmode: SslMode,
+    /// The root certificates' file named by the configuration, if any.
+    pub sslrootcert: Option<String>,
 }
 
 impl fmt::Display for Target {
@@ -201,12 +222,13 @@ impl PostgresConfig {
         if i64::try_from(self.statement_timeout_ms).is_err() {
             return Err(invalid("`statement_timeout_ms` is too large"));
         }
-        self.connection().map(drop)
+        self.connector().map(drop)
     }
 
-    /// The connection settings and the target they name. Reads the
-    /// `password_env` variable; never puts the password in an error.
-    pub fn connection(&self) -> ProviderResult<(postgres::Config, Target)> {
+    /// The connector (connection settings and TLS) and the target it
+    /// names. Reads the `password_env` variable and the root certificates;
+    /// never puts the password in an error.
+    pub(crate) fn connector(&self) -> ProviderResult<(Connector, Target)> {
         let fields = [
             ("host", self.host.is_some()),
             ("port", self.port.is_some()),
@@ -215,6 +237,7 @@ impl PostgresConfig {
             ("password", self.password.is_some()),
         ];
         let given: Vec<&str> = fields.iter().filter(|f| f.1).map(|f| f.0).collect();
+        let mut url_tls = Default::default();
         let mut pg = match &self.url {
             Some(url) => {
                 if !given.is_empty() {
@@ -227,8 +250,11 @@ impl PostgresConfig {
                             .join(", ")
                     )));
                 }
-                postgres::Config::from_str(url)
-                    .map_err(|e| invalid(format!("`url` cannot be read: {e}")))?
+                let split = split_tls_keys(url).map_err(invalid)?;
+                let pg = postgres::Config::from_str(&split.rest)
+                    .map_err(|e| invalid(format!("`url` cannot be read: {e}")))?;
+                url_tls = split;
+                pg
             }
             None => {
                 let mut pg = postgres::Config::new();
@@ -295,7 +321,17 @@ impl PostgresConfig {
                 }
             }
         }
-        let target = target_of(&pg);
+        let sslmode = match (self.sslmode, url_tls.sslmode.as_deref()) {
+            (Some(_), Some(_)) => return Err(given_twice("sslmode")),
+            (Some(mode), None) => mode,
+            (None, Some(text)) => text.parse().map_err(invalid)?,
+            (None, None) => SslMode::default(),
+        };
+        let sslrootcert = match (&self.sslrootcert, url_tls.sslrootcert) {
+            (Some(_), Some(_)) => return Err(given_twice("sslrootcert")),
+            (field, key) => field.clone().or(key),
+        };
+        let target = target_of(&pg, sslmode, sslrootcert.clone());
         let mut options = String::from("-c synchronous_commit=on");
         if self.statement_timeout_ms > 0 {
             options.push_str(&format!(
@@ -306,7 +342,8 @@ impl PostgresConfig {
         pg.options(&options);
         pg.application_name(&self.application_name());
         pg.connect_timeout(Duration::from_millis(self.connect_timeout_ms));
-        Ok((pg, target))
+        let connector = Connector::new(pg, sslmode, sslrootcert.as_deref()).map_err(invalid)?;
+        Ok((connector, target))
     }
 
     /// The `application_name` of every connection, naming the tables, so
@@ -318,8 +355,14 @@ impl PostgresConfig {
     }
 }
 
+fn given_twice(key: &str) -> ProviderError {
+    invalid(format!(
+        "`{key}` is given both as a field and in `url`: keep one"
+    ))
+}
+
 /// The target a connection configuration names.
-fn target_of(pg: &postgres::Config) -> Target {
+fn target_of(pg: &postgres::Config, sslmode: SslMode, sslrootcert: Option<String>) -> Target {
     let ports = pg.get_ports();
     let server = pg
         .get_hosts()
@@ -342,6 +385,8 @@ fn target_of(pg: &postgres::Config) -> Target {
         server,
         database: pg.get_dbname().unwrap_or_default().to_string(),
         user: pg.get_user().unwrap_or_default().to_string(),
+        sslmode,
+        sslrootcert,
     }
 }
 
@@ -363,7 +408,8 @@ mod tests {
         assert_eq!(c.schema, "public");
         assert_eq!(c.table, "stateplug");
         assert_eq!(c.pool_size, 8);
-        let (pg, target) = c.connection().unwrap();
+        let (connector, target) = c.connector().unwrap();
+        let pg = connector.config();
         assert_eq!(target.server, "db.example:6543");
         assert_eq!(target.database, "pipes");
         assert_eq!(target.user, "app");
@@ -386,13 +432,59 @@ mod tests {
                 "statement_timeout_ms": 0, "change_log_keep": 10}"#,
         )
         .unwrap();
-        let (pg, target) = c.connection().unwrap();
+        let (connector, target) = c.connector().unwrap();
+        let pg = connector.config();
         assert_eq!(
             target.to_string(),
             "PostgreSQL server 10.0.0.5:5432, database \"d\", user \"u\""
         );
         assert_eq!(pg.get_password(), Some(&b"pw"[..]));
         assert!(!pg.get_options().unwrap().contains("statement_timeout"));
+    }
+
+    #[test]
+    fn sslmode_defaults_to_prefer_and_is_read_from_the_field_or_the_url() {
+        use postgres::config::SslMode as Client;
+        let target = |json: &str| PostgresConfig::parse(json).unwrap().connector().unwrap();
+        let (connector, t) = target(r#"{"url": "postgres://u@h/d"}"#);
+        assert_eq!(t.sslmode, SslMode::Prefer);
+        assert_eq!(connector.config().get_ssl_mode(), Client::Prefer);
+        let (connector, t) = target(r#"{"url": "postgres://u@h/d", "sslmode": "require"}"#);
+        assert_eq!(t.sslmode, SslMode::Require);
+        assert_eq!(connector.config().get_ssl_mode(), Client::Require);
+        let (connector, t) =
+            target(r#"{"url": "postgres://u@h/d?sslmode=disable&connect_timeout=2"}"#);
+        assert_eq!(t.sslmode, SslMode::Disable);
+        assert_eq!(connector.config().get_ssl_mode(), Client::Disable);
+        let (_, t) = target(r#"{"url": "host=h user=u dbname=d sslmode=require"}"#);
+        assert_eq!(t.sslmode, SslMode::Require);
+        let (_, t) = target(r#"{"user": "u", "database": "d", "sslmode": "disable"}"#);
+        assert_eq!(t.sslmode, SslMode::Disable);
+    }
+
+    #[test]
+    fn tls_settings_are_checked_at_open() {
+        let err = refused(r#"{"url": "postgres://u@h/d", "sslmode": "allow"}"#);
+        assert!(err.message().contains("verify-full"), "{err}");
+        let err = refused(r#"{"url": "postgres://u:hunter2@h/d?sslmode=allow"}"#);
+        assert!(err.message().contains("`sslmode` is \"allow\""), "{err}");
+        assert!(!err.message().contains("hunter2"), "{err}");
+        let err = refused(r#"{"url": "postgres://u@h/d?sslmode=require", "sslmode": "require"}"#);
+        assert!(err.message().contains("`sslmode` is given both"), "{err}");
+        let err =
+            refused(r#"{"url": "postgres://u@h/d?sslrootcert=/a.pem", "sslrootcert": "/b.pem"}"#);
+        assert!(
+            err.message().contains("`sslrootcert` is given both"),
+            "{err}"
+        );
+        let err = refused(
+            r#"{"url": "postgres://u@h/d?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"}"#,
+        );
+        assert!(
+            err.message()
+                .contains("cannot read `sslrootcert` /nonexistent/ca.pem"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -420,7 +512,7 @@ mod tests {
         std::env::set_var(&var, "from-env");
         let c = PostgresConfig::parse(&json).unwrap();
         assert_eq!(
-            c.connection().unwrap().0.get_password(),
+            c.connector().unwrap().0.config().get_password(),
             Some(&b"from-env"[..])
         );
         std::env::remove_var(&var);

@@ -5,9 +5,15 @@
 //! `Failure`s); [`map_failure`] turns that into a provider error whose
 //! message names the server and database (never the password), says what to
 //! do, and keeps the server's own text. [`map_error`] does both.
+//!
+//! A permanent answer (an unknown database or role, a refused password, a
+//! missing privilege, a refused certificate) says its cause first and is
+//! never temporary; not reaching the server is temporary (it may come up),
+//! and so is a pool whose connections all stay busy.
 
 use std::fmt;
 
+use rustls::CertificateError;
 use stateplug_provider_api::ProviderError;
 
 use crate::config::Target;
@@ -26,12 +32,58 @@ pub enum Failure {
     Closed(String),
     /// Reading from or writing to the socket failed.
     Io(String),
-    /// A new connection could not be made, or timed out.
+    /// The server could not be reached: refused, timed out, no such host.
     Connect(String),
-    /// No connection came free from the pool in time.
-    PoolTimeout(String),
+    /// TLS could not be set up as `sslmode` asks.
+    Tls {
+        /// What was refused.
+        problem: TlsProblem,
+        /// The client's text.
+        text: String,
+    },
+    /// Every pooled connection stayed busy for the whole wait.
+    PoolBusy {
+        /// `pool_size`.
+        size: u32,
+        /// How long the call waited, in milliseconds.
+        waited_ms: u64,
+    },
     /// Anything else: a parameter or column the provider got wrong.
     Other(String),
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsProblem {
+    /// The server does not offer TLS, and `sslmode` requires it.
+    NotOffered,
+    /// The server's certificate does not name the host connected to.
+    NameMismatch,
+    /// The server's certificate is not signed by a root certificate.
+    UnknownIssuer,
+    /// The server's certificate has expired or is not valid yet.
+    Expired,
+    /// Anything else the TLS handshake refused.
+    Other,
+}
+
+impl TlsProblem {
+    /// The problem a rustls error names.
+    pub fn of(err: &rustls::Error) -> Self {
+        match err {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => TlsProblem::NameMismatch,
+                CertificateError::UnknownIssuer => TlsProblem::UnknownIssuer,
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => TlsProblem::Expired,
+                _ => TlsProblem::Other,
+            },
+            _ => TlsProblem::Other,
+        }
+    }
 }
 
 impl Failure {
@@ -42,7 +94,10 @@ impl Failure {
         match self {
             Failure::Closed(_) | Failure::Io(_) => true,
             Failure::Db { code, .. } => connection_lost_code(code),
-            Failure::Connect(_) | Failure::PoolTimeout(_) | Failure::Other(_) => false,
+            Failure::Connect(_)
+            | Failure::Tls { .. }
+            | Failure::PoolBusy { .. }
+            | Failure::Other(_) => false,
         }
     }
 }
@@ -70,6 +125,25 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The rustls error somewhere in `err`'s sources (the TLS stream hands it
+/// over inside an `io::Error`, which does not list it as a source).
+fn rustls_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Some(tls);
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Reduces a client error to a [`Failure`].
 pub fn classify(err: &postgres::Error) -> Failure {
     if let Some(db) = err.as_db_error() {
@@ -83,12 +157,23 @@ pub fn classify(err: &postgres::Error) -> Failure {
         };
     }
     let text = describe(err);
+    // The client's error kinds are private; its messages are stable.
+    let tls = if text.contains("server does not support TLS") {
+        Some(TlsProblem::NotOffered)
+    } else if text.contains("no hostname provided for TLS handshake") {
+        Some(TlsProblem::Other)
+    } else {
+        rustls_error(err).map(TlsProblem::of)
+    };
+    if let Some(problem) = tls {
+        return Failure::Tls { problem, text };
+    }
     if err.is_closed() {
         return Failure::Closed(text);
     }
-    // The client's error kinds are private; its messages are stable.
     if text.starts_with("error connecting to server")
         || text.starts_with("timeout waiting for server")
+        || text.starts_with("error performing TLS handshake")
     {
         return Failure::Connect(text);
     }
@@ -104,33 +189,52 @@ pub fn map_error(target: &Target, err: &postgres::Error) -> ProviderError {
     map_failure(target, classify(err))
 }
 
+/// The client's text without its kind prefix, which the message already says.
+fn cause(text: &str) -> &str {
+    [
+        "error connecting to server: ",
+        "error performing TLS handshake: ",
+    ]
+    .iter()
+    .find_map(|prefix| text.strip_prefix(prefix))
+    .unwrap_or(text)
+}
+
 /// Maps a [`Failure`] on `target` to a provider error.
 ///
 /// - connection lost (closed, I/O, SQLSTATE 08xxx, 57P01-57P03), cannot
-///   connect, no free connection, too many connections (53300): `UNAVAILABLE`,
-///   temporary
+///   connect, every pooled connection busy, too many connections (53300):
+///   `UNAVAILABLE`, temporary
 /// - statement timeout or cancel (57014), lock timeout (55P03), serialization
 ///   failure (40001), deadlock (40P01): `UNAVAILABLE`, temporary
-/// - wrong password or role (28xxx), unknown database (3D000): `INVALID_ARGUMENT`
+/// - unknown database (3D000), wrong password (28P01), unknown role or no
+///   pg_hba.conf entry (28000, other 28xxx): `INVALID_ARGUMENT`, the
+///   server's words first
+/// - TLS refused (not offered, certificate not matching the host, not
+///   signed by a root certificate, expired): `INVALID_ARGUMENT`
+/// - missing privilege (42501): `STORAGE`, the server's words first, then
+///   what to grant
 /// - disk full (53100) and other resource errors (53xxx): `STORAGE`
-/// - missing privilege (42501): `STORAGE`, naming what to grant
 /// - a table or column that is missing or of another type (42P01, 42703,
 ///   42804, 42883): `STORAGE`, saying the tables are not this provider's
 /// - data or index corruption (XX001, XX002): `STORAGE`, restore from backup
 /// - a value too large for the server (54000): `INVALID_ARGUMENT`
 /// - any other server error: `STORAGE`; a client-side misuse: `INTERNAL`
 pub fn map_failure(target: &Target, failure: Failure) -> ProviderError {
+    let server = &target.server;
     match failure {
         Failure::Closed(text) | Failure::Io(text) => ProviderError::unavailable(format!(
             "lost the connection to {target}; the provider reconnects on the next call, retry ({text})"
         )),
         Failure::Connect(text) => ProviderError::unavailable(format!(
-            "cannot connect to {target}: check that the server runs and is reachable, and the \
-             host and port ({text})"
+            "cannot connect to {server}: {}; check that the server runs and that the host and \
+             port are right ({target})",
+            cause(&text)
         )),
-        Failure::PoolTimeout(text) => ProviderError::unavailable(format!(
-            "no connection to {target} came free in time: the server is unreachable or every \
-             pooled connection is busy; retry, or raise `pool_size` ({text})"
+        Failure::Tls { problem, text } => map_tls(target, problem, cause(&text)),
+        Failure::PoolBusy { size, waited_ms } => ProviderError::unavailable(format!(
+            "all {size} pooled connections to {target} stayed busy for {waited_ms} ms \
+             (`connect_timeout_ms`): retry, raise `pool_size`, or shorten the calls that hold them"
         )),
         Failure::Db { code, message } => map_db(target, &code, &message),
         Failure::Other(text) => ProviderError::internal(format!(
@@ -138,6 +242,46 @@ pub fn map_failure(target: &Target, failure: Failure) -> ProviderError {
              report it ({text})"
         )),
     }
+}
+
+fn map_tls(target: &Target, problem: TlsProblem, cause: &str) -> ProviderError {
+    let (server, mode) = (&target.server, target.sslmode);
+    ProviderError::invalid_argument(match problem {
+        TlsProblem::NotOffered => format!(
+            "{server} does not support TLS, but `sslmode` {mode} needs it: turn on `ssl` in the \
+             server's configuration, or set `sslmode` to prefer to connect without it ({target})"
+        ),
+        TlsProblem::NameMismatch => format!(
+            "the certificate of {server} does not match the host connected to ({cause}); connect \
+             by a name the certificate holds, or set `sslmode` to verify-ca to check only who \
+             signed it ({target})"
+        ),
+        TlsProblem::UnknownIssuer => format!(
+            "the certificate of {server} is not signed by a root certificate in {} ({cause}); \
+             set `sslrootcert` to the PEM file of the CA that signed the server's certificate \
+             ({target})",
+            match &target.sslrootcert {
+                Some(path) => format!("`sslrootcert` {path}"),
+                None => "~/.postgresql/root.crt".to_string(),
+            }
+        ),
+        TlsProblem::Expired => format!(
+            "the certificate of {server} has expired or is not valid yet ({cause}); renew the \
+             server's certificate, or check this machine's clock ({target})"
+        ),
+        TlsProblem::Other => format!(
+            "TLS with {server} failed ({cause}); check `sslmode`, `sslrootcert` and the \
+             server's ssl settings ({target})"
+        ),
+    })
+}
+
+/// The server's words first, where it is, what to do, then the target.
+fn said_first(target: &Target, code: &str, message: &str, fix: &str) -> String {
+    format!(
+        "{message} on {}; {fix} ({target}) [SQLSTATE {code}]",
+        target.server
+    )
 }
 
 fn map_db(target: &Target, code: &str, message: &str) -> ProviderError {
@@ -159,16 +303,34 @@ fn map_db(target: &Target, code: &str, message: &str) -> ProviderError {
         "55P03" | "40001" | "40P01" => ProviderError::unavailable(format!(
             "{target}: the call collided with a concurrent transaction; retry ({server})"
         )),
-        "3D000" => ProviderError::invalid_argument(format!(
-            "{target}: the database does not exist; create it or fix `database` / `url` ({server})"
+        "3D000" => ProviderError::invalid_argument(said_first(
+            target,
+            code,
+            message,
+            "create it or fix `database` (or the database in `url`)",
+        )),
+        "28P01" => ProviderError::invalid_argument(said_first(
+            target,
+            code,
+            message,
+            "check the password (`password`, `password_env` or the password in `url`)",
+        )),
+        c if c.starts_with("28") => ProviderError::invalid_argument(said_first(
+            target,
+            code,
+            message,
+            "check `user` (or the user in `url`), that the role exists and may log in, and the \
+             server's pg_hba.conf",
+        )),
+        "42501" => ProviderError::storage(said_first(
+            target,
+            code,
+            message,
+            "grant the role USAGE and CREATE on the schema (or create the tables beforehand), \
+             SELECT, INSERT, UPDATE, DELETE on the provider's tables and USAGE on its sequences",
         )),
         "53100" => ProviderError::storage(format!(
             "{target}: the server's disk is full; free space on the database server, then retry ({server})"
-        )),
-        "42501" => ProviderError::storage(format!(
-            "{target}: permission denied; grant the role USAGE and CREATE on the schema (or create \
-             the tables beforehand) and SELECT, INSERT, UPDATE, DELETE on the provider's tables and \
-             USAGE on its sequences ({server})"
         )),
         "42P01" | "42703" | "42804" | "42883" => ProviderError::storage(format!(
             "{target}: the provider's tables are missing or have another layout (dropped, or created \
@@ -179,10 +341,6 @@ fn map_db(target: &Target, code: &str, message: &str) -> ProviderError {
         )),
         "54000" => ProviderError::invalid_argument(format!(
             "{target}: the input is too large for the server; use a smaller key or value ({server})"
-        )),
-        c if c.starts_with("28") => ProviderError::invalid_argument(format!(
-            "{target}: authentication failed; check `user` and the password (`password`, \
-             `password_env` or `url`) and the server's pg_hba.conf ({server})"
         )),
         c if c.starts_with("53") => ProviderError::storage(format!(
             "{target}: the server ran out of a resource; retry later or give the server more ({server})"
@@ -206,6 +364,7 @@ impl fmt::Display for Said<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::SslMode;
     use stateplug_provider_api::ErrorKind;
 
     fn target() -> Target {
@@ -213,6 +372,8 @@ mod tests {
             server: "db.example:5432".into(),
             database: "pipes".into(),
             user: "app".into(),
+            sslmode: SslMode::VerifyFull,
+            sslrootcert: Some("/etc/stateplug/ca.pem".into()),
         }
     }
 
@@ -223,7 +384,21 @@ mod tests {
         }
     }
 
-    fn assert_maps(failure: Failure, kind: ErrorKind, temporary: bool, needles: &[&str]) {
+    fn tls(problem: TlsProblem) -> Failure {
+        Failure::Tls {
+            problem,
+            text: format!("error performing TLS handshake: text for {problem:?}"),
+        }
+    }
+
+    /// Maps `failure` and checks what every message holds: the server,
+    /// the database, and the client's or server's own text.
+    fn assert_maps(
+        failure: Failure,
+        kind: ErrorKind,
+        temporary: bool,
+        needles: &[&str],
+    ) -> ProviderError {
         let e = map_failure(&target(), failure.clone());
         assert_eq!(e.kind(), kind, "{failure:?}: {e}");
         assert_eq!(e.is_temporary(), temporary, "{failure:?}: {e}");
@@ -234,11 +409,14 @@ mod tests {
         assert!(e.message().contains("\"pipes\""), "names the database: {e}");
         let original = match &failure {
             Failure::Db { message, .. } => message.clone(),
-            Failure::Closed(t)
-            | Failure::Io(t)
-            | Failure::Connect(t)
-            | Failure::PoolTimeout(t)
-            | Failure::Other(t) => t.clone(),
+            // The client's whole text is "server does not support TLS".
+            Failure::Tls {
+                problem: TlsProblem::NotOffered,
+                ..
+            } => "does not support TLS".to_string(),
+            Failure::Tls { text, .. } | Failure::Connect(text) => cause(text).to_string(),
+            Failure::Closed(t) | Failure::Io(t) | Failure::Other(t) => t.clone(),
+            Failure::PoolBusy { size, .. } => size.to_string(),
         };
         assert!(
             e.message().contains(&original),
@@ -247,6 +425,16 @@ mod tests {
         for needle in needles {
             assert!(e.message().contains(needle), "{needle:?} in {e}");
         }
+        e
+    }
+
+    /// A permanent server answer says the server's words first.
+    fn assert_cause_first(e: &ProviderError, code: &str) {
+        assert!(
+            e.message()
+                .starts_with(&format!("message for {code} on db.example:5432; ")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -270,18 +458,36 @@ mod tests {
     }
 
     #[test]
-    fn cannot_connect_is_temporary_unavailable_but_not_retried_in_place() {
-        let f = Failure::Connect("error connecting to server: Connection refused".into());
+    fn cannot_connect_is_temporary_and_says_so_first() {
+        let f = Failure::Connect(
+            "error connecting to server: Connection refused (os error 111)".into(),
+        );
         assert!(!f.is_connection_lost());
-        assert_maps(f, ErrorKind::UNAVAILABLE, true, &["cannot connect"]);
-        let f = Failure::PoolTimeout("timed out waiting for connection".into());
-        assert_maps(f, ErrorKind::UNAVAILABLE, true, &["pool_size"]);
+        let e = assert_maps(f, ErrorKind::UNAVAILABLE, true, &[]);
+        assert!(
+            e.message().starts_with(
+                "cannot connect to db.example:5432: Connection refused (os error 111); "
+            ),
+            "{e}"
+        );
         assert_maps(
             db("53300"),
             ErrorKind::UNAVAILABLE,
             true,
             &["max_connections"],
         );
+    }
+
+    #[test]
+    fn a_busy_pool_is_told_apart_from_an_unreachable_server() {
+        let f = Failure::PoolBusy {
+            size: 4,
+            waited_ms: 5000,
+        };
+        assert!(!f.is_connection_lost());
+        let e = assert_maps(f, ErrorKind::UNAVAILABLE, true, &["`pool_size`", "5000 ms"]);
+        assert!(e.message().starts_with("all 4 pooled connections"), "{e}");
+        assert!(!e.message().contains("cannot connect"), "{e}");
     }
 
     #[test]
@@ -299,25 +505,30 @@ mod tests {
     }
 
     #[test]
-    fn configuration_problems_are_invalid_arguments() {
-        assert_maps(
-            db("28P01"),
-            ErrorKind::INVALID_ARGUMENT,
-            false,
-            &["authentication failed", "password_env"],
-        );
-        assert_maps(
-            db("28000"),
-            ErrorKind::INVALID_ARGUMENT,
-            false,
-            &["pg_hba.conf"],
-        );
-        assert_maps(
+    fn unknown_database_wrong_password_and_unknown_role_are_permanent_and_say_so_first() {
+        let e = assert_maps(
             db("3D000"),
             ErrorKind::INVALID_ARGUMENT,
             false,
-            &["does not exist"],
+            &["create it or fix `database`", "SQLSTATE 3D000"],
         );
+        assert_cause_first(&e, "3D000");
+        let e = assert_maps(
+            db("28P01"),
+            ErrorKind::INVALID_ARGUMENT,
+            false,
+            &["check the password", "password_env"],
+        );
+        assert_cause_first(&e, "28P01");
+        for code in ["28000", "28001"] {
+            let e = assert_maps(
+                db(code),
+                ErrorKind::INVALID_ARGUMENT,
+                false,
+                &["`user`", "the role exists", "pg_hba.conf"],
+            );
+            assert_cause_first(&e, code);
+        }
         assert_maps(
             db("54000"),
             ErrorKind::INVALID_ARGUMENT,
@@ -327,10 +538,83 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_privilege_is_permanent_and_says_what_to_grant() {
+        let e = assert_maps(
+            db("42501"),
+            ErrorKind::STORAGE,
+            false,
+            &["grant", "USAGE and CREATE"],
+        );
+        assert_cause_first(&e, "42501");
+    }
+
+    #[test]
+    fn refused_tls_is_permanent_and_names_the_problem() {
+        for (problem, needles) in [
+            (
+                TlsProblem::NotOffered,
+                &["does not support TLS", "`sslmode` verify-full"][..],
+            ),
+            (
+                TlsProblem::NameMismatch,
+                &["does not match the host", "verify-ca"][..],
+            ),
+            (
+                TlsProblem::UnknownIssuer,
+                &["not signed by a root certificate in `sslrootcert` /etc/stateplug/ca.pem"][..],
+            ),
+            (TlsProblem::Expired, &["has expired"][..]),
+            (TlsProblem::Other, &["TLS with db.example:5432 failed"][..]),
+        ] {
+            let f = tls(problem);
+            assert!(!f.is_connection_lost());
+            let e = assert_maps(f, ErrorKind::INVALID_ARGUMENT, false, needles);
+            assert!(
+                !e.message().contains("error performing TLS handshake"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn rustls_errors_name_their_problem() {
+        use rustls::{pki_types::ServerName, CertificateError as C, Error};
+        let expected = ServerName::try_from("127.0.0.1").unwrap();
+        for (err, problem) in [
+            (C::NotValidForName, TlsProblem::NameMismatch),
+            (
+                C::NotValidForNameContext {
+                    expected,
+                    presented: vec!["DnsName(\"localhost\")".into()],
+                },
+                TlsProblem::NameMismatch,
+            ),
+            (C::UnknownIssuer, TlsProblem::UnknownIssuer),
+            (C::Expired, TlsProblem::Expired),
+            (C::NotValidYet, TlsProblem::Expired),
+            (C::BadSignature, TlsProblem::Other),
+        ] {
+            assert_eq!(TlsProblem::of(&Error::InvalidCertificate(err)), problem);
+        }
+        assert_eq!(
+            TlsProblem::of(&Error::HandshakeNotComplete),
+            TlsProblem::Other
+        );
+        let wrapped = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            Error::InvalidCertificate(C::UnknownIssuer),
+        );
+        assert_eq!(
+            rustls_error(&wrapped).map(TlsProblem::of),
+            Some(TlsProblem::UnknownIssuer),
+            "found inside the io::Error the TLS stream returns"
+        );
+    }
+
+    #[test]
     fn storage_problems_say_what_to_do() {
         assert_maps(db("53100"), ErrorKind::STORAGE, false, &["disk is full"]);
         assert_maps(db("53200"), ErrorKind::STORAGE, false, &["resource"]);
-        assert_maps(db("42501"), ErrorKind::STORAGE, false, &["grant"]);
         for code in ["42P01", "42703", "42804", "42883"] {
             assert_maps(db(code), ErrorKind::STORAGE, false, &["another layout"]);
         }

@@ -54,12 +54,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use postgres::{fallible_iterator::FallibleIterator, Client, NoTls};
+use postgres::{fallible_iterator::FallibleIterator, Client};
 use stateplug_provider_api::{ChangeKind, ChangePage, ChangeRecord, ProviderError, ProviderResult};
 
 use crate::errors::map_error;
 use crate::pool::{CallError, Pool};
 use crate::schema::Sql;
+use crate::tls::Connector;
 use crate::writer::{col, utf8, version_of};
 
 /// How often a wait without the listener reads the log again.
@@ -69,16 +70,16 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub(crate) struct Feed {
     /// The LISTEN connection (`None` until first needed, or after it failed).
     listener: Mutex<Option<Client>>,
-    config: postgres::Config,
+    connector: Connector,
     keep: u64,
     appended: AtomicU64,
 }
 
 impl Feed {
-    pub(crate) fn new(config: postgres::Config, keep: u64) -> Self {
+    pub(crate) fn new(connector: Connector, keep: u64) -> Self {
         Feed {
             listener: Mutex::new(None),
-            config,
+            connector,
             keep,
             appended: AtomicU64::new(0),
         }
@@ -227,7 +228,7 @@ impl Feed {
             }
             *slot = None;
         }
-        let connected = self.config.connect(NoTls).and_then(|mut client| {
+        let connected = self.connector.connect().and_then(|mut client| {
             client.batch_execute(&format!("LISTEN \"{}\"", sql.channel))?;
             Ok(client)
         });

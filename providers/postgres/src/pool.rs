@@ -1,5 +1,16 @@
-//! Pooled connections (r2d2), each with its own prepared-statement cache,
-//! and the rule for retrying a call whose connection was lost.
+//! Pooled connections, each with its own prepared-statement cache, and
+//! the rule for retrying a call whose connection was lost.
+//!
+//! A call takes an idle connection; if there is none and fewer than
+//! `pool_size` are open, it opens one itself, on its own thread, bounded by
+//! the connect timeout; otherwise it waits up to `connect_timeout_ms` for
+//! one to come back. A connection that cannot be opened is the caller's
+//! error at once, classified (`errors.rs`): a permanent answer (an unknown
+//! database or role, a refused password or certificate) is never tried
+//! again by the pool, not reaching the server is a temporary "cannot
+//! connect", and a pool whose connections all stay busy says so. A
+//! connection idle for longer than [`IDLE_LIMIT`] is closed instead of
+//! used (a firewall may have dropped it without a word).
 //!
 //! Retry rule: a call whose connection turns out to be gone (the server
 //! restarted, an administrator terminated the backend, the network dropped
@@ -9,22 +20,24 @@
 //! unfinished transaction when its session ends), so running it again
 //! applies it at most once. A lost commit is reported as a temporary
 //! `UNAVAILABLE` error saying the outcome is unknown. Broken connections
-//! are discarded; the pool opens new ones as needed, so the provider
+//! are discarded; calls open new ones as needed, so the provider
 //! reconnects on its own.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    sync::{Condvar, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
 };
 
-use postgres::{types::ToSql, Client, NoTls, Row, Statement};
-use r2d2::{ManageConnection, PooledConnection};
-use scheduled_thread_pool::ScheduledThreadPool;
+use postgres::{types::ToSql, Client, Row, Statement};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
 use crate::config::Target;
-use crate::errors::{classify, describe, map_failure, Failure};
+use crate::errors::{classify, map_failure, Failure};
+use crate::tls::Connector;
+
+/// Longest a connection may sit idle in the pool and still be used.
+pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(600);
 
 /// One connection and the statements prepared on it.
 pub(crate) struct Conn {
@@ -88,59 +101,6 @@ impl Conn {
     }
 }
 
-/// Opens connections for r2d2.
-#[derive(Debug)]
-pub(crate) struct Manager {
-    config: postgres::Config,
-    /// Why the last connection attempt failed (r2d2 reports only a timeout).
-    last_error: Arc<Mutex<Option<String>>>,
-}
-
-impl ManageConnection for Manager {
-    type Connection = Conn;
-    type Error = postgres::Error;
-
-    fn connect(&self) -> Result<Conn, postgres::Error> {
-        let client = self.config.connect(NoTls).inspect_err(|e| {
-            let mut last = self
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            *last = Some(describe(e));
-        })?;
-        Ok(Conn {
-            client,
-            statements: HashMap::new(),
-            broken: false,
-        })
-    }
-
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
-        conn.client.batch_execute("")
-    }
-
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.broken || conn.client.is_closed()
-    }
-}
-
-/// Sends r2d2's background connection errors to `tracing` (r2d2 would use `log`).
-#[derive(Debug)]
-struct LogErrors {
-    target: Target,
-}
-
-impl r2d2::HandleError<postgres::Error> for LogErrors {
-    fn handle_error(&self, error: postgres::Error) {
-        tracing::warn!(
-            target: "stateplug_provider_postgres",
-            "connection to {} failed: {}",
-            self.target,
-            describe(&error)
-        );
-    }
-}
-
 /// Where a call failed, which decides whether it may run again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
@@ -171,51 +131,64 @@ impl From<postgres::Error> for CallError {
     }
 }
 
-/// The connection pool of one provider instance.
+/// The connections of one provider instance.
 pub(crate) struct Pool {
-    pool: r2d2::Pool<Manager>,
+    connector: Connector,
     target: Target,
+    size: u32,
+    wait: Duration,
+    slots: Mutex<Slots>,
+    returned: Condvar,
     attempts: u32,
-    last_error: Arc<Mutex<Option<String>>>,
+}
+
+/// The idle connections, newest last, and how many are open in all.
+struct Slots {
+    idle: Vec<(Conn, Instant)>,
+    open: u32,
+}
+
+/// A connection lent to one call; it goes back to the pool when dropped,
+/// or is closed if broken.
+struct Lease<'p> {
+    pool: &'p Pool,
+    /// `Some` until the lease drops.
+    conn: Option<Conn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let keep = !conn.broken && !conn.client.is_closed();
+        let mut slots = self.pool.slots();
+        if keep {
+            slots.idle.push((conn, Instant::now()));
+        } else {
+            slots.open -= 1;
+        }
+        drop(slots);
+        // A waiter either takes the idle connection or opens a new one.
+        self.pool.returned.notify_one();
+    }
 }
 
 impl Pool {
-    /// A pool of up to `size` connections, opened on demand; a caller
-    /// waits up to `connect_timeout` for one.
-    pub(crate) fn open(
-        config: postgres::Config,
-        target: Target,
-        size: u32,
-        connect_timeout: Duration,
-    ) -> Self {
-        let last_error = Arc::new(Mutex::new(None));
-        // `build_unchecked` panics only if max_size is 0 or below min_idle;
-        // `size` is validated to 1..=256 (config.rs) and min_idle is 0.
-        let pool = r2d2::Pool::builder()
-            .max_size(size)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .connection_timeout(connect_timeout)
-            .thread_pool(Arc::new(
-                ScheduledThreadPool::builder()
-                    .num_threads(1)
-                    .thread_name_pattern("stateplug-postgres-pool-{}")
-                    .build(),
-            ))
-            .error_handler(Box::new(LogErrors {
-                target: target.clone(),
-            }))
-            .build_unchecked(Manager {
-                config,
-                last_error: Arc::clone(&last_error),
-            });
+    /// A pool of up to `size` connections, opened on demand; a call waits
+    /// up to `wait` for one when all are busy.
+    pub(crate) fn open(connector: Connector, target: Target, size: u32, wait: Duration) -> Self {
         Pool {
-            pool,
+            connector,
             target,
+            size,
+            wait,
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
             // Every pooled connection may be stale after an outage; one
             // more attempt then runs on a fresh connection.
             attempts: size + 1,
-            last_error,
         }
     }
 
@@ -224,24 +197,63 @@ impl Pool {
         &self.target
     }
 
-    /// A connection, or `UNAVAILABLE` naming the server when none can be had.
-    pub(crate) fn get(&self) -> ProviderResult<PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| {
-            let mut text = e.to_string();
-            let last = self
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(why) = last.as_deref().filter(|why| !text.contains(*why)) {
-                text = format!("{text}; last attempt: {why}");
+    /// The slots; a panic elsewhere while holding them leaves them consistent
+    /// (every update is one statement), so a poisoned lock is used as is.
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, a new one, or one that comes back within the
+    /// wait. A new connection that fails is this call's error (see the
+    /// module doc).
+    fn lease(&self) -> ProviderResult<Lease<'_>> {
+        let deadline = Instant::now() + self.wait;
+        let mut slots = self.slots();
+        loop {
+            while let Some((conn, since)) = slots.idle.pop() {
+                if since.elapsed() < IDLE_LIMIT {
+                    return Ok(Lease {
+                        pool: self,
+                        conn: Some(conn),
+                    });
+                }
+                slots.open -= 1;
             }
-            let failure = if text.contains("error connecting") || text.contains("timeout") {
-                Failure::Connect(text)
-            } else {
-                Failure::PoolTimeout(text)
-            };
-            map_failure(&self.target, failure)
-        })
+            if slots.open < self.size {
+                slots.open += 1;
+                drop(slots);
+                return match self.connector.connect() {
+                    Ok(client) => Ok(Lease {
+                        pool: self,
+                        conn: Some(Conn {
+                            client,
+                            statements: HashMap::new(),
+                            broken: false,
+                        }),
+                    }),
+                    Err(e) => {
+                        self.slots().open -= 1;
+                        self.returned.notify_one();
+                        Err(map_failure(&self.target, classify(&e)))
+                    }
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(map_failure(
+                    &self.target,
+                    Failure::PoolBusy {
+                        size: self.size,
+                        waited_ms: u64::try_from(self.wait.as_millis()).unwrap_or(u64::MAX),
+                    },
+                ));
+            }
+            slots = self
+                .returned
+                .wait_timeout(slots, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// Runs `call` on a pooled connection, again on another connection when
@@ -252,8 +264,13 @@ impl Pool {
     ) -> ProviderResult<T> {
         let mut attempt = 1;
         loop {
-            let mut conn = self.get()?;
-            let (err, stage) = match call(&mut conn) {
+            let mut lease = self.lease()?;
+            let Some(conn) = lease.conn.as_mut() else {
+                // `lease` hands out leases holding their connection; only
+                // their drop takes it.
+                return Err(ProviderError::internal("a pooled connection went missing"));
+            };
+            let (err, stage) = match call(conn) {
                 Ok(value) => return Ok(value),
                 Err(CallError::Provider(e)) => return Err(e),
                 Err(CallError::Pg(err, stage)) => (err, stage),
@@ -263,6 +280,7 @@ impl Pool {
                 return Err(map_failure(&self.target, failure));
             }
             conn.discard();
+            drop(lease);
             if stage == Stage::Commit {
                 return Err(ProviderError::unavailable(format!(
                     "lost the connection to {} while committing: the write may or may not have \

@@ -41,9 +41,9 @@ impl PostgresProvider {
     /// if they are missing (safe when several hosts start at once).
     pub fn open_config(config: &PostgresConfig) -> ProviderResult<Self> {
         config.validate()?;
-        let (pg, target) = config.connection()?;
+        let (connector, target) = config.connector()?;
         let connect_timeout = std::time::Duration::from_millis(config.connect_timeout_ms);
-        let pool = Pool::open(pg.clone(), target, config.pool_size, connect_timeout);
+        let pool = Pool::open(connector.clone(), target, config.pool_size, connect_timeout);
         let sql = Sql::new(&config.schema, &config.table);
         let locks = LockKeys::new(&config.schema, &config.table);
         pool.run(|conn| {
@@ -76,7 +76,7 @@ impl PostgresProvider {
         })?;
         tracing::debug!(target: "stateplug_provider_postgres", "opened {} on {}", sql.entries, pool.target());
         Ok(PostgresProvider {
-            feed: Feed::new(pg, config.change_log_keep),
+            feed: Feed::new(connector, config.change_log_keep),
             pool,
             sql,
             locks,

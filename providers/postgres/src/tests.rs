@@ -44,9 +44,16 @@ impl Schema {
         }
     }
 
+    /// The configuration for this schema, 4 pooled connections unless
+    /// `extra` sets `pool_size`.
     fn config(&self, extra: &str) -> String {
+        let pool = if extra.contains("pool_size") {
+            ""
+        } else {
+            r#", "pool_size": 4"#
+        };
         format!(
-            r#"{{"url": {:?}, "schema": "{}", "pool_size": 4 {extra}}}"#,
+            r#"{{"url": {:?}, "schema": "{}" {pool} {extra}}}"#,
             self.url, self.name
         )
     }
@@ -121,9 +128,67 @@ fn unreachable_server_names_host_and_database_but_never_the_password() {
     .expect("nothing listens on port 1");
     assert_eq!(err.kind(), ErrorKind::UNAVAILABLE, "{err}");
     assert!(err.is_temporary());
-    assert!(err.message().contains("127.0.0.1:1"), "{err}");
+    assert!(
+        err.message()
+            .starts_with("cannot connect to 127.0.0.1:1: Connection refused"),
+        "{err}"
+    );
     assert!(err.message().contains("\"pipes\""), "{err}");
     assert!(!err.message().contains("hunter2"), "{err}");
+}
+
+/// With every pooled connection held by a call waiting for a lock, the
+/// next call waits `connect_timeout_ms` and says the pool is busy; it does
+/// not blame the server, which is reachable.
+#[test]
+fn a_busy_pool_says_so_and_does_not_say_the_server_is_unreachable() {
+    let Some(url) = url() else { return };
+    let db = Schema::new(&url);
+    let p = Arc::new(db.open(r#", "pool_size": 1, "connect_timeout_ms": 300"#));
+    p.set("s", "k", b"v").unwrap();
+    let store_lock = crate::schema::LockKeys::new(&db.name, "stateplug").store("s");
+    let mut holder = db.admin();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({store_lock})"
+        ))
+        .unwrap();
+    let writer = {
+        let p = Arc::clone(&p);
+        thread::spawn(move || p.set("s", "k", b"w"))
+    };
+    // The writer holds the only connection once its backend waits for the lock.
+    let application = format!("stateplug:{}.stateplug", db.name);
+    let mut admin = db.admin();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND wait_event_type = 'Lock'",
+            &[&application],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never waited for the lock"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let err = p.get("s", "k").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UNAVAILABLE, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    assert!(
+        err.message().starts_with("all 1 pooled connections"),
+        "{err}"
+    );
+    assert!(err.message().contains("`pool_size`"), "{err}");
+    assert!(!err.message().contains("cannot connect"), "{err}");
+    holder.batch_execute("COMMIT").unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(p.get("s", "k").unwrap(), Some(b"w".to_vec()));
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Shared by the postgres test files: the server URL (or the skip line),
-//! a fresh schema per test, and opening the provider through its `.so`.
+//! a fresh schema per test, opening the provider through its `.so`, what a
+//! refused open says, and throwaway servers (`server`).
 
 #![allow(dead_code)]
+
+pub mod server;
 
 use std::{io::Write as _, sync::Arc};
 
 use postgres::NoTls;
-use stateplug::{ProviderLibrary, StateStore};
+use stateplug::{ErrorKind, LoadError, ProviderLibrary, StateStore};
 
 /// The variable holding the test server's URL.
 pub const URL_VAR: &str = "STATEPLUG_TEST_POSTGRES_URL";
@@ -40,6 +43,21 @@ pub fn random() -> u64 {
 /// The postgres provider library, loaded through the real loader.
 pub fn library() -> ProviderLibrary {
     stateplug_tests::load("stateplug-provider-postgres")
+}
+
+/// Opens the provider from its `.so` with `config`, which must be refused:
+/// the error's kind, whether it is temporary, and its whole text.
+pub fn refused(config: &serde_json::Value) -> (ErrorKind, bool, String) {
+    let err = match library().open(config) {
+        Ok(_) => panic!("the provider opened with {config}"),
+        Err(err) => err,
+    };
+    let text = err.to_string();
+    match err {
+        LoadError::ConfigRejected { .. } => (ErrorKind::INVALID_ARGUMENT, false, text),
+        LoadError::OpenFailed { error, .. } => (error.kind(), error.is_temporary(), text),
+        other => panic!("not a refusal of the provider: {other}"),
+    }
 }
 
 /// A schema of the test server used by one test; dropped with everything
