@@ -65,8 +65,8 @@ pub struct Sizes {
     pub scan_keys: usize,
     /// Keys in the memory scenario.
     pub memory_keys: usize,
-    /// Events in the end-to-end scenario.
-    pub e2e_events: u64,
+    /// Lines of the end-to-end scenario's corpus.
+    pub e2e_lines: u64,
     /// Runs per scenario.
     pub runs: usize,
 }
@@ -82,7 +82,7 @@ impl Sizes {
                 concurrent_sets_per_writer: 200,
                 scan_keys: 1_000_000,
                 memory_keys: 10_000_000,
-                e2e_events: 200_000,
+                e2e_lines: 1_000_000,
                 runs,
             }
         } else {
@@ -93,7 +93,7 @@ impl Sizes {
                 concurrent_sets_per_writer: 100,
                 scan_keys: 200_000,
                 memory_keys: 1_000_000,
-                e2e_events: 20_000,
+                e2e_lines: 200_000,
                 runs,
             }
         }
@@ -148,7 +148,7 @@ fn main() {
         report.rows.extend(scenarios::memory::run(&sizes));
     }
     if wanted("e2e") {
-        report.rows.extend(scenarios::e2e::run(&sizes));
+        report.add(scenarios::e2e::run(&sizes));
     }
     if wanted("postgres") {
         match std::env::var("STATEPLUG_TEST_POSTGRES_URL") {
