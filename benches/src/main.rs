@@ -1,11 +1,13 @@
 //! `stateplug-bench`: every scenario runs the raw engine, the provider path
-//! (and a peer where there is one) in the same run, several times, and
-//! prints one Markdown table of medians and ratios.
+//! (and the peers users compare it with) in the same run, several times,
+//! and prints a Markdown table of medians and ratios, and one of what each
+//! durable contender writes per acknowledged write.
 //!
 //! `cargo run --release -p stateplug-bench` (small sizes, a few minutes on
 //! 2 cores); `-- --full` for the full sizes; `-- --only get,durable`.
 
 mod commits;
+mod io;
 mod measure;
 mod report;
 mod scenarios;
@@ -13,6 +15,7 @@ mod scenarios;
 use std::path::PathBuf;
 
 use clap::Parser;
+use report::Report;
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -27,13 +30,25 @@ struct Args {
     /// Runs per scenario; rows show medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (comma-separated): get, durable, concurrent, batch, scan, memory, e2e, postgres.
-    #[arg(long, value_delimiter = ',')]
+    /// Only these scenarios (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = SCENARIOS)]
     only: Vec<String>,
     /// Internal: measure resident memory of one structure in a child process.
     #[arg(long, hide = true, num_args = 2, value_names = ["KIND", "KEYS"])]
     rss_child: Vec<String>,
 }
+
+/// The scenarios `--only` picks from, in the order they run.
+const SCENARIOS: [&str; 8] = [
+    "get",
+    "durable",
+    "concurrent",
+    "batch",
+    "scan",
+    "memory",
+    "e2e",
+    "postgres",
+];
 
 /// Sizes of one benchmark run.
 #[derive(Debug, Clone, Copy)]
@@ -50,8 +65,8 @@ pub struct Sizes {
     pub scan_keys: usize,
     /// Keys in the memory scenario.
     pub memory_keys: usize,
-    /// Events in the end-to-end scenario.
-    pub e2e_events: u64,
+    /// Lines of the end-to-end scenario's corpus.
+    pub e2e_lines: u64,
     /// Runs per scenario.
     pub runs: usize,
 }
@@ -67,7 +82,7 @@ impl Sizes {
                 concurrent_sets_per_writer: 200,
                 scan_keys: 1_000_000,
                 memory_keys: 10_000_000,
-                e2e_events: 200_000,
+                e2e_lines: 1_000_000,
                 runs,
             }
         } else {
@@ -78,7 +93,7 @@ impl Sizes {
                 concurrent_sets_per_writer: 100,
                 scan_keys: 200_000,
                 memory_keys: 1_000_000,
-                e2e_events: 20_000,
+                e2e_lines: 200_000,
                 runs,
             }
         }
@@ -110,36 +125,36 @@ fn main() {
         if args.full { "full" } else { "small" },
         sizes.runs
     );
-    let mut rows = Vec::new();
+    let mut report = Report::default();
     if wanted("get") {
-        rows.extend(scenarios::get::run(&sizes));
+        report.rows.extend(scenarios::get::run(&sizes));
     }
     if wanted("durable") {
-        rows.extend(scenarios::durable::single(&sizes));
+        report.add(scenarios::durable::single(&sizes));
     }
     if wanted("concurrent") {
-        rows.extend(scenarios::disk::run(&sizes));
+        report.rows.extend(scenarios::disk::run(&sizes));
         for writers in [8, 64] {
-            rows.extend(scenarios::durable::concurrent(&sizes, writers));
+            report.add(scenarios::durable::concurrent(&sizes, writers));
         }
     }
     if wanted("batch") {
-        rows.extend(scenarios::batch::run(&sizes));
+        report.add(scenarios::batch::run(&sizes));
     }
     if wanted("scan") {
-        rows.extend(scenarios::scan::run(&sizes));
+        report.rows.extend(scenarios::scan::run(&sizes));
     }
     if wanted("memory") {
-        rows.extend(scenarios::memory::run(&sizes));
+        report.rows.extend(scenarios::memory::run(&sizes));
     }
     if wanted("e2e") {
-        rows.extend(scenarios::e2e::run(&sizes));
+        report.add(scenarios::e2e::run(&sizes));
     }
     if wanted("postgres") {
         match std::env::var("STATEPLUG_TEST_POSTGRES_URL") {
-            Ok(url) => rows.extend(scenarios::postgres::run(&sizes, &url)),
+            Ok(url) => report.rows.extend(scenarios::postgres::run(&sizes, &url)),
             Err(_) => eprintln!("skipped postgres: STATEPLUG_TEST_POSTGRES_URL is not set"),
         }
     }
-    report::print(&rows);
+    report::print(&report, io::available());
 }

@@ -1,91 +1,104 @@
-//! `set_many` of 1,000 keys: raw redb, one transaction and one commit, against
-//! the redb `.so` through the host.
+//! `set_many` of 1,000 keys: the redb `.so` through the host against raw
+//! redb (one transaction, one commit), SQLite (one transaction), fjall (one
+//! write batch, one persist) and the disk's own limit (the 1,000 values as
+//! one write, one fdatasync).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
+use std::time::Instant;
+
+use super::{
+    contenders::{Contender, Kind, VALUE_LEN},
+    key, multi_runtime,
+    tally::{io_rows, median_of, ratio_of, Summary, Tally},
+    value,
+};
+use crate::{
+    commits,
+    io::IoCounters,
+    report::{at_most, Report, Row},
+    Sizes,
 };
 
-use redb::TableDefinition;
-use stateplug::StateStore;
-
-use super::{key, multi_runtime, value};
-use crate::{library, measure::median, report::Row, Sizes};
-
 const BATCH: usize = 1_000;
-const VALUE_LEN: usize = 64;
-const RAW: TableDefinition<&str, &[u8]> = TableDefinition::new("raw");
+const BATCHES: usize = 50;
+/// The contenders, stateplug first.
+const KINDS: [Kind; 6] = [
+    Kind::Host,
+    Kind::RawRedb,
+    Kind::Sqlite,
+    Kind::Fjall,
+    Kind::DiskFixed,
+    Kind::DiskAppend,
+];
 
-/// Batch `b`: the entries both sides are given, built the same way.
+/// Batch `b`: the entries every contender is given, built the same way.
 fn entries(b: usize) -> Vec<(String, Vec<u8>)> {
     (0..BATCH)
         .map(|i| (key(b * BATCH + i), value(b * BATCH + i, VALUE_LEN)))
         .collect()
 }
 
-/// Batch `b` written to raw redb in one transaction and one commit.
-fn raw_batch(raw: &redb::Database, b: usize) -> Duration {
-    let start = Instant::now();
-    let entries = entries(b);
-    let txn = raw.begin_write().expect("write");
-    {
-        let mut table = txn.open_table(RAW).expect("table");
-        for (k, v) in &entries {
-            table.insert(k.as_str(), v.as_slice()).expect("insert");
-        }
-    }
-    txn.commit().expect("commit");
-    drop(entries);
-    start.elapsed()
-}
-
-/// Batch `b` written through the host with one `set_many`.
-async fn host_batch(store: &Arc<dyn StateStore>, b: usize) -> Duration {
-    let start = Instant::now();
-    store.set_many("bench", entries(b)).await.expect("set_many");
-    start.elapsed()
-}
-
-/// Batch rows.
-pub fn run(sizes: &Sizes) -> Vec<Row> {
-    let batches = 50;
-    let (mut raw_us, mut host_us) = (Vec::new(), Vec::new());
+/// Batch rows. Batch by batch the contenders take turns, each batch
+/// starting with the next one, so all see the same disk (fsync times drift
+/// by several times within seconds on a shared machine) and none always
+/// runs right after another's fsync.
+pub fn run(sizes: &Sizes) -> Report {
+    let mut runs: Vec<Vec<Summary>> = KINDS.iter().map(|_| Vec::new()).collect();
     for _ in 0..sizes.runs {
         let dir = tempfile::tempdir().expect("temp dir");
-        let raw = redb::Database::create(dir.path().join("raw.redb")).expect("raw redb");
-        let store = library("redb")
-            .open(&serde_json::json!({ "path": dir.path().join("host.redb") }))
-            .expect("redb");
-        // Batch by batch, alternating, and each pair in the other order
-        // than the last: both see the same disk (fsync times drift by
-        // several times within seconds on a shared machine), and neither
-        // always runs right after the other's fsync.
-        let (raw_time, host_time) = multi_runtime().block_on(async {
-            let (mut raw_time, mut host_time) = (Duration::ZERO, Duration::ZERO);
-            for b in 0..batches {
-                if b % 2 == 0 {
-                    raw_time += raw_batch(&raw, b);
-                    host_time += host_batch(&store, b).await;
-                } else {
-                    host_time += host_batch(&store, b).await;
-                    raw_time += raw_batch(&raw, b);
+        let contenders: Vec<Contender> = KINDS.iter().map(|k| k.open(dir.path())).collect();
+        let tallies = multi_runtime().block_on(async {
+            let mut tallies: Vec<Tally> = KINDS.iter().map(|_| Tally::default()).collect();
+            for b in 0..BATCHES {
+                for turn in 0..contenders.len() {
+                    let c = (b + turn) % contenders.len();
+                    let (io, commits) = (IoCounters::now(), commits::snapshot().0);
+                    // The entries are built inside the timing, for every contender.
+                    let start = Instant::now();
+                    contenders[c].set_many(entries(b)).await;
+                    let took = start.elapsed();
+                    let io = IoCounters::now() - io;
+                    let commits = commits::snapshot().0 - commits;
+                    tallies[c].add([took], took, io, commits, BATCH as u64);
                 }
             }
-            (raw_time, host_time)
+            tallies
         });
-        raw_us.push(raw_time.as_secs_f64() * 1e6 / batches as f64);
-        host_us.push(host_time.as_secs_f64() * 1e6 / batches as f64);
+        for ((kind, tally), runs) in KINDS.iter().zip(tallies).zip(&mut runs) {
+            // Keys per sync: a whole batch per sync, unless counted.
+            runs.push(tally.summary((!kind.syncs_are_counted()).then_some(BATCH as f64)));
+        }
     }
-    let ratio: Vec<f64> = host_us.iter().zip(&raw_us).map(|(a, b)| a / b).collect();
-    vec![Row {
-        scenario: "set_many of 1,000".into(),
-        metric: "µs/batch".into(),
-        baseline: ("raw redb, one commit".into(), median(&raw_us)),
-        candidate: ("redb .so via host".into(), median(&host_us)),
-        ratio: median(&ratio),
-        target: Some(("<= 1.1".into(), median(&ratio) <= 1.1)),
-        note: format!(
-            "{batches} batches of new keys, raw and host alternating, in turns first; both are given the same 1,000 entries, built inside the timing"
-        ),
-    }]
+    let host = &runs[0];
+    let us = |r: &[Summary]| median_of(r, |s| s.us_per_call);
+    let mut rows = Vec::new();
+    for (kind, base) in KINDS.iter().zip(&runs).skip(1) {
+        let ratio = ratio_of(host, base, |s| s.us_per_call);
+        let (target, note) = match kind {
+            Kind::RawRedb => (at_most(ratio, 1.0), "one transaction, one commit"),
+            Kind::Sqlite => (
+                at_most(ratio, 0.8),
+                "BEGIN, 1,000 prepared INSERT OR REPLACE, COMMIT",
+            ),
+            Kind::Fjall => (
+                None,
+                "one WriteBatch, commit, then Database::persist(PersistMode::SyncData)",
+            ),
+            _ => (None, "the 1,000 values (100,000 B) as one write"),
+        };
+        rows.push(Row {
+            scenario: "set_many of 1,000".into(),
+            metric: "µs/batch".into(),
+            baseline: (kind.name().into(), us(base)),
+            candidate: (Kind::Host.name().into(), us(host)),
+            ratio,
+            target,
+            note: format!(
+                "{note}; {BATCHES} batches of new keys each, taking turns; every contender is given the same 1,000 entries, built inside the timing"
+            ),
+        });
+    }
+    let io = io_rows("set_many of 1,000 (per key)", &KINDS, &runs, |r| {
+        format!("{:.0} µs/batch", us(r))
+    });
+    Report { rows, io }
 }

@@ -1,278 +1,234 @@
-//! Durable single-key sets: one writer (raw redb commit per set, the redb
-//! `.so` through the host, SQLite in WAL mode with synchronous=FULL as the
-//! peer), and 8 / 64 concurrent writers (naive commit per set, as Drasi's
-//! provider does, against the `.so` through the host).
+//! Durable single-key sets of 100-byte values: one writer, and 8 / 64
+//! concurrent writers, stateplug (the redb `.so` through the host) beside
+//! raw redb, SQLite, fjall and (one writer) the disk's own limit.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
+use std::time::Instant;
+
+use super::{
+    contenders::{Contender, Kind, VALUE_LEN},
+    key, multi_runtime,
+    tally::{io_medians, io_rows, median_of, ratio_of, Summary, Tally},
+    value,
 };
-
-use redb::TableDefinition;
-
-use super::{key, multi_runtime, value};
 use crate::{
-    commits, library,
-    measure::{median, Latencies},
-    report::Row,
+    commits,
+    io::IoCounters,
+    report::{at_least, at_most, Report, Row},
     Sizes,
 };
 
-const VALUE_LEN: usize = 64;
-const RAW: TableDefinition<&str, &[u8]> = TableDefinition::new("raw");
+/// The 1-writer contenders, stateplug first.
+const SINGLE: [Kind; 6] = [
+    Kind::Host,
+    Kind::RawRedb,
+    Kind::Sqlite,
+    Kind::Fjall,
+    Kind::DiskFixed,
+    Kind::DiskAppend,
+];
 
-fn raw_set(db: &redb::Database, k: &str, v: &[u8]) {
-    let txn = db.begin_write().expect("write");
-    {
-        let mut table = txn.open_table(RAW).expect("table");
-        table.insert(k, v).expect("insert");
-    }
-    txn.commit().expect("commit");
+/// The concurrent contenders, stateplug first.
+const CONCURRENT: [Kind; 4] = [Kind::Host, Kind::RawRedb, Kind::Fjall, Kind::Sqlite];
+
+/// Rounds per run of a concurrent scenario; each contender writes one
+/// slice of its keys per round, the contenders taking turns.
+const ROUNDS: usize = 4;
+
+/// A run's summary for `kind`: writes per sync counted, or fixed at 1 by its build.
+fn summarize(kind: Kind, tally: Tally) -> Summary {
+    tally.summary((!kind.syncs_are_counted()).then_some(1.0))
 }
 
-/// One writer: latency per durable set.
-pub fn single(sizes: &Sizes) -> Vec<Row> {
+/// One writer: latency per durable set. The contenders take turns set by
+/// set (each set starting with the next contender), so all see the same disk:
+/// fsync times drift by several times within seconds on a shared machine.
+pub fn single(sizes: &Sizes) -> Report {
     let n = sizes.durable_sets;
-    let (mut raw_p50, mut host_p50, mut lite_p50) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut raw_p99, mut host_p99, mut lite_p99) = (Vec::new(), Vec::new(), Vec::new());
+    let mut runs: Vec<Vec<Summary>> = SINGLE.iter().map(|_| Vec::new()).collect();
     for run in 0..sizes.runs {
         let dir = tempfile::tempdir().expect("temp dir");
-        let raw = redb::Database::create(dir.path().join("raw.redb")).expect("raw redb");
-        let store = library("redb")
-            .open(&serde_json::json!({ "path": dir.path().join("provider.redb") }))
-            .expect("redb");
-        let lite = rusqlite::Connection::open(dir.path().join("peer.sqlite")).expect("sqlite");
-        lite.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE kv (store TEXT, key TEXT, value BLOB, PRIMARY KEY (store, key));")
-            .expect("sqlite setup");
-        let mut insert = lite
-            .prepare("INSERT OR REPLACE INTO kv (store, key, value) VALUES ('bench', ?1, ?2)")
-            .expect("prepare");
-        // Set by set, the three alternating: all see the same disk (fsync
-        // times drift by several times within seconds on a shared machine).
+        let contenders: Vec<Contender> = SINGLE.iter().map(|k| k.open(dir.path())).collect();
         // A multi-thread runtime, as `stateplug run` uses.
-        let (raw_l, host_l, lite_l) = multi_runtime().block_on(async {
-            let mut samples = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
+        let tallies = multi_runtime().block_on(async {
+            let mut tallies: Vec<Tally> = SINGLE.iter().map(|_| Tally::default()).collect();
             for i in 0..n {
-                let start = Instant::now();
-                raw_set(&raw, &key(i), &value(i + run, VALUE_LEN));
-                samples.0.push(start.elapsed());
-
-                let start = Instant::now();
-                store
-                    .set("bench", &key(i), value(i + run, VALUE_LEN))
-                    .await
-                    .expect("set");
-                samples.1.push(start.elapsed());
-
-                let start = Instant::now();
-                insert
-                    .execute(rusqlite::params![key(i), value(i + run, VALUE_LEN)])
-                    .expect("insert");
-                samples.2.push(start.elapsed());
-            }
-            (
-                Latencies::new(samples.0),
-                Latencies::new(samples.1),
-                Latencies::new(samples.2),
-            )
-        });
-        raw_p50.push(raw_l.p50_us());
-        raw_p99.push(raw_l.p99_us());
-        host_p50.push(host_l.p50_us());
-        host_p99.push(host_l.p99_us());
-        lite_p50.push(lite_l.p50_us());
-        lite_p99.push(lite_l.p99_us());
-    }
-    let ratio: Vec<f64> = host_p50.iter().zip(&raw_p50).map(|(a, b)| a / b).collect();
-    let peer: Vec<f64> = lite_p50.iter().zip(&host_p50).map(|(a, b)| a / b).collect();
-    vec![
-        Row {
-            scenario: "durable set, 1 writer".into(),
-            metric: "p50 µs/set".into(),
-            baseline: ("raw redb commit per set".into(), median(&raw_p50)),
-            candidate: ("redb .so via host".into(), median(&host_p50)),
-            ratio: median(&ratio),
-            target: Some(("<= 1.15".into(), median(&ratio) <= 1.15)),
-            note: format!(
-                "p99 {:.0} / {:.0} µs; {n} sets",
-                median(&raw_p99),
-                median(&host_p99)
-            ),
-        },
-        Row {
-            scenario: "durable set, 1 writer".into(),
-            metric: "p50 µs/set".into(),
-            baseline: ("redb .so via host".into(), median(&host_p50)),
-            candidate: (
-                "SQLite WAL, synchronous=FULL (peer)".into(),
-                median(&lite_p50),
-            ),
-            ratio: median(&peer),
-            target: None,
-            note: format!("peer p99 {:.0} µs", median(&lite_p99)),
-        },
-    ]
-}
-
-struct Outcome {
-    ops_per_sec: f64,
-    p50: f64,
-    p99: f64,
-    writes_per_commit: f64,
-}
-
-fn naive(writers: usize, per_writer: usize, dir: &std::path::Path) -> Outcome {
-    let db = Arc::new(redb::Database::create(dir.join("naive.redb")).expect("raw redb"));
-    let start = Instant::now();
-    let threads: Vec<_> = (0..writers)
-        .map(|w| {
-            let db = Arc::clone(&db);
-            std::thread::spawn(move || {
-                let mut samples = Vec::with_capacity(per_writer);
-                for i in 0..per_writer {
-                    let t = Instant::now();
-                    raw_set(&db, &format!("w{w}-{}", key(i)), &value(i, VALUE_LEN));
-                    samples.push(t.elapsed());
+                let (k, v) = (key(i), value(i + run, VALUE_LEN));
+                for turn in 0..contenders.len() {
+                    let c = (i + turn) % contenders.len();
+                    let v = v.clone();
+                    let (io, commits) = (IoCounters::now(), commits::snapshot().0);
+                    let start = Instant::now();
+                    contenders[c].set(&k, v).await;
+                    let took = start.elapsed();
+                    let io = IoCounters::now() - io;
+                    tallies[c].add([took], took, io, commits::snapshot().0 - commits, 1);
                 }
-                samples
-            })
-        })
-        .collect();
-    let samples: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().expect("writer"))
-        .collect();
-    let elapsed = start.elapsed().as_secs_f64();
-    let l = Latencies::new(samples);
-    Outcome {
-        ops_per_sec: (writers * per_writer) as f64 / elapsed,
-        p50: l.p50_us(),
-        p99: l.p99_us(),
-        writes_per_commit: 1.0,
-    }
-}
-
-fn through_host(writers: usize, per_writer: usize, dir: &std::path::Path) -> Outcome {
-    let store = library("redb")
-        .open(&serde_json::json!({ "path": dir.join("host.redb") }))
-        .expect("redb");
-    let (commits_before, writes_before) = commits::snapshot();
-    let rt = multi_runtime();
-    let (samples, elapsed) = rt.block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..writers)
-            .map(|w| {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move {
-                    let mut samples = Vec::with_capacity(per_writer);
-                    for i in 0..per_writer {
-                        let t = Instant::now();
-                        store
-                            .set("bench", &format!("w{w}-{}", key(i)), value(i, VALUE_LEN))
-                            .await
-                            .expect("set");
-                        samples.push(t.elapsed());
-                    }
-                    samples
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await.expect("writer"));
+            }
+            tallies
+        });
+        for ((kind, tally), runs) in SINGLE.iter().zip(tallies).zip(&mut runs) {
+            runs.push(summarize(*kind, tally));
         }
-        (all, start.elapsed().as_secs_f64())
-    });
-    let (commits_after, writes_after) = commits::snapshot();
-    let commits = commits_after - commits_before;
-    let writes = writes_after - writes_before;
-    let l = Latencies::new(samples);
-    Outcome {
-        ops_per_sec: (writers * per_writer) as f64 / elapsed,
-        p50: l.p50_us(),
-        p99: l.p99_us(),
-        writes_per_commit: if commits == 0 {
-            f64::NAN
-        } else {
-            writes as f64 / commits as f64
-        },
     }
+    let host = &runs[0];
+    let scenario = "durable set, 1 writer";
+    let mut rows = Vec::new();
+    for (kind, base) in SINGLE.iter().zip(&runs).skip(1) {
+        let ratio = ratio_of(host, base, |s| s.p50);
+        let (target, note) = match kind {
+            Kind::RawRedb => (at_most(ratio, 1.15), String::new()),
+            Kind::Sqlite => (at_most(ratio, 0.8), "one connection, autocommit".to_string()),
+            Kind::Fjall => (
+                at_most(ratio, 1.0),
+                "Keyspace::insert, then Database::persist(PersistMode::SyncData): the journal is written and fdatasync'd before the set returns".to_string(),
+            ),
+            Kind::DiskFixed => (None, "100 B at offset 0 of a preallocated (written, synced) file".to_string()),
+            Kind::DiskAppend => (at_most(ratio, 1.3), "100 B at the end of a growing file".to_string()),
+            Kind::Host => (None, String::new()),
+        };
+        rows.push(Row {
+            scenario: scenario.into(),
+            metric: "p50 µs/set".into(),
+            baseline: (kind.name().into(), median_of(base, |s| s.p50)),
+            candidate: (Kind::Host.name().into(), median_of(host, |s| s.p50)),
+            ratio,
+            target,
+            note: format!(
+                "p99 {:.0} / {:.0} µs; {n} sets each, taking turns set by set{}{note}",
+                median_of(base, |s| s.p99),
+                median_of(host, |s| s.p99),
+                if note.is_empty() { "" } else { "; " },
+            ),
+        });
+    }
+    let io = io_rows(&format!("{scenario} (per set)"), &SINGLE, &runs, |r| {
+        format!(
+            "p50 {:.0} µs, p99 {:.0} µs",
+            median_of(r, |s| s.p50),
+            median_of(r, |s| s.p99)
+        )
+    });
+    Report { rows, io }
 }
 
-/// `writers` concurrent durable writers.
-pub fn concurrent(sizes: &Sizes, writers: usize) -> Vec<Row> {
+/// `writers` concurrent durable writers, each writing its own keys. Every
+/// run has [`ROUNDS`] rounds; in each, the contenders take turns (starting
+/// with the next one each round), each writing one slice of its keys, so
+/// all see the same disk.
+pub fn concurrent(sizes: &Sizes, writers: usize) -> Report {
     let per_writer = sizes.concurrent_sets_per_writer;
-    let (mut naive_runs, mut host_runs) = (Vec::new(), Vec::new());
-    for _ in 0..sizes.runs {
+    let mut runs: Vec<Vec<Summary>> = CONCURRENT.iter().map(|_| Vec::new()).collect();
+    for run in 0..sizes.runs {
         let dir = tempfile::tempdir().expect("temp dir");
-        naive_runs.push(naive(writers, per_writer, dir.path()));
-        host_runs.push(through_host(writers, per_writer, dir.path()));
+        let contenders: Vec<Contender> = CONCURRENT.iter().map(|k| k.open(dir.path())).collect();
+        let runtime = multi_runtime();
+        let mut tallies: Vec<Tally> = CONCURRENT.iter().map(|_| Tally::default()).collect();
+        for round in 0..ROUNDS {
+            let range = round * per_writer / ROUNDS..(round + 1) * per_writer / ROUNDS;
+            for turn in 0..contenders.len() {
+                let c = (run + round + turn) % contenders.len();
+                let (io, commits) = (IoCounters::now(), commits::snapshot().0);
+                let (samples, elapsed) = contenders[c].writers(&runtime, writers, range.clone());
+                let io = IoCounters::now() - io;
+                let sets = samples.len() as u64;
+                tallies[c].add(samples, elapsed, io, commits::snapshot().0 - commits, sets);
+            }
+        }
+        for ((kind, tally), runs) in CONCURRENT.iter().zip(tallies).zip(&mut runs) {
+            runs.push(summarize(*kind, tally));
+        }
     }
-    let pick =
-        |runs: &[Outcome], f: fn(&Outcome) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
-    let speedup: Vec<f64> = host_runs
-        .iter()
-        .zip(&naive_runs)
-        .map(|(h, n)| h.ops_per_sec / n.ops_per_sec)
-        .collect();
-    let p99_ratio: Vec<f64> = host_runs
-        .iter()
-        .zip(&naive_runs)
-        .map(|(h, n)| h.p99 / n.p99)
-        .collect();
-    let per_commit = pick(&host_runs, |o| o.writes_per_commit);
+    let [host, naive, fjall, sqlite] = [&runs[0], &runs[1], &runs[2], &runs[3]];
+    let many = writers == 64;
     let scenario = format!("durable set, {writers} writers");
+    let ops = |r: &[Summary]| median_of(r, |s| s.ops_per_sec);
+    let p99 = |r: &[Summary]| median_of(r, |s| s.p99);
+    let speedup = ratio_of(host, naive, |s| s.ops_per_sec);
+    let p99_ratio = ratio_of(host, naive, |s| s.p99);
+    let per_sync = io_medians(host).0.unwrap_or(f64::NAN);
+    let over_fjall = ratio_of(host, fjall, |s| s.ops_per_sec);
+    let p99_over_fjall = ratio_of(host, fjall, |s| s.p99);
+    let over_sqlite = ratio_of(host, sqlite, |s| s.ops_per_sec);
+    let sets = writers * per_writer;
     let mut rows = vec![
         Row {
             scenario: scenario.clone(),
             metric: "ops/s".into(),
-            baseline: (
-                "naive commit per set".into(),
-                pick(&naive_runs, |o| o.ops_per_sec),
-            ),
-            candidate: (
-                "redb .so via host".into(),
-                pick(&host_runs, |o| o.ops_per_sec),
-            ),
-            ratio: median(&speedup),
-            target: (writers == 64).then(|| (">= 10".to_string(), median(&speedup) >= 10.0)),
+            baseline: ("naive commit per set".into(), ops(naive)),
+            candidate: (Kind::Host.name().into(), ops(host)),
+            ratio: speedup,
+            target: if many { at_least(speedup, 10.0) } else { None },
             note: format!(
-                "{} sets; writes per fsync {:.1} (naive 1.0)",
-                writers * per_writer,
-                per_commit
+                "{sets} sets each in {ROUNDS} rounds, taking turns; writes per fsync {per_sync:.1} (naive 1.0)"
             ),
         },
         Row {
             scenario: scenario.clone(),
             metric: "p50 / p99 µs".into(),
-            baseline: ("naive".into(), pick(&naive_runs, |o| o.p50)),
-            candidate: ("host".into(), pick(&host_runs, |o| o.p50)),
-            ratio: median(&p99_ratio),
-            target: (writers == 64)
-                .then(|| ("p99 ratio <= 1".to_string(), median(&p99_ratio) <= 1.0)),
+            baseline: ("naive".into(), median_of(naive, |s| s.p50)),
+            candidate: ("host".into(), median_of(host, |s| s.p50)),
+            ratio: p99_ratio,
+            target: if many { at_most(p99_ratio, 1.0) } else { None },
             note: format!(
                 "p99 naive {:.0} µs, host {:.0} µs (ratio column: p99)",
-                pick(&naive_runs, |o| o.p99),
-                pick(&host_runs, |o| o.p99)
+                p99(naive),
+                p99(host)
             ),
         },
     ];
-    if writers == 64 {
+    if many {
         rows.push(Row {
-            scenario,
+            scenario: scenario.clone(),
             metric: "writes per fsync".into(),
             baseline: ("naive".into(), 1.0),
-            candidate: ("host".into(), per_commit),
-            ratio: per_commit,
-            target: Some((">= 8".into(), per_commit >= 8.0)),
+            candidate: ("host".into(), per_sync),
+            ratio: per_sync,
+            target: at_least(per_sync, 8.0),
             note:
                 "acknowledged writes / durable commits, counted from the provider's commit events"
                     .into(),
         });
     }
-    rows
+    rows.extend([
+        Row {
+            scenario: scenario.clone(),
+            metric: "ops/s".into(),
+            baseline: (Kind::Fjall.name().into(), ops(fjall)),
+            candidate: (Kind::Host.name().into(), ops(host)),
+            ratio: over_fjall,
+            target: if many { at_least(over_fjall, 2.0) } else { None },
+            note: format!(
+                "a thread per writer, each set Keyspace::insert + Database::persist(PersistMode::SyncData); fjall p50 {:.0} µs",
+                median_of(fjall, |s| s.p50)
+            ),
+        },
+        Row {
+            scenario: scenario.clone(),
+            metric: "p99 µs".into(),
+            baseline: (Kind::Fjall.name().into(), p99(fjall)),
+            candidate: (Kind::Host.name().into(), p99(host)),
+            ratio: p99_over_fjall,
+            target: if many { at_most(p99_over_fjall, 0.2) } else { None },
+            note: String::new(),
+        },
+        Row {
+            scenario,
+            metric: "ops/s".into(),
+            baseline: (Kind::Sqlite.name().into(), ops(sqlite)),
+            candidate: (Kind::Host.name().into(), ops(host)),
+            ratio: over_sqlite,
+            target: None,
+            note: format!(
+                "a thread per writer, one connection behind a mutex: SQLite serialises writers anyway, and a connection per writer with busy_timeout waits in SQLite's busy handler, which sleeps and retries; SQLite p99 {:.0} µs",
+                p99(sqlite)
+            ),
+        },
+    ]);
+    let io = io_rows(
+        &format!("durable set, {writers} writers (per set)"),
+        &CONCURRENT,
+        &runs,
+        |r| format!("{:.0} ops/s, p99 {:.0} µs", ops(r), p99(r)),
+    );
+    Report { rows, io }
 }

@@ -1,6 +1,7 @@
 //! The scenarios; each returns rows comparing a candidate with its baseline.
 
 pub mod batch;
+pub mod contenders;
 pub mod disk;
 pub mod durable;
 pub mod e2e;
@@ -8,6 +9,7 @@ pub mod get;
 pub mod memory;
 pub mod postgres;
 pub mod scan;
+pub mod tally;
 
 use std::sync::Arc;
 
