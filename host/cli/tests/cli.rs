@@ -283,7 +283,7 @@ fn a_library_other_users_could_replace_needs_the_override_flag() {
     let out = stateplug(&["provider", "info", &copy]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("writable by other users")
+        text(&out).contains("writable by its group and every user (mode 0666)")
             && text(&out).contains("--allow-writable-library"),
         "{}",
         text(&out)
