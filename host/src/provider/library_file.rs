@@ -2,6 +2,9 @@
 //! the file opened, its descriptor checked, and the dynamic loader given
 //! that descriptor (`/proc/self/fd/N`), so the file checked is the file
 //! loaded even if the path is changed in between.
+//!
+//! The price: the dynamic loader takes `/proc/self/fd` for the library's
+//! folder, so a library cannot find its own dependencies through `$ORIGIN`.
 
 use std::{
     collections::HashMap,

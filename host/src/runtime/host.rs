@@ -54,7 +54,7 @@ pub struct PluginFailure {
 #[non_exhaustive]
 pub enum HostError {
     /// Reading or writing checkpoints failed.
-    #[error("state store: {0}")]
+    #[error("storage: {0}")]
     Store(#[from] StoreError),
     /// A checkpoint in a plugin's store is not a position.
     #[error("checkpoint {key:?} of plugin {plugin:?} is not a position ({value:?}); fix or delete it with `stateplug state`")]
