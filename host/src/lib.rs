@@ -45,7 +45,7 @@ pub use provider::{
 };
 pub use runtime::{
     BuildError, FailurePolicy, Host, HostBuilder, HostError, HostProgress, PluginFailure,
-    PluginKind, PluginReport, RunReport, RunningHost, DEFAULT_PROVIDER_NAME,
+    PluginKind, PluginReport, RunReport, RunningHost, StopSignal, DEFAULT_PROVIDER_NAME,
 };
 pub use store::{
     Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord, Entry, ErrorKind,

@@ -140,14 +140,11 @@ async fn temporary_failures_are_retried_within_bounds() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plugin_whose_commits_fail_stops_the_host_with_its_id() {
+/// Runs a generator and a word count whose commits fail with `fault`; the
+/// failures the host stops with.
+async fn failures_when_commits_fail(fault: Fault) -> Vec<stateplug::PluginFailure> {
     let faults = Arc::new(FaultLayer::new());
-    faults.fail_operation(
-        Operation::Transaction,
-        Fault::permanent(ErrorKind::STORAGE, "no space left on device"),
-        None,
-    );
+    faults.fail_operation(Operation::Transaction, fault, None);
     let host = Host::builder()
         .provider_store(stateplug_tests::memory_so().0)
         .layer(faults.clone())
@@ -163,15 +160,34 @@ async fn a_plugin_whose_commits_fail_stops_the_host_with_its_id() {
         .await
         .expect("stop does not hang")
         .unwrap_err();
-    let HostError::PluginsFailed(failures) = &err else {
-        panic!("{err}")
-    };
+    match err {
+        HostError::PluginsFailed(failures) => failures,
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_whose_commits_fail_stops_the_host_with_its_id() {
+    let failures = failures_when_commits_fail(Fault::permanent(
+        ErrorKind::STORAGE,
+        "no space left on device",
+    ))
+    .await;
     assert_eq!(failures[0].id, "counts");
     assert!(
         failures[0].message.contains("transaction")
             && failures[0].message.contains("no space left"),
-        "{err}"
+        "{failures:?}"
     );
+    assert!(!failures[0].temporary, "{failures:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_failure_on_a_temporary_store_error_is_marked_temporary() {
+    let failures = failures_when_commits_fail(Fault::temporary("connection lost")).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].id, "counts");
+    assert!(failures[0].temporary, "{failures:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

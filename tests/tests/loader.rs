@@ -219,7 +219,8 @@ fn a_library_other_users_could_replace_is_refused_unless_allowed() {
     assert!(matches!(err, LoadError::Untrusted { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("writable by other users") && text.contains("--allow-writable-library"),
+        text.contains("writable by its group and every user (mode 0666)")
+            && text.contains("--allow-writable-library"),
         "{text}"
     );
     let allowed = stateplug::LoadOptions {
@@ -232,6 +233,105 @@ fn a_library_other_users_could_replace_is_refused_unless_allowed() {
         ProviderLibrary::load(&copy).is_ok(),
         "fixed permissions load"
     );
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A copy of the memory provider at `path`, mode 0755.
+fn library_at(path: &std::path::Path) {
+    std::fs::copy(library_path("stateplug-provider-memory"), path).unwrap();
+    chmod(path, 0o755);
+}
+
+fn untrusted_reason(path: &std::path::Path) -> String {
+    match ProviderLibrary::load(path) {
+        Err(LoadError::Untrusted { reason, .. }) => reason,
+        Err(other) => panic!("expected Untrusted, got {other:?}"),
+        Ok(_) => panic!("{} was loaded", path.display()),
+    }
+}
+
+fn open_folder_reason(folder: &std::path::Path) -> String {
+    format!(
+        "its folder {0} is writable by its group and every user (mode 0777), so they could \
+         replace it; move the library or fix it with `chmod go-w {0}`",
+        folder.display()
+    )
+}
+
+#[test]
+fn a_link_in_a_safe_folder_to_a_library_in_a_world_writable_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let (open, safe) = (root.join("open"), root.join("safe"));
+    std::fs::create_dir(&open).unwrap();
+    std::fs::create_dir(&safe).unwrap();
+    chmod(&open, 0o777);
+    let target = open.join("libmemory.so");
+    library_at(&target);
+    let link = safe.join("libmemory.so");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_eq!(
+        untrusted_reason(&link),
+        format!(
+            "it resolves to {}, and {}",
+            target.display(),
+            open_folder_reason(&open)
+        )
+    );
+    let text = ProviderLibrary::load(&link).unwrap_err().to_string();
+    assert!(
+        text.starts_with(&format!(
+            "refusing to load provider library {}: ",
+            link.display()
+        )) && text.contains("--allow-writable-library"),
+        "names the path as given, and the override: {text}"
+    );
+    let allowed = stateplug::LoadOptions {
+        allow_writable_library: true,
+    };
+    assert!(ProviderLibrary::load_with(&link, &allowed).is_ok());
+}
+
+#[test]
+fn a_library_in_a_safe_subfolder_of_a_world_writable_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().canonicalize().unwrap().join("open");
+    let safe = open.join("safe");
+    std::fs::create_dir_all(&safe).unwrap();
+    chmod(&safe, 0o755);
+    chmod(&open, 0o777);
+    let lib = safe.join("libmemory.so");
+    library_at(&lib);
+    assert_eq!(untrusted_reason(&lib), open_folder_reason(&open));
+    chmod(&open, 0o755);
+    assert!(ProviderLibrary::load(&lib).is_ok(), "fixed, it loads");
+}
+
+#[test]
+fn a_sticky_world_writable_folder_is_trusted_when_root_owns_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let sticky = dir.path().canonicalize().unwrap().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    chmod(&sticky, 0o1777);
+    let lib = sticky.join("libmemory.so");
+    library_at(&lib);
+    let owned_by_root = std::fs::metadata(&sticky).unwrap().uid() == 0;
+    match ProviderLibrary::load(&lib) {
+        Ok(library) => {
+            assert!(owned_by_root, "accepted although not owned by root");
+            assert_eq!(library.info().name, "memory");
+        }
+        Err(LoadError::Untrusted { reason, .. }) => {
+            assert!(!owned_by_root, "refused although root owns it: {reason}");
+            assert!(reason.contains("(mode 1777)"), "{reason}");
+        }
+        Err(other) => panic!("expected it to load, got {other:?}"),
+    }
 }
 
 #[test]

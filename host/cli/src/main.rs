@@ -1,9 +1,13 @@
 //! `stateplug`: run a pipeline from a configuration file; inspect and check
 //! provider libraries; inspect, back up, restore and migrate state.
 //!
-//! Exit codes: 0 success; 1 the pipeline, a check or an operation failed;
-//! 2 bad usage, configuration or library.
+//! Exit codes, the same for every command (see [`exit`]): 0 success; 1 a
+//! plugin, a check, an operation or the storage failed; 2 bad usage or
+//! configuration; 75 a failure the provider marked temporary; 130 / 143
+//! stopped by SIGINT / SIGTERM after a graceful stop.
 
+mod exit;
+mod output;
 mod provider_cmd;
 mod run_cmd;
 mod state;
@@ -14,7 +18,7 @@ use clap::{Parser, Subcommand};
 
 /// The stateplug state-store plugin host.
 #[derive(Debug, Parser)]
-#[command(name = "stateplug", version, about)]
+#[command(name = "stateplug", version, about, after_help = exit::TABLE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +30,9 @@ enum Command {
     Run {
         /// The pipeline configuration (TOML).
         config: PathBuf,
+        /// Load the provider libraries even if other users could have replaced them.
+        #[arg(long)]
+        allow_writable_library: bool,
     },
     /// Inspect or check a provider library.
     #[command(subcommand)]
@@ -70,30 +77,47 @@ enum ProviderCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Load the libraries even if other users could have replaced them.
+        #[arg(long)]
+        allow_writable_library: bool,
     },
 }
 
-/// An error the command reports, with its exit code.
+/// How a command ends early: its exit code (see [`exit`]) and the message
+/// it reports (none when there is nothing left to say: the reader of
+/// standard output has gone, or a signal stopped the run).
 pub(crate) struct Failure {
     pub(crate) code: u8,
     pub(crate) message: String,
 }
 
 impl Failure {
-    /// Bad usage, configuration or library: exit code 2.
-    pub(crate) fn usage(message: impl std::fmt::Display) -> Self {
+    /// Ends with `code`, reporting `message`.
+    pub(crate) fn new(code: u8, message: impl std::fmt::Display) -> Self {
         Failure {
-            code: 2,
+            code,
             message: message.to_string(),
         }
     }
 
-    /// The pipeline, a check or an operation failed: exit code 1.
+    /// Bad usage, configuration or library: exit code 2.
+    pub(crate) fn usage(message: impl std::fmt::Display) -> Self {
+        Self::new(exit::USAGE, message)
+    }
+
+    /// A plugin, a check or an operation failed: exit code 1.
     pub(crate) fn failed(message: impl std::fmt::Display) -> Self {
-        Failure {
-            code: 1,
-            message: message.to_string(),
-        }
+        Self::new(exit::FAILED, message)
+    }
+
+    /// Ends with `code` and no message: what there was to say is said.
+    pub(crate) fn quiet(code: u8) -> Self {
+        Self::new(code, "")
+    }
+
+    /// The reader of standard output closed it: nothing more to say, exit 0.
+    pub(crate) fn stdout_closed() -> Self {
+        Self::quiet(exit::SUCCESS)
     }
 }
 
@@ -119,13 +143,16 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            output::note!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
         }
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Run { config } => run_cmd::run(&config).await,
+            Command::Run {
+                config,
+                allow_writable_library,
+            } => run_cmd::run(&config, allow_writable_library).await,
             Command::Provider(ProviderCommand::Info {
                 library,
                 json,
@@ -138,9 +165,12 @@ fn main() -> ExitCode {
             }) => {
                 provider_cmd::check(&library, &config, &load_options(allow_writable_library)).await
             }
-            Command::Provider(ProviderCommand::List { config, open, json }) => {
-                provider_cmd::list(&config, open, json)
-            }
+            Command::Provider(ProviderCommand::List {
+                config,
+                open,
+                json,
+                allow_writable_library,
+            }) => provider_cmd::list(&config, open, json, allow_writable_library),
             Command::State(args) => state::run(*args).await,
         }
     });
@@ -150,7 +180,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            if !failure.message.is_empty() {
+                output::note!("error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

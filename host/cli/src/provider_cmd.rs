@@ -7,7 +7,20 @@ use stateplug::{
     conformance, LibraryCache, ProviderLibrary, StateStore,
 };
 
-use crate::Failure;
+use crate::{exit, output::outln, Failure};
+
+/// A library that failed to load or open (`context` names the file that
+/// named it), with the code its cause deserves: configuration (2), or
+/// storage (1, or 75 when temporary).
+pub(crate) fn load_failure(
+    context: impl std::fmt::Display,
+    error: stateplug::LoadError,
+) -> Failure {
+    match exit::of_load(&error) {
+        exit::USAGE => Failure::usage(format!("{context}: {error}")),
+        code => Failure::new(code, format!("storage ({context}): {error}")),
+    }
+}
 
 /// Prints a library's name, versions and capabilities.
 pub(crate) fn info(
@@ -34,22 +47,22 @@ pub(crate) fn info(
                 "max_scan_limit": limits.max_scan_limit,
             },
         });
-        println!("{value:#}");
+        outln!("{value:#}")?;
         return Ok(());
     }
-    println!("library            {}", path.display());
-    println!("provider           {} {}", info.name, info.version);
-    println!("interface version  {}", info.interface_version);
-    println!("capabilities");
+    outln!("library            {}", path.display())?;
+    outln!("provider           {} {}", info.name, info.version)?;
+    outln!("interface version  {}", info.interface_version)?;
+    outln!("capabilities")?;
     for (flag, name) in stateplug::CapabilityFlags::each() {
-        println!("  [{}] {name}", if caps.has(flag) { "x" } else { " " });
+        outln!("  [{}] {name}", if caps.has(flag) { "x" } else { " " })?;
     }
-    println!("limits");
-    println!("  max_store_id_bytes  {}", limits.max_store_id_bytes);
-    println!("  max_key_bytes       {}", limits.max_key_bytes);
-    println!("  max_value_bytes     {}", limits.max_value_bytes);
-    println!("  max_batch_ops       {}", limits.max_batch_ops);
-    println!("  max_scan_limit      {}", limits.max_scan_limit);
+    outln!("limits")?;
+    outln!("  max_store_id_bytes  {}", limits.max_store_id_bytes)?;
+    outln!("  max_key_bytes       {}", limits.max_key_bytes)?;
+    outln!("  max_value_bytes     {}", limits.max_value_bytes)?;
+    outln!("  max_batch_ops       {}", limits.max_batch_ops)?;
+    outln!("  max_scan_limit      {}", limits.max_scan_limit)?;
     Ok(())
 }
 
@@ -66,14 +79,16 @@ pub(crate) async fn check(
     let config_text = config.replace("{tmp}", &tmp.path().display().to_string());
     let config: serde_json::Value = serde_json::from_str(&config_text)
         .map_err(|e| Failure::usage(format!("--config is not valid JSON ({e}): {config_text}")))?;
-    let store = library.open(&config).map_err(Failure::usage)?;
+    let store = library
+        .open(&config)
+        .map_err(|e| Failure::new(exit::of_load(&e), e))?;
     let info = store.info().clone();
-    println!(
+    outln!(
         "checking {} {} ({})",
         info.name,
         info.version,
         path.display()
-    );
+    )?;
 
     // Failures are reported in the table; keep the panics' own output quiet.
     let previous_hook = std::panic::take_hook();
@@ -98,25 +113,25 @@ pub(crate) async fn check(
         match outcome {
             conformance::Outcome::Passed => {
                 passed += 1;
-                println!("  pass  {name:<width$}");
+                outln!("  pass  {name:<width$}")?;
             }
             conformance::Outcome::Skipped(why) => {
                 skipped += 1;
-                println!("  skip  {name:<width$}  {why}");
+                outln!("  skip  {name:<width$}  {why}")?;
             }
             conformance::Outcome::Failed(why) => {
                 failed.push(*name);
-                println!(
+                outln!(
                     "  FAIL  {name:<width$}  {}",
                     why.lines().next().unwrap_or("")
-                );
+                )?;
             }
         }
     }
-    println!(
+    outln!(
         "{passed} passed, {} failed, {skipped} skipped",
         failed.len()
-    );
+    )?;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -130,8 +145,16 @@ pub(crate) async fn check(
 
 /// Lists the providers of a pipeline configuration: name, library,
 /// provider and version, capabilities, and the plugins routed to each.
-pub(crate) fn list(path: &Path, open: bool, json: bool) -> Result<(), Failure> {
-    let config = PipelineConfig::load(path).map_err(Failure::usage)?;
+pub(crate) fn list(
+    path: &Path,
+    open: bool,
+    json: bool,
+    allow_writable_library: bool,
+) -> Result<(), Failure> {
+    let mut config = PipelineConfig::load(path).map_err(Failure::usage)?;
+    if allow_writable_library {
+        config.allow_writable_libraries();
+    }
     let providers = config.providers().map_err(Failure::usage)?;
     let default = providers
         .first()
@@ -139,13 +162,14 @@ pub(crate) fn list(path: &Path, open: bool, json: bool) -> Result<(), Failure> {
     let mut rows = Vec::with_capacity(providers.len());
     for provider in &providers {
         let library_path = config.library_path(provider).map_err(Failure::usage)?;
+        let options = provider.options();
         let library = LibraryCache::global()
-            .load(&library_path)
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            .load_with(&library_path, &options.load)
+            .map_err(|e| load_failure(path.display(), e))?;
         let caps = if open {
             library
-                .open(&provider.config_json())
-                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?
+                .open_with(&provider.config_json(), &options.open)
+                .map_err(|e| load_failure(path.display(), e))?
                 .capabilities()
         } else {
             library.capabilities()
@@ -181,32 +205,30 @@ pub(crate) fn list(path: &Path, open: bool, json: bool) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list))?;
         return Ok(());
     }
     for (p, lib, info, caps, plugins) in rows {
-        println!(
+        outln!(
             "{}{}  {} {}  {}",
             p.name,
             if p.name == default { " (default)" } else { "" },
             info.name,
             info.version,
             lib.display()
-        );
-        println!("  capabilities: {}", caps.flags.names().join(", "));
-        println!(
+        )?;
+        outln!("  capabilities: {}", caps.flags.names().join(", "))?;
+        outln!(
             "  plugins: {}",
             if plugins.is_empty() {
                 "none".to_string()
             } else {
                 plugins.join(", ")
             }
-        );
+        )?;
     }
     if !open {
-        println!(
-            "(capabilities as the libraries declare them; --open shows the opened instances')"
-        );
+        outln!("(capabilities as the libraries declare them; --open shows the opened instances')")?;
     }
     Ok(())
 }

@@ -4,38 +4,53 @@ use std::path::Path;
 
 use stateplug::{config::PipelineConfig, HostProgress, PluginKind, PluginRegistry};
 
-use crate::Failure;
+use crate::{exit, output::outln, Failure};
 
-/// Runs the pipeline until Ctrl-C, SIGTERM or a plugin failure, logging progress.
-pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
-    let config = PipelineConfig::load(path).map_err(Failure::usage)?;
+/// Runs the pipeline until Ctrl-C, SIGTERM or a plugin failure, logging
+/// progress; prints every plugin's figures after a graceful stop. A run a
+/// signal stopped ends with 130 (SIGINT) or 143 (SIGTERM).
+pub(crate) async fn run(path: &Path, allow_writable_library: bool) -> Result<(), Failure> {
+    let mut config = PipelineConfig::load(path).map_err(Failure::usage)?;
+    if allow_writable_library {
+        config.allow_writable_libraries();
+    }
     let mut registry = PluginRegistry::new();
     stateplug_plugins_example::register(&mut registry);
     let host = config
         .builder(&registry)
         .map_err(Failure::usage)?
         .build()
-        .map_err(|e| Failure::usage(format!("configuration {}: {e}", path.display())))?;
+        .map_err(|e| match exit::of_build(&e) {
+            exit::USAGE => Failure::usage(format!("configuration {}: {e}", path.display())),
+            code => Failure::new(code, format!("storage ({}): {e}", path.display())),
+        })?;
     let info = host.store().info().clone();
     tracing::info!(config = %path.display(), provider = %info.name, version = %info.version, "starting pipeline");
-    let running = host.start().await.map_err(Failure::failed)?;
+    let running = host
+        .start()
+        .await
+        .map_err(|e| Failure::new(exit::of_host(&e), e))?;
     let progress = tokio::spawn(log_progress(
         running.progress_handle(),
         config.progress_interval(),
     ));
     let outcome = running.run_until_shutdown().await;
     progress.abort();
-    let report = outcome.map_err(Failure::failed)?;
-    for plugin in &report.plugins {
-        println!(
+    let report = outcome.map_err(|e| Failure::new(exit::of_host(&e), e))?;
+    let printed = report.plugins.iter().try_for_each(|plugin| {
+        outln!(
             "{:<9} {:<24} events {:>12}   last checkpoint {}",
             kind_name(plugin.kind),
             plugin.id,
             plugin.events,
             plugin.last_checkpoint
-        );
+        )
+    });
+    // The signal decides the code, whether or not anybody read the figures.
+    match report.stopped_by {
+        Some(signal) => Err(Failure::quiet(exit::of_signal(signal))),
+        None => printed,
     }
-    Ok(())
 }
 
 fn kind_name(kind: PluginKind) -> &'static str {

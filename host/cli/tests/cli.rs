@@ -125,6 +125,36 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 #[test]
+fn a_toml_error_names_its_cause_line_and_column_on_the_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[provider\n",
+            "line 1, column 10: invalid table header; expected `.`, `]`",
+        ),
+        (
+            "[provider]\nlibrary = \"memory\"\nlibary = 1\n",
+            "line 3, column 1: unknown field `libary`, expected one of `name`, `library`",
+        ),
+        (
+            "[provider]\nlibrary = \"memory\"\n[host]\nchannel_capacity = -\n",
+            "line 4, column 21: invalid integer",
+        ),
+    ];
+    for (i, (config, expected)) in cases.iter().enumerate() {
+        let path = write(dir.path(), &format!("t{i}.toml"), config);
+        let out = stateplug(&["run", &path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
+        let first = stderr.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&format!("error: invalid configuration {path}, {expected}")),
+            "case {i}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn configuration_errors_are_named_with_their_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
@@ -135,13 +165,19 @@ fn configuration_errors_are_named_with_their_line_and_exit_2() {
         ("[provider]\nlibrary = \"memory\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\n", &["requires durable checkpoints", "memory"][..]),
         ("[provider]\nlibrary = \"memory\"\n\n[[reaction]]\nid = \"r\"\nkind = \"word-count\"\nsubscribe = [\"ghost\"]\n", &["subscribes to source \"ghost\""][..]),
         ("[provider]\nlibrary = \"redb\"\nconfig = { pth = \"x\" }\n", &["rejected its configuration", "unknown field `pth`"][..]),
-        ("[provider\n", &["line 1"][..]),
+        ("[provider\n", &["line 1, column 10: invalid table header"][..]),
+        ("[provider]\nlibrary = \"memory\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\n", &["line 8: source \"g\": the id \"g\" is already used by the source on line 4"][..]),
+        ("[provider]\nlibrary = \"memory\"\n\n[[reaction]]\nid = \"r\"\nkind = \"word-count\"\nsubscribe = [\"ghost\"]\n", &["line 4: reaction \"r\": subscribes to source \"ghost\""][..]),
     ];
     for (i, (config, expected)) in cases.iter().enumerate() {
         let path = write(dir.path(), &format!("c{i}.toml"), config);
         let out = stateplug(&["run", &path]);
         let shown = text(&out);
         assert_eq!(out.status.code(), Some(2), "case {i}: {shown}");
+        assert!(
+            !shown.contains("storage ("),
+            "case {i}: a configuration error: {shown}"
+        );
         for needle in *expected {
             assert!(
                 shown.contains(needle),
@@ -162,7 +198,8 @@ fn configuration_errors_are_named_with_their_line_and_exit_2() {
     );
 }
 
-fn interrupt_after(config: &str, wait: Duration) -> Output {
+/// Runs `config` and sends `signal` (`INT`, `TERM`) after `wait`.
+fn signal_after(config: &str, wait: Duration, signal: &str) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_stateplug"))
         .args(["run", config])
         .env("RUST_LOG", "warn")
@@ -172,7 +209,7 @@ fn interrupt_after(config: &str, wait: Duration) -> Output {
         .unwrap();
     std::thread::sleep(wait);
     let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -189,7 +226,7 @@ fn events_of(output: &Output, id: &str) -> u64 {
 }
 
 #[test]
-fn ctrl_c_stops_cleanly_and_the_next_run_continues() {
+fn ctrl_c_and_sigterm_stop_cleanly_exit_130_and_143_and_the_next_run_continues() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(
         dir.path(),
@@ -199,12 +236,14 @@ fn ctrl_c_stops_cleanly_and_the_next_run_continues() {
             dir.path().join("state.redb").display()
         ),
     );
-    let first = interrupt_after(&config, Duration::from_millis(700));
-    assert!(
-        first.status.success(),
-        "Ctrl-C is a clean stop: {}",
+    let first = signal_after(&config, Duration::from_millis(700), "INT");
+    assert_eq!(
+        first.status.code(),
+        Some(130),
+        "Ctrl-C is a clean stop, and says a signal stopped it: {}",
         text(&first)
     );
+    assert!(first.stderr.is_empty(), "{}", text(&first));
     let emitted = events_of(&first, "numbers");
     assert!(emitted > 0);
     assert_eq!(
@@ -212,8 +251,9 @@ fn ctrl_c_stops_cleanly_and_the_next_run_continues() {
         emitted,
         "reactions drained everything emitted"
     );
-    let second = interrupt_after(&config, Duration::from_millis(700));
-    assert!(second.status.success(), "{}", text(&second));
+    let second = signal_after(&config, Duration::from_millis(700), "TERM");
+    assert_eq!(second.status.code(), Some(143), "{}", text(&second));
+    assert!(second.stderr.is_empty(), "{}", text(&second));
     let shown = String::from_utf8_lossy(&second.stdout);
     let last: u64 = shown
         .lines()
@@ -230,7 +270,7 @@ fn ctrl_c_stops_cleanly_and_the_next_run_continues() {
 }
 
 #[test]
-fn a_redb_file_held_by_a_running_pipeline_is_refused_as_in_use() {
+fn a_redb_file_held_by_a_running_pipeline_is_refused_as_in_use_with_exit_75() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.redb");
     let config = write(
@@ -265,6 +305,10 @@ fn a_redb_file_held_by_a_running_pipeline_is_refused_as_in_use() {
             }
         }
     }
+    // Another process holds the file: a temporary failure of the storage,
+    // for a second pipeline and for a state command alike.
+    let second = stateplug(&["run", &config]);
+    let state = stateplug(&["state", "keys", "numbers", "--config", &config]);
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -275,7 +319,48 @@ fn a_redb_file_held_by_a_running_pipeline_is_refused_as_in_use() {
         refused.contains("in use") && refused.contains("state.redb"),
         "{refused}"
     );
-    assert!(status.success());
+    for out in [&second, &state] {
+        let shown = text(out);
+        assert_eq!(out.status.code(), Some(75), "{shown}");
+        assert!(
+            shown.starts_with(&format!("error: storage ({config}): provider redb"))
+                && shown.contains("is in use")
+                && shown.contains("(temporary)"),
+            "{shown}"
+        );
+        assert!(!shown.contains("configuration"), "{shown}");
+    }
+    assert_eq!(status.code(), Some(130));
+}
+
+#[test]
+fn a_corrupt_redb_file_is_a_storage_failure_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.redb");
+    let noise: Vec<u8> = (0..64 * 1024).map(|_| rand::random::<u8>()).collect();
+    std::fs::write(&db, noise).unwrap();
+    let config = write(
+        dir.path(),
+        "pipeline.toml",
+        &format!(
+            "[provider]\nlibrary = \"redb\"\nconfig = {{ path = \"{}\" }}\n\n[[source]]\nid = \"numbers\"\nkind = \"generator\"\n",
+            db.display()
+        ),
+    );
+    for args in [
+        &["run", &config][..],
+        &["state", "stores", "--config", &config][..],
+    ] {
+        let out = stateplug(args);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {shown}");
+        assert!(
+            shown.starts_with(&format!("error: storage ({config}): "))
+                && shown.contains(&db.display().to_string()),
+            "{args:?}: {shown}"
+        );
+        assert!(!shown.contains("configuration"), "{args:?}: {shown}");
+    }
 }
 
 #[test]
@@ -289,7 +374,7 @@ fn a_library_other_users_could_replace_needs_the_override_flag() {
     let out = stateplug(&["provider", "info", &copy]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("writable by other users")
+        text(&out).contains("writable by its group and every user (mode 0666)")
             && text(&out).contains("--allow-writable-library"),
         "{}",
         text(&out)
@@ -323,4 +408,168 @@ fn a_library_other_users_could_replace_needs_the_override_flag() {
         "allowed in the [provider] table: {}",
         text(&out)
     );
+}
+
+/// A redb file holding more than a pipe buffers: store "big" with 3,000
+/// keys of 100 bytes, and key "huge" of store "text", 100,000 lines.
+fn redb_file_larger_than_a_pipe(db: &Path) {
+    let store = stateplug::ProviderLibrary::load(built_library("stateplug-provider-redb"))
+        .unwrap()
+        .open(&serde_json::json!({ "path": db }))
+        .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let keys = (0..3000)
+                .map(|i| (format!("key-{i:05}-{}", "x".repeat(90)), b"v".to_vec()))
+                .collect();
+            store.set_many("big", keys).await.unwrap();
+            let text = "line\n".repeat(100_000).into_bytes();
+            store.set("text", "huge", text).await.unwrap();
+        });
+}
+
+#[test]
+fn a_reader_that_closes_standard_output_early_ends_the_command_quietly_with_exit_0() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.redb");
+    redb_file_larger_than_a_pipe(&db);
+    let provider = format!(r#"{{"path": {db:?}}}"#);
+    let redb = lib("stateplug-provider-redb");
+    let commands: [&[&str]; 5] = [
+        &["keys", "big"],
+        &["keys", "big", "--json"],
+        &["dump"],
+        &["get", "text", "huge"],
+        &["get", "text", "huge", "--raw"],
+    ];
+    for command in commands {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stateplug"))
+            .arg("state")
+            .args(command)
+            .args(["--library", &redb, "--provider-config", &provider])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Like `| head -1`: read one line, then close the pipe.
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        drop(reader);
+        let out = child.wait_with_output().unwrap();
+        assert!(!first.is_empty(), "{command:?}: output began");
+        assert_eq!(out.status.code(), Some(0), "{command:?}: {}", text(&out));
+        assert!(
+            out.stderr.is_empty(),
+            "{command:?}: nothing to say: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn every_command_that_loads_a_library_takes_allow_writable_library() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let loose = dir.path().join("libloose_redb.so");
+    std::fs::copy(built_library("stateplug-provider-redb"), &loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let loose = loose.display().to_string();
+    let provider = format!(
+        r#"{{"path": {:?}}}"#,
+        dir.path().join("state.redb").display().to_string()
+    );
+    let pipeline = |name: &str, file: &str| {
+        write(
+            dir.path(),
+            name,
+            &format!(
+                "[provider]\nlibrary = {loose:?}\nconfig = {{ path = {:?} }}\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\nsettings = {{ count = 10 }}\n",
+                dir.path().join(file).display().to_string()
+            ),
+        )
+    };
+    let (from, to) = (
+        pipeline("from.toml", "a.redb"),
+        pipeline("to.toml", "b.redb"),
+    );
+    let dump = write(dir.path(), "empty.dump", "");
+    let by_library = ["--library", &loose, "--provider-config", &provider];
+    let state = |args: &[&str]| -> Vec<String> {
+        ["state"]
+            .iter()
+            .chain(args)
+            .chain(&by_library)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let owned = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let commands: Vec<Vec<String>> = vec![
+        owned(&["run", &from]),
+        owned(&["provider", "info", &loose]),
+        owned(&[
+            "provider",
+            "check",
+            &loose,
+            "--config",
+            r#"{"path": "{tmp}/c.redb"}"#,
+        ]),
+        owned(&["provider", "list", "--config", &from, "--open"]),
+        state(&["stores"]),
+        state(&["keys", "s"]),
+        state(&["get", "s", "k"]),
+        state(&["put", "s", "k", "v"]),
+        state(&["delete", "s", "k"]),
+        state(&["clear", "s", "--yes"]),
+        state(&["dump"]),
+        state(&["restore", "--input", &dump]),
+        state(&["history", "s", "k"]),
+        state(&["lock", "list"]),
+        state(&["force-unlock", "s"]),
+        owned(&["state", "stores", "--config", &from]),
+        owned(&["state", "migrate", "--from", &from, "--to", &to]),
+    ];
+    for command in commands {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let refused = stateplug(&args);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&refused)
+        );
+        assert!(
+            text(&refused).contains("refusing to load provider library")
+                && text(&refused).contains("--allow-writable-library"),
+            "{args:?}: {}",
+            text(&refused)
+        );
+        let allowed = stateplug(&[&args[..], &["--allow-writable-library"]].concat());
+        let shown = text(&allowed);
+        assert!(
+            !shown.contains("refusing to load") && !shown.contains("unexpected argument"),
+            "{args:?} --allow-writable-library: {shown}"
+        );
+    }
+    // The configuration file's key counts for every command that reads it.
+    let trusted = write(
+        dir.path(),
+        "trusted.toml",
+        &std::fs::read_to_string(&from)
+            .unwrap()
+            .replace("config = ", "allow_writable_library = true\nconfig = "),
+    );
+    for args in [
+        &["state", "stores", "--config", &trusted][..],
+        &["provider", "list", "--config", &trusted, "--open"][..],
+        &["state", "migrate", "--from", &trusted, "--to", &trusted][..],
+    ] {
+        let shown = text(&stateplug(args));
+        assert!(!shown.contains("refusing to load"), "{args:?}: {shown}");
+    }
 }

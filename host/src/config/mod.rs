@@ -65,12 +65,26 @@ pub enum ConfigError {
         /// Why.
         error: std::io::Error,
     },
-    /// The file is not valid, with toml's own line and column.
+    /// The file is not valid TOML, or does not fit the format, at a known place.
+    #[error("invalid configuration {path}, line {line}, column {column}: {message}\n{excerpt}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// The column (1-based, in characters).
+        column: usize,
+        /// What is wrong, on one line.
+        message: String,
+        /// The line quoted, with the place marked under it.
+        excerpt: String,
+    },
+    /// The file does not fit the format, in a way no one line shows.
     #[error("invalid configuration {path}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// toml's description, which shows the line.
+        /// What is wrong and the fix.
         message: String,
     },
     /// A plugin's settings were refused by the plugin.
@@ -261,14 +275,87 @@ impl PipelineConfig {
 
     /// Parses configuration text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut config: PipelineConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let mut config: PipelineConfig =
+            toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         config.path = path.to_path_buf();
         config.text = text.to_string();
         config.check_providers()?;
+        config.check_plugins()?;
         Ok(config)
+    }
+
+    /// Checks that plugin ids are unique and that every source a reaction
+    /// or bootstrap entry names is configured, naming the entry's line.
+    fn check_plugins(&self) -> Result<(), ConfigError> {
+        let mut ids: Vec<(&str, &str, usize)> = Vec::new();
+        let kinds = [("source", &self.sources), ("reaction", &self.reactions)];
+        for (section, entries) in kinds {
+            for entry in entries {
+                let Some(id) = entry.get_ref().id.as_deref() else {
+                    continue;
+                };
+                let line = self.line_of(entry.span().start);
+                if let Some((_, first, first_line)) = ids.iter().find(|(seen, ..)| *seen == id) {
+                    return Err(self.plugin_error(
+                        entry,
+                        format!("{section} {id:?}"),
+                        format!(
+                            "the id {id:?} is already used by the {first} on line {first_line}; \
+                             every source and reaction needs its own id (it is also its store_id)"
+                        ),
+                    ));
+                }
+                ids.push((id, section, line));
+            }
+        }
+        let sources: Vec<&str> = self
+            .sources
+            .iter()
+            .filter_map(|s| s.get_ref().id.as_deref())
+            .collect();
+        let known = || {
+            if sources.is_empty() {
+                "none".to_string()
+            } else {
+                sources.join(", ")
+            }
+        };
+        for entry in &self.reactions {
+            let reaction = entry.get_ref();
+            if let Some(missing) = reaction
+                .subscribe
+                .iter()
+                .find(|s| !sources.contains(&s.as_str()))
+            {
+                let id = reaction.id.as_deref().unwrap_or(&reaction.kind);
+                return Err(self.plugin_error(
+                    entry,
+                    format!("reaction {id:?}"),
+                    format!(
+                        "subscribes to source {missing:?}, which is not configured; \
+                         configured sources: {}",
+                        known()
+                    ),
+                ));
+            }
+        }
+        for entry in &self.bootstraps {
+            let bootstrap = entry.get_ref();
+            if let Some(source) = bootstrap.source.as_deref() {
+                if !sources.contains(&source) {
+                    return Err(self.plugin_error(
+                        entry,
+                        format!("bootstrap {:?}", bootstrap.kind),
+                        format!(
+                            "snapshots source {source:?}, which is not configured; \
+                             configured sources: {}",
+                            known()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks the provider entries and every plugin's `provider`.
@@ -400,6 +487,15 @@ impl PipelineConfig {
             name: provider.section.library.clone(),
             looked,
         })
+    }
+
+    /// Loads every provider library even if other users could have
+    /// replaced it, as `allow_writable_library = true` in each provider
+    /// table does (the command line's `--allow-writable-library`).
+    pub fn allow_writable_libraries(&mut self) {
+        for entry in self.provider.iter_mut().chain(self.providers.iter_mut()) {
+            entry.get_mut().allow_writable_library = true;
+        }
     }
 
     /// The file this configuration came from.
@@ -623,6 +719,57 @@ pub fn default_provider_dirs() -> Vec<PathBuf> {
     vec![dir.join("deps"), dir]
 }
 
+/// A toml error as [`ConfigError::Invalid`] (line, column and a one-line
+/// cause first), or [`ConfigError::Parse`] when it has no place.
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+    let message = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(span) = error.span() else {
+        return ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+    };
+    let start = floor_char_boundary(text, span.start);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_text = text[line_start..line_end].trim_end_matches('\r');
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let marked = text[start..floor_char_boundary(text, span.end.min(line_end))]
+        .chars()
+        .count()
+        .max(1);
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let excerpt = format!(
+        "{pad} |\n{number} | {line_text}\n{pad} | {}{}",
+        " ".repeat(column - 1),
+        "^".repeat(marked)
+    );
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        excerpt,
+    }
+}
+
+/// The largest char boundary of `text` at or before `offset`.
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut at = offset.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 fn table_to_json(table: Option<&toml::Table>) -> serde_json::Value {
     match table {
         // A TOML table always converts to JSON: TOML values are a subset (dates become strings).
@@ -646,6 +793,53 @@ mod tests {
         assert!(text.contains("unknown field `setings`"), "{text}");
         assert!(text.contains("line 7"), "{text}");
         assert!(text.contains("pipeline.toml"), "{text}");
+    }
+
+    #[test]
+    fn a_toml_error_names_its_line_and_column_on_the_first_line() {
+        let err = parse("[provider]\nlibrary = \"memory\"\n\n[host\n").unwrap_err();
+        let text = err.to_string();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("invalid configuration pipeline.toml, line 4, column 6: ")
+                && first.contains("invalid table header"),
+            "{text}"
+        );
+        assert!(text.contains("4 | [host\n  |      ^"), "{text}");
+        let err = parse("[provider]\nlibrary = \"memory\"\n[host]\nchannel_capacity = \"big\"\n")
+            .unwrap_err();
+        let first = err.to_string().lines().next().unwrap().to_string();
+        assert!(
+            first.contains("line 4, column 20: invalid type: string \"big\""),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_plugin_id_names_both_lines() {
+        let err = parse("[provider]\nlibrary = \"memory\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\n\n[[reaction]]\nid = \"g\"\nkind = \"word-count\"\nsubscribe = [\"g\"]\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("pipeline.toml, line 8: reaction \"g\": the id \"g\" is already used by the source on line 4"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_source_names_the_line_and_the_known_sources() {
+        let err = parse("[provider]\nlibrary = \"memory\"\n\n[[source]]\nid = \"g\"\nkind = \"generator\"\n\n[[reaction]]\nid = \"r\"\nkind = \"word-count\"\nsubscribe = [\"g\", \"ghost\"]\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("line 8: reaction \"r\": subscribes to source \"ghost\", which is not configured; configured sources: g"),
+            "{text}"
+        );
+        let err = parse("[provider]\nlibrary = \"memory\"\n\n[[bootstrap]]\nsource = \"ghost\"\nkind = \"file-snapshot\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("line 4: bootstrap \"file-snapshot\": snapshots source \"ghost\"")
+                && text.contains("configured sources: none"),
+            "{text}"
+        );
     }
 
     #[test]

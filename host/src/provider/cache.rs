@@ -7,7 +7,7 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use crate::provider::{LoadError, LoadOptions, ProviderLibrary};
+use crate::provider::{library_file::LibraryFile, LoadError, LoadOptions, ProviderLibrary};
 
 /// Provider libraries by canonical path: loading the same file twice (under
 /// any spelling of its path) returns the library loaded the first time.
@@ -46,23 +46,15 @@ impl LibraryCache {
         options: &LoadOptions,
     ) -> Result<ProviderLibrary, LoadError> {
         let path = path.as_ref();
-        if !options.allow_writable_library {
-            if let Some(reason) = crate::provider::trust::untrusted_because(path) {
-                return Err(LoadError::Untrusted {
-                    path: path.to_path_buf(),
-                    reason,
-                });
-            }
-        }
-        // A missing file has no canonical form; the loader names it.
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let file = LibraryFile::open(path, options)?;
+        let key = file.resolved().to_path_buf();
         // A poisoned lock only means another thread panicked while holding
         // it; the map itself is always in a consistent state.
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(library) = loaded.get(&key) {
             return Ok(library.clone());
         }
-        let library = ProviderLibrary::load_with(path, options)?;
+        let library = ProviderLibrary::load_file(path, file)?;
         loaded.insert(key, library.clone());
         Ok(library)
     }

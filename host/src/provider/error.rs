@@ -24,10 +24,21 @@ pub enum LoadError {
         /// The library path.
         path: PathBuf,
     },
+    /// The file exists but cannot be read.
+    #[error(
+        "cannot load provider library {path}: {reason}; let this user read it and its folders"
+    )]
+    Unreadable {
+        /// The library path.
+        path: PathBuf,
+        /// The system's message.
+        reason: String,
+    },
     /// Other users could have replaced the library, so running its code is refused.
     #[error(
         "refusing to load provider library {path}: {reason}; or, if you trust it, \
-         allow it with --allow-writable-library (allow_writable_library = true in the [provider] table)"
+         allow it with --allow-writable-library (in a configuration file: allow_writable_library = true \
+         in its [provider] or [[providers]] table)"
     )]
     Untrusted {
         /// The library path.

@@ -19,16 +19,16 @@ use stateplug_provider_api::{
 };
 
 use crate::{
-    provider::{log_bridge::host_logger, LoadError, ProviderStore},
+    provider::{library_file::LibraryFile, log_bridge::host_logger, LoadError, ProviderStore},
     store::{StateStore, StoreInfo},
 };
 
 /// How to load a library.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
-    /// Load the library even if other users could have replaced it
-    /// (writable by group or others, owned by another user, or in a folder
-    /// every user may write). Off by default.
+    /// Load the library even if other users could have replaced it (it, or
+    /// a folder above it, is owned by another user or writable by its group
+    /// or others). Off by default.
     pub allow_writable_library: bool,
 }
 
@@ -73,37 +73,39 @@ impl std::fmt::Debug for ProviderLibrary {
 
 impl ProviderLibrary {
     /// Loads the provider library at `path` and checks its interface.
-    /// A library writable by other users, or in a folder every user may
-    /// write, is refused; see [`ProviderLibrary::load_with`].
+    /// A library another user could have replaced is refused: the path is
+    /// resolved, and the file and every folder above it must be owned by
+    /// this user or root and writable by nobody else (a sticky folder owned
+    /// by root, like `/tmp`, excepted). The file checked is the file loaded.
+    /// See [`ProviderLibrary::load_with`] to load it anyway.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         Self::load_with(path, &LoadOptions::default())
     }
 
     /// Loads the provider library at `path` with `options`.
     pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Self, LoadError> {
-        let path = path.as_ref().to_path_buf();
-        let meta =
-            std::fs::metadata(&path).map_err(|_| LoadError::FileMissing { path: path.clone() })?;
-        if !meta.is_file() {
-            return Err(LoadError::NotAFile { path });
-        }
-        if !options.allow_writable_library {
-            if let Some(reason) = crate::provider::trust::untrusted_because(&path) {
-                return Err(LoadError::Untrusted { path, reason });
-            }
-        }
-        let header = lib_header_from_path(&path).map_err(|e| classify(&path, e, "?"))?;
+        let path = path.as_ref();
+        Self::load_file(path, LibraryFile::open(path, options)?)
+    }
+
+    /// Loads `file`, opened and checked from `path`, through its descriptor.
+    pub(crate) fn load_file(path: &Path, file: LibraryFile) -> Result<Self, LoadError> {
+        let path = path.to_path_buf();
+        let resolved = file.resolved().to_path_buf();
+        let loader_path = file.loader_path();
+        let classify = |e, version: &str| classify(&path, (&loader_path, &resolved), e, version);
+        let header = lib_header_from_path(&loader_path).map_err(|e| classify(e, "?"))?;
         let library_version = header.version_strings().version.as_str().to_string();
         check_interface_version(&path, &library_version)?;
-        let module = module_of(header, &library_version)
-            .map_err(|e| classify(&path, e, &library_version))?;
+        let module =
+            module_of(header, &library_version).map_err(|e| classify(e, &library_version))?;
         let raw = (module.info())();
         let info = StoreInfo {
             name: raw.name.into_string(),
             version: raw.version.into_string(),
             interface_version: raw.interface_version.into_string(),
         };
-        tracing::debug!(path = %path.display(), provider = %info.name, version = %info.version, "loaded provider library");
+        tracing::debug!(path = %path.display(), resolved = %resolved.display(), provider = %info.name, version = %info.version, "loaded provider library");
         Ok(ProviderLibrary { path, module, info })
     }
 
@@ -249,14 +251,27 @@ fn line_of(version: &str) -> Option<(u64, u64)> {
     Some(if major == 0 { (0, second) } else { (major, 0) })
 }
 
-/// Turns abi_stable's error into a short `LoadError` naming the library.
-fn classify(path: &Path, err: LibraryError, library_version: &str) -> LoadError {
+/// Turns abi_stable's error into a short `LoadError` naming the library
+/// (`path`, as given), where the loader's messages about `loaded.0` (the
+/// descriptor it read) name `loaded.1` (the file) instead.
+fn classify(
+    path: &Path,
+    loaded: (&Path, &Path),
+    err: LibraryError,
+    library_version: &str,
+) -> LoadError {
     let path = path.to_path_buf();
     let host_version = INTERFACE_VERSION.to_string();
+    let named = |text: String| {
+        text.replace(
+            &loaded.0.display().to_string(),
+            &loaded.1.display().to_string(),
+        )
+    };
     match err {
         LibraryError::OpenError { err, .. } => LoadError::Open {
             path,
-            reason: err.to_string(),
+            reason: named(err.to_string()),
         },
         LibraryError::GetSymbolError { .. } => LoadError::NotAProvider { path },
         LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
@@ -276,12 +291,12 @@ fn classify(path: &Path, err: LibraryError, library_version: &str) -> LoadError 
             path,
             reason: format!(
                 "its module failed to initialise: {}",
-                first_line(&err.to_string())
+                named(first_line(&err.to_string()))
             ),
         },
         other => LoadError::Incompatible {
             path,
-            reason: first_line(&other.to_string()),
+            reason: named(first_line(&other.to_string())),
         },
     }
 }
@@ -379,5 +394,6 @@ mod tests {
         let err = ProviderLibrary::load(&path).unwrap_err();
         assert!(matches!(err, LoadError::Open { .. }), "{err}");
         assert!(err.to_string().contains("libfake.so"), "{err}");
+        assert!(!err.to_string().contains("/proc/self/fd"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ mod cache;
 mod error;
 mod group_writer;
 mod library;
+mod library_file;
 mod log_bridge;
 mod provider_store;
 mod trust;

@@ -44,6 +44,9 @@ pub struct PluginFailure {
     pub kind: PluginKind,
     /// The error or panic message.
     pub message: String,
+    /// The plugin failed on a store error its provider marked temporary
+    /// (a lost connection, a file in use): running it again may succeed.
+    pub temporary: bool,
 }
 
 /// A host-level error.
@@ -51,7 +54,7 @@ pub struct PluginFailure {
 #[non_exhaustive]
 pub enum HostError {
     /// Reading or writing checkpoints failed.
-    #[error("state store: {0}")]
+    #[error("storage: {0}")]
     Store(#[from] StoreError),
     /// A checkpoint in a plugin's store is not a position.
     #[error("checkpoint {key:?} of plugin {plugin:?} is not a position ({value:?}); fix or delete it with `stateplug state`")]
@@ -98,6 +101,18 @@ pub struct RunReport {
     pub plugins: Vec<PluginReport>,
     /// Failures, in the order they happened (empty for a clean run).
     pub failures: Vec<PluginFailure>,
+    /// The signal that stopped the run, if one did
+    /// ([`RunningHost::run_until_shutdown`]).
+    pub stopped_by: Option<StopSignal>,
+}
+
+/// A signal that asks a running host to stop gracefully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (what `kill`, systemd and Kubernetes send).
+    Terminate,
 }
 
 pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
@@ -501,7 +516,8 @@ impl RunningHost {
     }
 
     /// Runs until SIGINT or SIGTERM, a plugin failure, or every plugin
-    /// finishing; then stops gracefully.
+    /// finishing; then stops gracefully. The report says which signal, if
+    /// any, stopped it.
     pub async fn run_until_shutdown(mut self) -> Result<RunReport, HostError> {
         let terminate = async {
             #[cfg(unix)]
@@ -516,12 +532,20 @@ impl RunningHost {
             #[cfg(not(unix))]
             std::future::pending::<()>().await
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
-            _ = terminate => tracing::info!("terminated: stopping"),
-            _ = self.wait() => {}
-        }
-        self.stop().await
+        let signal = tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted: stopping");
+                Some(StopSignal::Interrupt)
+            }
+            _ = terminate => {
+                tracing::info!("terminated: stopping");
+                Some(StopSignal::Terminate)
+            }
+            _ = self.wait() => None,
+        };
+        let mut report = self.stop().await?;
+        report.stopped_by = signal;
+        Ok(report)
     }
 
     /// Stops gracefully: sources stop, reactions drain and commit, source
@@ -546,6 +570,7 @@ impl RunningHost {
                             id: id.clone(),
                             kind,
                             message,
+                            temporary: false,
                         },
                         false,
                     ));
@@ -567,6 +592,7 @@ impl RunningHost {
         let report = RunReport {
             plugins: self.report(),
             failures: self.root_failures(),
+            stopped_by: None,
         };
         tracing::info!(
             plugins = report.plugins.len(),

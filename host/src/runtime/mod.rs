@@ -9,4 +9,5 @@ mod supervise;
 pub use builder::{BuildError, FailurePolicy, HostBuilder, ProviderOptions, DEFAULT_PROVIDER_NAME};
 pub use host::{
     Host, HostError, HostProgress, PluginFailure, PluginKind, PluginReport, RunReport, RunningHost,
+    StopSignal,
 };

@@ -34,6 +34,8 @@ const CLEAN: Finished = Finished {
 struct Failed {
     message: String,
     readers_gone: bool,
+    /// A store error its provider marked temporary.
+    temporary: bool,
 }
 
 impl Failed {
@@ -41,6 +43,7 @@ impl Failed {
         Failed {
             message,
             readers_gone: false,
+            temporary: false,
         }
     }
 }
@@ -53,6 +56,7 @@ async fn contained(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failed {
             readers_gone: matches!(e, PluginError::Closed(_)),
+            temporary: matches!(&e, PluginError::Store(store) if store.temporary),
             message: e.to_string(),
         }),
         Err(join) if join.is_panic() => {
@@ -74,6 +78,7 @@ fn failure(id: &str, kind: PluginKind, failed: Failed) -> Finished {
             id: id.to_string(),
             kind,
             message: failed.message,
+            temporary: failed.temporary,
         }),
         readers_gone: failed.readers_gone,
     }

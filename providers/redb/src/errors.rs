@@ -15,7 +15,8 @@ const ENOSPC: i32 = 28;
 
 /// Maps a redb error on the database file `path` to a provider error.
 ///
-/// - file in use (`DatabaseAlreadyOpen`, `LockProtocolMismatch`): `UNAVAILABLE`
+/// - file in use (`DatabaseAlreadyOpen`, `LockProtocolMismatch`): `UNAVAILABLE`,
+///   temporary: the instance holding it may close it
 /// - I/O (`Io`, `PreviousIo`, `Unsupported`): `STORAGE`, naming a full disk as such
 /// - `Corrupted`, `UpgradeRequired`, a foreign table layout: `STORAGE` with the fix
 /// - `ValueTooLarge`: `INVALID_ARGUMENT`

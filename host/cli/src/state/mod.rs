@@ -24,7 +24,10 @@ use self::{
     show::{json_value, merged, show},
     target::{ops_failure, store_failure, Target},
 };
-use crate::Failure;
+use crate::{
+    output::{self, note, outln},
+    Failure,
+};
 
 /// `stateplug state` and its options.
 #[derive(Debug, clap::Args)]
@@ -193,6 +196,7 @@ pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
                 batch,
                 reason,
                 progress_interval: std::time::Duration::from_millis(progress_interval_ms.max(1)),
+                allow_writable_library: args.target.allow_writable_library,
             };
             transfer::migrate(options, json).await
         }
@@ -226,14 +230,14 @@ async fn run_on(
         StateCommand::Delete { store_id, key } => {
             let existed = store.delete(&store_id, &key).await.map_err(store_failure)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "store": store_id, "key": key, "existed": existed })
-                );
+                )?;
             } else if existed {
-                println!("deleted {key:?} from store {store_id:?}");
+                outln!("deleted {key:?} from store {store_id:?}")?;
             } else {
-                println!("store {store_id:?} has no key {key:?}; nothing deleted");
+                outln!("store {store_id:?} has no key {key:?}; nothing deleted")?;
             }
             Ok(())
         }
@@ -272,11 +276,11 @@ async fn stores(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> 
             .iter()
             .map(|(id, keys)| serde_json::json!({ "store": id, "keys": keys }))
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list))?;
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no stores hold keys in provider {}", store.info().name);
+        outln!("no stores hold keys in provider {}", store.info().name)?;
     }
     let width = rows
         .iter()
@@ -285,7 +289,7 @@ async fn stores(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> 
         .unwrap_or(0)
         .max(5);
     for (id, keys) in rows {
-        println!("{id:<width$}  {keys:>10} keys");
+        outln!("{id:<width$}  {keys:>10} keys")?;
     }
     Ok(())
 }
@@ -299,8 +303,7 @@ async fn keys(
     let mut out = std::io::stdout().lock();
     let mut walk = StoreWalk::new(store, store_id, prefix);
     let mut first = true;
-    let broken =
-        |e: std::io::Error| Failure::failed(format!("cannot write to standard output: {e}"));
+    let broken = output::write_failed;
     if json {
         write!(out, "[").map_err(broken)?;
     }
@@ -356,18 +359,14 @@ async fn get(
         )));
     };
     if raw {
-        let mut out = std::io::stdout().lock();
-        return out
-            .write_all(&entry.value)
-            .and_then(|()| out.flush())
-            .map_err(|e| Failure::failed(format!("cannot write to standard output: {e}")));
+        return output::bytes(&entry.value);
     }
     if json {
         let head = serde_json::json!({ "store": store_id, "key": key, "version": entry.version });
-        println!("{}", merged(head, json_value(&entry.value)));
+        outln!("{}", merged(head, json_value(&entry.value)))?;
     } else {
-        println!("{}", show(&entry.value));
-        eprintln!("(version {}, {} bytes)", entry.version, entry.value.len());
+        outln!("{}", show(&entry.value))?;
+        note!("(version {}, {} bytes)", entry.version, entry.value.len());
     }
     Ok(())
 }
@@ -402,12 +401,12 @@ async fn put(
         .await
         .map_err(store_failure)?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "store": store_id, "key": key, "version": version, "bytes": len })
-        );
+        )?;
     } else {
-        println!("stored {key:?} in store {store_id:?} at version {version} ({len} bytes)");
+        outln!("stored {key:?} in store {store_id:?} at version {version} ({len} bytes)")?;
     }
     Ok(())
 }
@@ -449,12 +448,12 @@ async fn clear(
         .map_err(ops_failure)?;
     let removed = cleared.first().map_or(0, |(_, n)| *n);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "store": store_id, "removed": removed })
-        );
+        )?;
     } else {
-        println!("cleared store {store_id:?}: {removed} keys removed");
+        outln!("cleared store {store_id:?}: {removed} keys removed")?;
     }
     Ok(())
 }
@@ -483,17 +482,17 @@ async fn history(
                 }
             })
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        outln!("{}", serde_json::Value::Array(rows))?;
         return Ok(());
     }
     if versions.is_empty() {
-        println!("no retained versions of {key:?} in store {store_id:?}");
+        outln!("no retained versions of {key:?} in store {store_id:?}")?;
     }
     for h in versions {
         match h.value {
-            Some(v) => println!("{:>12}  {}", h.version, show(&v)),
-            None => println!("{:>12}  (deleted)", h.version),
-        }
+            Some(v) => outln!("{:>12}  {}", h.version, show(&v)),
+            None => outln!("{:>12}  (deleted)", h.version),
+        }?;
     }
     Ok(())
 }
@@ -510,16 +509,16 @@ async fn lock_list(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failur
     let locks = ops::list_locks(store).await.map_err(ops_failure)?;
     if json {
         let rows: Vec<_> = locks.iter().map(lock_json).collect();
-        println!("{}", serde_json::Value::Array(rows));
+        outln!("{}", serde_json::Value::Array(rows))?;
         return Ok(());
     }
     if locks.is_empty() {
-        println!("no locks");
+        outln!("no locks")?;
     }
     let now = ops::time::now_unix();
     for l in locks {
         let state = if l.is_expired(now) { "  EXPIRED" } else { "" };
-        println!(
+        outln!(
             "{}  by {} ({}, pid {} on {})  since {}  expires {}{state}{}",
             l.id,
             l.owner,
@@ -533,7 +532,7 @@ async fn lock_list(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failur
             } else {
                 format!("  reason: {}", l.reason)
             }
-        );
+        )?;
     }
     Ok(())
 }
@@ -542,14 +541,14 @@ async fn force_unlock(store: &Arc<dyn StateStore>, id: &str, json: bool) -> Resu
     match ops::force_unlock(store, id).await.map_err(ops_failure)? {
         Some(info) => {
             if json {
-                println!("{}", lock_json(&info));
+                outln!("{}", lock_json(&info))?;
             } else {
-                println!(
+                outln!(
                     "removed lock {id:?} held by {} ({}) since {}",
                     info.owner,
                     info.operation,
                     info.created()
-                );
+                )?;
             }
             Ok(())
         }

@@ -12,6 +12,8 @@ use std::{
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use stateplug::ops::{MigrateProgress, StoreMigration};
 
+use crate::output::note;
+
 /// Shows how a migration advances.
 pub(crate) struct CliProgress {
     bar: Option<ProgressBar>,
@@ -54,7 +56,7 @@ impl CliProgress {
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => note!("{text}"),
         }
     }
 
@@ -69,7 +71,7 @@ impl MigrateProgress for CliProgress {
         self.total.store(total_keys, Ordering::Relaxed);
         match &self.bar {
             Some(bar) => bar.set_length(total_keys),
-            None => eprintln!("migrate: {stores} stores, {total_keys} keys in the source"),
+            None => note!("migrate: {stores} stores, {total_keys} keys in the source"),
         }
     }
 
@@ -78,7 +80,7 @@ impl MigrateProgress for CliProgress {
             Some(bar) => bar.set_message(store_id.to_string()),
             None => {
                 self.plain_state().1 = store_id.to_string();
-                eprintln!("migrate: copying store {store_id}");
+                note!("migrate: copying store {store_id}");
             }
         }
     }
@@ -95,7 +97,7 @@ impl MigrateProgress for CliProgress {
         }
         state.0 = Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        eprintln!(
+        note!(
             "migrate: {done}/{} keys ({:.0} keys/s), store {}",
             self.total.load(Ordering::Relaxed),
             done as f64 / secs,

@@ -6,10 +6,10 @@ use std::{path::PathBuf, sync::Arc};
 use stateplug::{
     config::{resolve_library, PipelineConfig},
     ops::OpsError,
-    LibraryCache, LoadError, StateStore,
+    LibraryCache, LoadOptions, StateStore,
 };
 
-use crate::Failure;
+use crate::{exit, output::note, provider_cmd::load_failure, Failure};
 
 /// `--config <pipeline.toml> [--provider NAME]` or `--library <lib> [--provider-config JSON]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,10 +26,14 @@ pub(crate) struct Target {
     /// The library's configuration as JSON, e.g. '{"path": "data/state.redb"}'.
     #[arg(long, global = true, value_name = "JSON")]
     pub(crate) provider_config: Option<String>,
+    /// Load the provider library even if other users could have replaced it.
+    #[arg(long, global = true)]
+    pub(crate) allow_writable_library: bool,
 }
 
 impl Target {
-    /// Loads and opens the provider; every problem is a usage error (exit 2).
+    /// Loads and opens the provider; a problem with the configuration or
+    /// the library is a usage error (exit 2), one with the storage a failure.
     pub(crate) fn open(&self) -> Result<Arc<dyn StateStore>, Failure> {
         match (&self.config, &self.library) {
             (Some(_), Some(_)) => Err(Failure::usage(
@@ -46,7 +50,11 @@ impl Target {
                          configuration comes from the file",
                     ));
                 }
-                open_configured(config, self.provider.as_deref())
+                open_configured(
+                    config,
+                    self.provider.as_deref(),
+                    self.allow_writable_library,
+                )
             }
             (None, Some(library)) => {
                 if self.provider.is_some() {
@@ -55,30 +63,45 @@ impl Target {
                          there is only that library",
                     ));
                 }
-                open_library(library, self.provider_config.as_deref())
+                open_library(
+                    library,
+                    self.provider_config.as_deref(),
+                    self.allow_writable_library,
+                )
             }
         }
     }
 }
 
-/// Opens the provider `name` (default: the first) of a pipeline configuration.
+/// Opens the provider `name` (default: the first) of a pipeline
+/// configuration, with the load and open options of its table
+/// (`allow_writable_library` also when `allow_writable_library` is given).
 pub(crate) fn open_configured(
     path: &std::path::Path,
     name: Option<&str>,
+    allow_writable_library: bool,
 ) -> Result<Arc<dyn StateStore>, Failure> {
-    let config = PipelineConfig::load(path).map_err(Failure::usage)?;
+    let mut config = PipelineConfig::load(path).map_err(Failure::usage)?;
+    if allow_writable_library {
+        config.allow_writable_libraries();
+    }
     let provider = config.provider_named(name).map_err(Failure::usage)?;
     let library = config.library_path(&provider).map_err(Failure::usage)?;
+    let options = provider.options();
     let store = LibraryCache::global()
-        .load(&library)
-        .and_then(|lib| lib.open(&provider.config_json()))
-        .map_err(|e| load_failure(path.display().to_string(), e))?;
+        .load_with(&library, &options.load)
+        .and_then(|lib| lib.open_with(&provider.config_json(), &options.open))
+        .map_err(|e| load_failure(path.display(), e))?;
     warn_if_volatile(&store);
     Ok(store)
 }
 
 /// Opens a library by path or name with a JSON configuration.
-fn open_library(name: &str, config: Option<&str>) -> Result<Arc<dyn StateStore>, Failure> {
+fn open_library(
+    name: &str,
+    config: Option<&str>,
+    allow_writable_library: bool,
+) -> Result<Arc<dyn StateStore>, Failure> {
     let path = resolve_library(name, None).map_err(|looked| {
         Failure::usage(format!(
             "provider library {name:?} not found; looked for {looked}. Build it (cargo build \
@@ -91,28 +114,22 @@ fn open_library(name: &str, config: Option<&str>) -> Result<Arc<dyn StateStore>,
             Failure::usage(format!("--provider-config is not valid JSON ({e}): {text}"))
         })?,
     };
+    let options = LoadOptions {
+        allow_writable_library,
+    };
     let store = LibraryCache::global()
-        .load(&path)
+        .load_with(&path, &options)
         .and_then(|lib| lib.open(&config))
-        .map_err(|e| load_failure(path.display().to_string(), e))?;
+        .map_err(|e| load_failure(path.display(), e))?;
     warn_if_volatile(&store);
     Ok(store)
-}
-
-fn load_failure(what: String, error: LoadError) -> Failure {
-    match error {
-        // The provider exists and accepted its configuration but could not
-        // open its storage (a file in use, say): the operation failed.
-        LoadError::OpenFailed { .. } => Failure::failed(error),
-        other => Failure::usage(format!("{what}: {other}")),
-    }
 }
 
 /// State commands see a fresh, empty store on a provider whose state lives
 /// in the process; say so once.
 fn warn_if_volatile(store: &Arc<dyn StateStore>) {
     if !store.is_durable() {
-        eprintln!(
+        note!(
             "note: provider {} is not durable: its state lives only inside one process, so \
              this command starts from an empty store and its writes end with it; use a \
              durable provider (redb) with `stateplug state`",
@@ -121,16 +138,12 @@ fn warn_if_volatile(store: &Arc<dyn StateStore>) {
     }
 }
 
-/// The exit code an operation error deserves: 2 for a request that cannot
-/// be carried out as asked, 1 for everything else.
+/// An operation error with the exit code its cause deserves ([`exit::of_ops`]).
 pub(crate) fn ops_failure(error: OpsError) -> Failure {
-    match error {
-        OpsError::Invalid(_) => Failure::usage(error),
-        other => Failure::failed(other),
-    }
+    Failure::new(exit::of_ops(&error), error)
 }
 
-/// A store error is an operation failure (exit 1).
+/// A store error with the exit code its cause deserves ([`exit::of_store`]).
 pub(crate) fn store_failure(error: stateplug::StoreError) -> Failure {
-    Failure::failed(error)
+    Failure::new(exit::of_store(&error), error)
 }

@@ -13,6 +13,7 @@ use stateplug::{
 };
 
 use crate::{
+    output::{self, note, outln},
     state::progress::CliProgress,
     state::target::{open_configured, ops_failure},
     Failure,
@@ -31,7 +32,12 @@ pub(crate) async fn dump(
             let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout());
             ops::dump(store, stores, &mut out)
                 .await
-                .map_err(ops_failure)?
+                .map_err(|e| match &e {
+                    ops::OpsError::Io { error, .. } if output::is_closed(error) => {
+                        Failure::stdout_closed()
+                    }
+                    _ => ops_failure(e),
+                })?
         }
         Some(path) => {
             let mut partial = path.as_os_str().to_owned();
@@ -77,7 +83,7 @@ pub(crate) async fn dump(
         .map(|(s, n)| serde_json::json!({ "store": s, "entries": n }))
         .collect();
     if json && output.is_some() {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "output": output,
@@ -86,13 +92,13 @@ pub(crate) async fn dump(
                 "sha256": summary.sha256,
                 "stores": stores_json,
             })
-        );
+        )?;
     } else {
         let to = output.map_or_else(
             || "standard output".to_string(),
             |p| p.display().to_string(),
         );
-        eprintln!(
+        note!(
             "dumped {} entries of {} stores to {to} ({} bytes, sha256 {})",
             summary.entries,
             summary.stores.len(),
@@ -143,21 +149,21 @@ pub(crate) async fn restore(
                 serde_json::json!({ "store": s, "removed_before": cleared, "entries": written })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "entries": report.entries, "sha256": report.sha256, "stores": stores })
-        );
+        )?;
         return Ok(());
     }
     for (s, cleared, written) in &report.stores {
-        println!("{s:<24} {written:>10} entries restored ({cleared} keys removed first)");
+        outln!("{s:<24} {written:>10} entries restored ({cleared} keys removed first)")?;
     }
-    println!(
+    outln!(
         "restored {} entries into {} stores (dump sha256 {})",
         report.entries,
         report.stores.len(),
         report.sha256
-    );
+    )?;
     Ok(())
 }
 
@@ -171,12 +177,14 @@ pub(crate) struct MigrateArgs {
     pub(crate) batch: usize,
     pub(crate) reason: String,
     pub(crate) progress_interval: Duration,
+    pub(crate) allow_writable_library: bool,
 }
 
 /// Copies stores between two configured providers, then reports the verification.
 pub(crate) async fn migrate(args: MigrateArgs, json: bool) -> Result<(), Failure> {
-    let from = open_configured(&args.from, args.from_provider.as_deref())?;
-    let to = open_configured(&args.to, args.to_provider.as_deref())?;
+    let allow = args.allow_writable_library;
+    let from = open_configured(&args.from, args.from_provider.as_deref(), allow)?;
+    let to = open_configured(&args.to, args.to_provider.as_deref(), allow)?;
     let reason = if args.reason.is_empty() {
         format!("migrate {} -> {}", args.from.display(), args.to.display())
     } else {
@@ -194,6 +202,20 @@ pub(crate) async fn migrate(args: MigrateArgs, json: bool) -> Result<(), Failure
     let outcome = ops::migrate(&from, &to, &options, &progress).await;
     progress.finish();
     let report = outcome.map_err(ops_failure)?;
+    let bad: Vec<&str> = report
+        .stores
+        .iter()
+        .filter(|s| !s.verified())
+        .map(|s| s.store_id.as_str())
+        .collect();
+    // A store that differs is reported whether or not anybody reads the output.
+    let differ = || {
+        Failure::failed(format!(
+            "stores {} differ after copying (was the source written meanwhile?); stop the \
+             writers and run the same migrate again",
+            bad.join(", ")
+        ))
+    };
     if json {
         let stores: Vec<_> = report
             .stores
@@ -212,10 +234,15 @@ pub(crate) async fn migrate(args: MigrateArgs, json: bool) -> Result<(), Failure
                 })
             })
             .collect();
-        println!(
+        let printed = outln!(
             "{}",
             serde_json::json!({ "verified": report.verified(), "stores": stores })
         );
+        return if bad.is_empty() {
+            printed
+        } else {
+            Err(differ())
+        };
     } else {
         let mut out = std::io::stdout().lock();
         let width = report
@@ -244,28 +271,14 @@ pub(crate) async fn migrate(args: MigrateArgs, json: bool) -> Result<(), Failure
             );
         }
     }
-    let bad: Vec<&str> = report
-        .stores
-        .iter()
-        .filter(|s| !s.verified())
-        .map(|s| s.store_id.as_str())
-        .collect();
-    if bad.is_empty() {
-        if !json {
-            println!(
-                "migrated {} stores from {} to {}; every store verified equal (key count and \
-                 content hash)",
-                report.stores.len(),
-                args.from.display(),
-                args.to.display()
-            );
-        }
-        Ok(())
-    } else {
-        Err(Failure::failed(format!(
-            "stores {} differ after copying (was the source written meanwhile?); stop the \
-             writers and run the same migrate again",
-            bad.join(", ")
-        )))
+    if !bad.is_empty() {
+        return Err(differ());
     }
+    outln!(
+        "migrated {} stores from {} to {}; every store verified equal (key count and \
+         content hash)",
+        report.stores.len(),
+        args.from.display(),
+        args.to.display()
+    )
 }
