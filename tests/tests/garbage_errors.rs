@@ -69,7 +69,7 @@ async fn layers_and_scoped_stores_pass_an_unknown_kind_through() {
     };
     let retry = RetryLayer::new(faults.clone(), policy);
     let store: Arc<dyn StateStore> = Arc::new(TracingLayer::new(Arc::new(retry)));
-    let scoped = ScopedStore::new(store.clone(), "plugin-a");
+    let scoped = ScopedStore::new(store.clone(), "plugin-a").unwrap();
     scoped.set("k", b"v".to_vec()).await.expect("set");
 
     let before = faults.calls();

@@ -5,6 +5,7 @@
 mod error;
 mod future;
 mod operation;
+mod reserved;
 mod rows;
 mod scoped;
 mod state_store;
@@ -12,6 +13,7 @@ mod state_store;
 pub use self::error::{ErrorKind, StoreError, StoreResult};
 pub use self::future::StoreFuture;
 pub use self::operation::Operation;
+pub use self::reserved::{is_reserved_store_id, RESERVED_STORE_ID_REASON};
 pub use self::rows::{Row, RowPage};
 pub use self::scoped::ScopedStore;
 pub use self::state_store::{Scan, StateStore, StoreInfo, TxnOp};
