@@ -48,7 +48,8 @@ pub use runtime::{
     PluginKind, PluginReport, RunReport, RunningHost, StopSignal, DEFAULT_PROVIDER_NAME,
 };
 pub use store::{
-    Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord, Entry, ErrorKind,
-    Expected, HistoryEntry, KeyEntry, Operation, Page, Row, RowPage, Scan, ScopedStore, StateStore,
-    StoreError, StoreFuture, StoreInfo, StoreResult, TxnOp,
+    is_reserved_store_id, Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord,
+    Entry, ErrorKind, Expected, HistoryEntry, KeyEntry, Operation, Page, Row, RowPage, Scan,
+    ScopedStore, StateStore, StoreError, StoreFuture, StoreInfo, StoreResult, TxnOp,
+    RESERVED_STORE_ID_REASON,
 };

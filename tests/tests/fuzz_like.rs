@@ -177,7 +177,7 @@ fn a_scoped_store_never_reaches_another_store_id() {
     runtime
         .block_on(store.set(b, "k", b"b's".to_vec()))
         .unwrap();
-    let scoped = ScopedStore::new(store.clone(), a);
+    let scoped = ScopedStore::new(store.clone(), a).unwrap();
     proptest!(config(500), |(keys in prop::collection::vec(hostile_key(), 1..6), how in 0..5u8)| {
         runtime.block_on(async {
             // Refusals (a key over the limit, an empty store) are fine; reaching b is not.

@@ -70,7 +70,7 @@ async fn layers_and_scoped_stores_pass_an_unknown_kind_through() {
     let faulty = Arc::new(Layered::new(weird(), faults.clone()));
     let retry = Arc::new(Layered::new(faulty, RetryLayer::new(policy)));
     let store: Arc<dyn StateStore> = Arc::new(Layered::new(retry, TracingLayer));
-    let scoped = ScopedStore::new(store.clone(), "plugin-a");
+    let scoped = ScopedStore::new(store.clone(), "plugin-a").unwrap();
     scoped.set("k", b"v".to_vec()).await.expect("set");
 
     let before = faults.calls();

@@ -15,6 +15,8 @@ use stateplug::{
 };
 use tempfile::TempDir;
 
+mod postgres_support;
+
 fn memory() -> Arc<dyn StateStore> {
     stateplug_tests::memory_so().0
 }
@@ -51,7 +53,7 @@ async fn content(store: &Arc<dyn StateStore>, store_id: &str) -> Vec<(String, Ve
 async fn dump_to_vec(store: &Arc<dyn StateStore>, stores: &[&str]) -> Vec<u8> {
     let stores: Vec<String> = stores.iter().map(|s| s.to_string()).collect();
     let mut out = Vec::new();
-    ops::dump(store, &stores, &mut out).await.unwrap();
+    ops::dump(store, &stores, &mut out, &()).await.unwrap();
     out
 }
 
@@ -102,7 +104,7 @@ async fn dump_and_restore_round_trip_between_providers() {
         batch_keys: 100,
         ..RestoreOptions::default()
     };
-    let report = restore_file(&target, &path, &options).await.unwrap();
+    let report = restore_file(&target, &path, &options, &()).await.unwrap();
     assert_eq!(report.entries, 1_236);
     assert_eq!(
         report.stores[0],
@@ -139,7 +141,7 @@ async fn dump_and_restore_round_trip_between_providers() {
         merge: true,
         ..RestoreOptions::default()
     };
-    restore_file(&target, &path, &merge).await.unwrap();
+    restore_file(&target, &path, &merge, &()).await.unwrap();
     assert_eq!(
         target.get("beta", "extra").await.unwrap(),
         Some(b"kept".to_vec())
@@ -160,6 +162,7 @@ async fn dump_and_restore_round_trip_between_providers() {
         &target,
         &write(&dir, "one.dump", &one),
         &RestoreOptions::default(),
+        &(),
     )
     .await
     .unwrap();
@@ -177,11 +180,194 @@ async fn reserved_stores_are_left_out_and_refused() {
     let text = String::from_utf8(dump_to_vec(&store, &[]).await).unwrap();
     assert!(!text.contains("$locks"), "{text}");
     let mut out = Vec::new();
-    let err = ops::dump(&store, &[LOCKS_STORE.to_string()], &mut out)
+    let err = ops::dump(&store, &[LOCKS_STORE.to_string()], &mut out, &())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("reserved"), "{err}");
     locks.release().await.unwrap();
+
+    // No operation writes a reserved store, and each says why.
+    let why = "store ids beginning with $ are reserved for stateplug's own records (locks); pick another name";
+    let err = clear_stores(
+        &store,
+        &["$foo".to_string()],
+        &LockRequest::new("clear"),
+        &(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains(why), "{err}");
+    let options = MigrateOptions {
+        stores: vec!["$foo".to_string()],
+        ..MigrateOptions::default()
+    };
+    let err = migrate(&store, &memory(), &options, &()).await.unwrap_err();
+    assert!(err.to_string().contains(why), "{err}");
+    let dump = String::from_utf8(dump_to_vec(&store, &["a"]).await).unwrap();
+    let forged = dump.replacen("\"stores\":[\"a\"]", "\"stores\":[\"$foo\"]", 1);
+    let err = verify_dump(&mut Cursor::new(forged), None).unwrap_err();
+    assert!(err.to_string().contains(why), "{err}");
+}
+
+/// Asks to stop once `after` keys were handled.
+struct StopAfter {
+    after: u64,
+    handled: std::sync::atomic::AtomicU64,
+}
+
+impl StopAfter {
+    fn new(after: u64) -> Self {
+        StopAfter {
+            after,
+            handled: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl ops::Monitor for StopAfter {
+    fn advance(&self, keys: u64) {
+        self.handled
+            .fetch_add(keys, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn stop_requested(&self) -> bool {
+        self.handled.load(std::sync::atomic::Ordering::SeqCst) >= self.after
+    }
+}
+
+/// Asked to stop (Ctrl-C in the command), migrate, restore, clear and dump
+/// stop at a batch boundary, release their locks and say what was done;
+/// migrate and restore, run again, finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_stop_when_asked_and_release_their_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = memory();
+    fill(&source, "big", 2_000).await;
+    fill(&source, "small", 3).await;
+    let target = redb(&dir, "t.redb");
+    let options = MigrateOptions {
+        batch_keys: 100,
+        ..MigrateOptions::default()
+    };
+
+    let err = migrate(&source, &target, &options, &StopAfter::new(300))
+        .await
+        .unwrap_err();
+    assert!(err.is_stopped(), "{err}");
+    let shown = err.to_string();
+    for needle in [
+        "migrate stopped on request",
+        "store \"big\" is partly copied (300 keys written",
+        "1 of 2 stores not started",
+        "the locks are released",
+        "Run the same migrate again: it resumes",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in {shown}");
+    }
+    assert_eq!(
+        target.key_count("big").await.unwrap(),
+        300,
+        "stopped after the third batch"
+    );
+    assert!(list_locks(&source).await.unwrap().is_empty());
+    assert!(list_locks(&target).await.unwrap().is_empty());
+    let report = migrate(&source, &target, &options, &()).await.unwrap();
+    assert!(report.verified(), "{report:?}");
+    assert_eq!(report.stores[0].unchanged, 300);
+
+    let dump = write(&dir, "all.dump", &dump_to_vec(&source, &[]).await);
+    let restored = redb(&dir, "r.redb");
+    let restore = RestoreOptions {
+        batch_keys: 100,
+        ..RestoreOptions::default()
+    };
+    let err = restore_file(&restored, &dump, &restore, &StopAfter::new(500))
+        .await
+        .unwrap_err();
+    assert!(err.is_stopped(), "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("500 of 2003 entries were written")
+            && shown.contains("\"big\", \"small\" are partly restored")
+            && shown.contains("the locks are released"),
+        "{shown}"
+    );
+    assert_eq!(restored.key_count("big").await.unwrap(), 500);
+    assert!(list_locks(&restored).await.unwrap().is_empty());
+    restore_file(&restored, &dump, &restore, &()).await.unwrap();
+    assert_eq!(
+        content(&restored, "big").await,
+        content(&source, "big").await
+    );
+    assert_eq!(
+        content(&restored, "small").await,
+        content(&source, "small").await
+    );
+
+    let ids = ["big".to_string(), "small".to_string()];
+    let err = clear_stores(
+        &restored,
+        &ids,
+        &LockRequest::new("clear"),
+        &StopAfter::new(1),
+    )
+    .await
+    .unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.contains("cleared \"big\"; \"small\" unchanged"),
+        "one store cleared whole, then stopped: {shown}"
+    );
+    assert_eq!(restored.key_count("small").await.unwrap(), 3);
+    assert!(list_locks(&restored).await.unwrap().is_empty());
+
+    let mut out = Vec::new();
+    let err = ops::dump(&source, &[], &mut out, &StopAfter::new(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_stopped(), "{err}");
+    let err = verify_dump(&mut Cursor::new(out), None).unwrap_err();
+    assert!(
+        err.to_string().contains("truncated"),
+        "a stopped dump is refused: {err}"
+    );
+}
+
+/// However it is reached, a migration onto its own source is refused as
+/// such, before anything is written, and leaves no lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_onto_its_own_source_is_refused() {
+    let store = memory();
+    fill(&store, "s", 10).await;
+    let err = migrate(&store, &store, &MigrateOptions::default(), &())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("source and target are the same storage"),
+        "{err}"
+    );
+    assert!(list_locks(&store).await.unwrap().is_empty());
+    assert_eq!(store.key_count("s").await.unwrap(), 10);
+
+    // One PostgreSQL table through two configurations (two pools).
+    let Some(url) = postgres_support::url() else {
+        return;
+    };
+    let schema = postgres_support::TestSchema::fresh(&url);
+    let first = schema.open();
+    let mut config = schema.config();
+    config["pool_size"] = 2.into();
+    let second = postgres_support::library().open(&config).unwrap();
+    fill(&first, "s", 10).await;
+    let err = migrate(&first, &second, &MigrateOptions::default(), &())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("source and target are the same storage"),
+        "{err}"
+    );
+    assert!(list_locks(&first).await.unwrap().is_empty());
 }
 
 /// Every way a dump can be damaged, each refused before anything is written.
@@ -287,7 +473,7 @@ async fn damaged_dumps_are_refused_whole() {
             "{what}"
         );
         let path = write(&dir, &format!("bad{i}.dump"), &bytes);
-        let err = restore_file(&target, &path, &RestoreOptions::default())
+        let err = restore_file(&target, &path, &RestoreOptions::default(), &())
             .await
             .unwrap_err();
         assert!(matches!(err, OpsError::Damaged { .. }), "{what}: {err}");
@@ -305,7 +491,7 @@ async fn damaged_dumps_are_refused_whole() {
     }
     // The good file restores.
     let path = write(&dir, "good.dump", &good);
-    restore_file(&target, &path, &RestoreOptions::default())
+    restore_file(&target, &path, &RestoreOptions::default(), &())
         .await
         .unwrap();
     assert_eq!(content(&target, "s").await, content(&source, "s").await);
@@ -336,7 +522,7 @@ async fn a_dump_that_does_not_fit_the_target_is_refused_whole() {
     verify_dump(&mut Cursor::new(text.as_bytes()), None).expect("valid without limits");
     let target = redb(&dir, "t.redb");
     let path = write(&dir, "long.dump", text.as_bytes());
-    let err = restore_file(&target, &path, &RestoreOptions::default())
+    let err = restore_file(&target, &path, &RestoreOptions::default(), &())
         .await
         .unwrap_err()
         .to_string();
@@ -426,7 +612,7 @@ async fn a_half_done_migration_finishes_on_the_next_run() {
     source.set("s", "zzz-new", b"new".to_vec()).await.unwrap();
 
     // Another operation is refused by the dead migrate's lock...
-    let err = clear_stores(&target, &["s".to_string()], &LockRequest::new("clear"))
+    let err = clear_stores(&target, &["s".to_string()], &LockRequest::new("clear"), &())
         .await
         .unwrap_err();
     assert!(err.is_locked(), "{err}");
@@ -457,7 +643,7 @@ async fn a_second_operator_is_refused_with_who_holds_the_lock() {
         .reason("restoring last night's backup");
     let held = LockSet::acquire(&store, &ids, &alice).await.unwrap();
     let bob = LockRequest::new("clear").owner("bob@ops2");
-    let err = clear_stores(&store, &ids, &bob).await.unwrap_err();
+    let err = clear_stores(&store, &ids, &bob, &()).await.unwrap_err();
     let shown = err.to_string();
     for needle in [
         "store \"orders\" is locked by alice@ops1 (restore",
@@ -483,7 +669,7 @@ async fn a_second_operator_is_refused_with_who_holds_the_lock() {
     assert_eq!(listed[0].owner, "alice@ops1");
     held.release().await.unwrap();
     assert_eq!(
-        clear_stores(&store, &ids, &bob).await.unwrap(),
+        clear_stores(&store, &ids, &bob, &()).await.unwrap(),
         [("orders".to_string(), 1)]
     );
     assert!(list_locks(&store).await.unwrap().is_empty());
@@ -528,7 +714,7 @@ async fn a_provider_without_compare_and_set_cannot_lock() {
         .open(&serde_json::json!({}))
         .unwrap();
     store.set("s", "k", b"v".to_vec()).await.unwrap();
-    let err = clear_stores(&store, &["s".to_string()], &LockRequest::new("clear"))
+    let err = clear_stores(&store, &["s".to_string()], &LockRequest::new("clear"), &())
         .await
         .unwrap_err();
     assert!(matches!(err, OpsError::LocksUnsupported { .. }), "{err}");

@@ -152,6 +152,32 @@ fn build_refuses_bad_configurations_before_anything_runs() {
         .unwrap();
     assert!(matches!(err, BuildError::InvalidId { .. }), "{err}");
 
+    // `$` ids are stateplug's own (the locks): a plugin cannot have one,
+    // and a scoped store cannot be made for one.
+    let err = Host::builder()
+        .provider_store(memory())
+        .source(Generator::new("$locks").durable(false))
+        .build()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, BuildError::InvalidId { id, .. } if id == "$locks"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("store ids beginning with $ are reserved for stateplug's own records (locks); pick another name"),
+        "{err}"
+    );
+    let err = stateplug::ScopedStore::new(memory(), "$mine").unwrap_err();
+    assert_eq!(err.kind(), stateplug::ErrorKind::INVALID_ARGUMENT, "{err}");
+    assert!(
+        err.to_string()
+            .contains("reserved for stateplug's own records"),
+        "{err}"
+    );
+    assert!(stateplug::ScopedStore::new(memory(), "mine$").is_ok());
+
     let err = Host::builder()
         .provider_store(memory())
         .bootstrap(FileSnapshot::new("ghost", "/x"))

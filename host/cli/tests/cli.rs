@@ -464,9 +464,13 @@ fn a_reader_that_closes_standard_output_early_ends_the_command_quietly_with_exit
         let out = child.wait_with_output().unwrap();
         assert!(!first.is_empty(), "{command:?}: output began");
         assert_eq!(out.status.code(), Some(0), "{command:?}: {}", text(&out));
+        // Progress lines (a dump's) may be there; no complaint is.
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
         assert!(
-            out.stderr.is_empty(),
-            "{command:?}: nothing to say: {}",
+            !stderr.contains("error")
+                && !stderr.contains("broken pipe")
+                && !stderr.contains("panic"),
+            "{command:?}: nothing to complain about: {}",
             text(&out)
         );
     }

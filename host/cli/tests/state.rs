@@ -767,3 +767,571 @@ fn provider_list_shows_every_configured_provider_and_its_plugins() {
     let out = stateplug(&["provider", "list", "--config", "/nonexistent.toml"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Writes `keys` keys `key/000000…` of about 200 bytes into store `big` of
+/// the redb file `path`, and one key into store `small`.
+fn fill_big(path: &Path, keys: usize) {
+    block_on(async {
+        let store = open_redb(path);
+        let value = vec![b'v'; 200];
+        for chunk in (0..keys).collect::<Vec<_>>().chunks(5_000) {
+            let entries = chunk
+                .iter()
+                .map(|i| {
+                    (
+                        format!("key/{i:06}"),
+                        [format!("{i}:").as_bytes(), &value].concat(),
+                    )
+                })
+                .collect();
+            store.set_many("big", entries).await.unwrap();
+        }
+        store.set("small", "only", b"one".to_vec()).await.unwrap();
+    });
+}
+
+#[test]
+fn an_empty_redb_file_is_refused_as_damage_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = redb_pipeline(dir.path(), "state", "");
+    let file = dir.path().join("state.redb");
+    std::fs::write(&file, b"").unwrap();
+    for args in [
+        &["state", "stores", "--config", cfg.as_str()][..],
+        &["state", "put", "s", "k", "v", "--config", cfg.as_str()][..],
+    ] {
+        let out = stateplug(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let shown = text(&out);
+        for needle in [
+            file.display().to_string().as_str(),
+            "is empty (0 bytes)",
+            "truncated or damaged",
+            "initialise_empty_file = true",
+        ] {
+            assert!(shown.contains(needle), "{needle:?} in {shown}");
+        }
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "{args:?}");
+    }
+    // Asked for explicitly, the empty file becomes a new database.
+    let init = serde_json::json!({ "path": file, "initialise_empty_file": true }).to_string();
+    ok(stateplug(&[
+        "state",
+        "put",
+        "s",
+        "k",
+        "v",
+        "--library",
+        "redb",
+        "--provider-config",
+        &init,
+    ]));
+    assert_eq!(
+        stdout(&ok(stateplug(&[
+            "state", "get", "s", "k", "--config", &cfg
+        ]))),
+        "v\n"
+    );
+}
+
+#[test]
+fn reserved_store_ids_are_refused_on_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = redb_pipeline(dir.path(), "state", "");
+    let other = redb_pipeline(dir.path(), "other", "");
+    ok(stateplug(&[
+        "state", "put", "a", "k", "v", "--config", &cfg,
+    ]));
+    let why = "store ids beginning with $ are reserved for stateplug's own records (locks); pick another name";
+    let dump = ok(stateplug(&["state", "dump", "--config", &cfg])).stdout;
+    let forged =
+        String::from_utf8(dump)
+            .unwrap()
+            .replacen("\"stores\":[\"a\"]", "\"stores\":[\"$foo\"]", 1);
+    let forged_file = write(dir.path(), "forged.dump", &forged);
+    let forged_path = forged_file.to_str().unwrap();
+    for args in [
+        &["put", "$foo", "k", "v"][..],
+        &["put", "$locks", "a", "{}"][..],
+        &["delete", "$foo", "k"][..],
+        &["clear", "$foo", "--yes"][..],
+        &["clear", "$foo"][..],
+        &["restore", "--input", forged_path][..],
+        &["migrate", "--from", &cfg, "--to", &other, "--store", "$foo"][..],
+    ] {
+        let mut all = vec!["state"];
+        all.extend_from_slice(args);
+        if args[0] != "migrate" {
+            all.extend_from_slice(&["--config", &cfg]);
+        }
+        let out = stateplug(&all);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(why), "{args:?}: {}", text(&out));
+    }
+    block_on(async {
+        let store = open_redb(&dir.path().join("state.redb"));
+        assert!(!store.store_exists("$foo").await.unwrap());
+        assert!(stateplug::ops::list_locks(&store).await.unwrap().is_empty());
+    });
+}
+
+/// No byte of text output is a control character a terminal acts on.
+fn assert_defused(output: &Output, what: &str) {
+    for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        assert!(
+            !bytes.iter().any(|b| matches!(b, 0x1b | 0x07 | 0x9b)),
+            "{what}: raw control bytes on {name}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+#[test]
+fn control_characters_are_escaped_in_text_and_kept_exact_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = redb_pipeline(dir.path(), "state", ", history_versions = 3");
+    let to = redb_pipeline(dir.path(), "to", "");
+    let key = "evil\x1b]0;pwned\x07\nsecond line\tend";
+    let shown_key = "evil\\u{1b}]0;pwned\\u{7}\\nsecond line\\tend";
+    let store = "st\x1b[31mre";
+    let shown_store = "st\\u{1b}[31mre";
+    let c = ["--config", cfg.as_str()];
+    let run = |args: &[&str]| stateplug(&[&["state"], args, &c[..]].concat());
+
+    let out = ok(run(&["put", store, key, "one\ntwo"]));
+    assert_defused(&out, "put");
+    ok(run(&["put", store, key, "\x1b[2Jthree"]));
+    ok(run(&["put", store, "plain\\key", "\u{202e}txt.exe"]));
+
+    let out = ok(run(&["keys", store]));
+    assert_defused(&out, "keys");
+    assert_eq!(
+        stdout(&out),
+        format!("{shown_key}\nplain\\\\key\n"),
+        "one line per key"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(run(&["keys", store, "--json"])).stdout).unwrap();
+    assert_eq!(json[0]["key"], key, "JSON is exact");
+
+    let out = ok(run(&["stores"]));
+    assert_defused(&out, "stores");
+    assert!(stdout(&out).contains(shown_store), "{}", stdout(&out));
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(run(&["stores", "--json"])).stdout).unwrap();
+    assert_eq!(json[0]["store"], store);
+
+    let out = ok(run(&["get", store, key]));
+    assert_defused(&out, "get");
+    assert_eq!(stdout(&out), "hex:1b5b324a7468726565\n");
+    assert_eq!(
+        ok(run(&["get", store, key, "--raw"])).stdout,
+        b"\x1b[2Jthree"
+    );
+    let out = ok(run(&["get", store, "plain\\key"]));
+    assert!(
+        stdout(&out).starts_with("hex:"),
+        "a bidi override is not shown as text: {}",
+        stdout(&out)
+    );
+
+    let out = ok(run(&["history", store, key]));
+    assert_defused(&out, "history");
+    assert_eq!(
+        stdout(&out).lines().count(),
+        2,
+        "one line per version: {}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("one\\ntwo"), "{}", stdout(&out));
+
+    let out = run(&["get", store, "missing\x1b[2J"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_defused(&out, "an error quoting a key");
+
+    // Lock records and progress lines.
+    block_on(async {
+        let store_ = open_redb(&dir.path().join("state.redb"));
+        let locks = stateplug::ops::LockSet::acquire(
+            &store_,
+            &[store.to_string()],
+            &stateplug::ops::LockRequest::new("test")
+                .reason("\x1b]0;pwned\x07")
+                .owner("mallory\x1b[8m"),
+        )
+        .await
+        .unwrap();
+        drop(locks);
+    });
+    let out = ok(run(&["lock", "list"]));
+    assert_defused(&out, "lock list");
+    assert!(
+        stdout(&out).contains("reason: \\u{1b}]0;pwned\\u{7}"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["clear", store, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_defused(&out, "the locked error");
+    ok(run(&["force-unlock", store]));
+    let out = ok(stateplug(&[
+        "state",
+        "migrate",
+        "--from",
+        &cfg,
+        "--to",
+        &to,
+        "--progress-interval-ms",
+        "0",
+    ]));
+    assert_defused(&out, "migrate");
+    assert!(
+        text(&out).contains(&format!("migrate: store {shown_store}")),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn migrate_onto_its_own_file_says_so_and_its_help_lists_only_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = redb_pipeline(dir.path(), "from", "");
+    ok(stateplug(&[
+        "state", "put", "s", "k", "v", "--config", &from,
+    ]));
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+    let same = write(
+        dir.path(),
+        "same.toml",
+        &format!(
+            "[provider]\nlibrary = \"redb\"\nconfig = {{ path = {:?}, history_versions = 2 }}\n",
+            link.join(".").join("from.redb")
+        ),
+    );
+    let out = stateplug(&[
+        "state",
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        same.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("source and target are the same"), "{shown}");
+    assert!(!shown.contains("in use"), "{shown}");
+    let canonical = dir.path().canonicalize().unwrap().join("from.redb");
+    assert!(shown.contains(&canonical.display().to_string()), "{shown}");
+
+    let help = stdout(&ok(stateplug(&["state", "migrate", "--help"])));
+    for used in [
+        "--from",
+        "--to",
+        "--from-provider",
+        "--to-provider",
+        "--store",
+        "--batch",
+        "--reason",
+        "--progress-interval-ms",
+        "--json",
+    ] {
+        assert!(help.contains(used), "{used} in {help}");
+    }
+    for ignored in ["--config", "--library", "--provider-config", "--provider "] {
+        assert!(!help.contains(ignored), "{ignored:?} is not listed: {help}");
+    }
+    let out = stateplug(&[
+        "state", "migrate", "--from", &from, "--to", &from, "--config", &from,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an option migrate ignores is refused: {}",
+        text(&out)
+    );
+    let help = stdout(&ok(stateplug(&["state", "keys", "--help"])));
+    assert!(
+        help.contains("--config") && help.contains("--library"),
+        "{help}"
+    );
+}
+
+#[test]
+fn dump_to_a_folder_is_refused_and_no_partial_file_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = redb_pipeline(dir.path(), "state", "");
+    ok(stateplug(&[
+        "state", "put", "s", "k", "v", "--config", &cfg,
+    ]));
+    let folder = dir.path().join("backups");
+    std::fs::create_dir(&folder).unwrap();
+    let out = stateplug(&[
+        "state",
+        "dump",
+        "-o",
+        folder.to_str().unwrap(),
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is a folder; give the dump file's name"),
+        "{}",
+        text(&out)
+    );
+    // A dump that fails once its file was created leaves nothing either.
+    let file = dir.path().join("x.dump");
+    let out = stateplug(&[
+        "state",
+        "dump",
+        "-o",
+        file.to_str().unwrap(),
+        "--store",
+        "$locks",
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial") || n.ends_with(".dump"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
+}
+
+#[test]
+fn dump_and_restore_show_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = redb_pipeline(dir.path(), "src", "");
+    let dst = redb_pipeline(dir.path(), "dst", "");
+    fill_big(&dir.path().join("src.redb"), 2_000);
+    let file = dir.path().join("big.dump");
+    let out = ok(stateplug(&[
+        "state",
+        "dump",
+        "-o",
+        file.to_str().unwrap(),
+        "--progress-interval-ms",
+        "0",
+        "--config",
+        &src,
+    ]));
+    let shown = text(&out);
+    for needle in [
+        "dump: 2 stores, 2001 keys",
+        "dump: store big",
+        "dump: 1000/2001 keys",
+        "dump: 2001/2001 keys",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in {shown}");
+    }
+    let out = ok(stateplug(&[
+        "state",
+        "restore",
+        "-i",
+        file.to_str().unwrap(),
+        "--batch",
+        "500",
+        "--progress-interval-ms",
+        "0",
+        "--config",
+        &dst,
+    ]));
+    let shown = text(&out);
+    for needle in [
+        "restore: 2 stores, 2001 keys",
+        "restore: store big",
+        "restore: 1500/2001 keys",
+        "restore: 2001/2001 keys",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in {shown}");
+    }
+}
+
+type Lines = std::io::Lines<BufReader<std::process::ChildStderr>>;
+
+/// Starts `stateplug state <args>` printing a progress line every batch,
+/// with its standard error piped.
+fn start(args: &[&str]) -> (std::process::Child, Lines) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stateplug"))
+        .arg("state")
+        .args(args)
+        .args(["--progress-interval-ms", "0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, lines)
+}
+
+/// Reads `lines` until one satisfies `wanted`; returns every line read.
+fn read_until(lines: &mut Lines, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("ended before the line awaited: {seen:?}"))
+            .unwrap();
+        seen.push(line.clone());
+        if wanted(&line) {
+            return seen;
+        }
+    }
+}
+
+/// Whether `line` is a progress line of `operation` counting at least `keys`.
+fn progressed(line: &str, operation: &str, keys: u64) -> bool {
+    line.strip_prefix(&format!("{operation}: "))
+        .and_then(|l| l.split('/').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n >= keys)
+}
+
+fn send(signal: &str, child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+fn assert_no_locks(configs: &[&str]) {
+    for cfg in configs {
+        let out = ok(stateplug(&[
+            "state", "lock", "list", "--json", "--config", cfg,
+        ]));
+        assert_eq!(stdout(&out).trim(), "[]", "{cfg}");
+    }
+}
+
+/// Ctrl-C during a migration: it stops at a batch boundary, releases its
+/// locks in both providers, says what it did, exits 130; run again, it
+/// finishes and verifies.
+#[test]
+fn ctrl_c_stops_a_migration_which_releases_its_locks_and_resumes() {
+    const KEYS: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let from = redb_pipeline(dir.path(), "from", "");
+    let to = redb_pipeline(dir.path(), "to", "");
+    fill_big(&dir.path().join("from.redb"), KEYS);
+
+    let (mut child, mut lines) = start(&["migrate", "--from", &from, "--to", &to, "--batch", "50"]);
+    read_until(&mut lines, |l| progressed(l, "migrate", 1_000));
+    send("INT", &child);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let shown = rest.join("\n");
+    for needle in [
+        "SIGINT (Ctrl-C): stopping migrate at the next batch boundary and releasing its locks",
+        "error: SIGINT (Ctrl-C): migrate stopped on request: store \"big\" is partly copied",
+        "1 of 2 stores not started; the locks are released",
+        "Run the same migrate again: it resumes",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in {shown}");
+    }
+    let copied = block_on(async {
+        open_redb(&dir.path().join("to.redb"))
+            .key_count("big")
+            .await
+            .unwrap()
+    });
+    assert!(copied < KEYS as u64, "stopped half way: {copied}");
+    assert_no_locks(&[&from, &to]);
+
+    let out = ok(stateplug(&[
+        "state", "migrate", "--from", &from, "--to", &to, "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["stores"][0]["unchanged"], copied, "{report}");
+}
+
+/// SIGTERM during a restore: it stops at a batch boundary, releases its
+/// locks, exits 143; run again, it restores the stores whole.
+#[test]
+fn sigterm_stops_a_restore_which_releases_its_locks_and_finishes_when_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = redb_pipeline(dir.path(), "src", "");
+    let dst = redb_pipeline(dir.path(), "dst", "");
+    fill_big(&dir.path().join("src.redb"), 20_000);
+    let file = dir.path().join("big.dump");
+    ok(stateplug(&[
+        "state",
+        "dump",
+        "-o",
+        file.to_str().unwrap(),
+        "--config",
+        &src,
+    ]));
+
+    let input = file.to_str().unwrap();
+    let (mut child, mut lines) =
+        start(&["restore", "-i", input, "--batch", "50", "--config", &dst]);
+    read_until(&mut lines, |l| progressed(l, "restore", 1_000));
+    send("TERM", &child);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{rest:?}");
+    let shown = rest.join("\n");
+    for needle in [
+        "SIGTERM: stopping restore at the next batch boundary",
+        "error: SIGTERM: restore stopped on request: ",
+        "of 20001 entries were written: stores \"big\", \"small\" are partly restored",
+        "Run the same restore again",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in {shown}");
+    }
+    assert_no_locks(&[&dst]);
+
+    ok(stateplug(&[
+        "state", "restore", "-i", input, "--config", &dst,
+    ]));
+    block_on(async {
+        let source = open_redb(&dir.path().join("src.redb"));
+        let target = open_redb(&dir.path().join("dst.redb"));
+        for store in ["big", "small"] {
+            assert_eq!(
+                content(&target, store).await,
+                content(&source, store).await,
+                "{store}"
+            );
+        }
+    });
+}
+
+/// Ctrl-C during a dump to standard output: it stops after a page, exits
+/// 130, and what it wrote has no trailer, so a restore refuses it.
+#[test]
+fn ctrl_c_stops_a_dump_whose_output_restore_then_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = redb_pipeline(dir.path(), "src", "");
+    let dst = redb_pipeline(dir.path(), "dst", "");
+    fill_big(&dir.path().join("src.redb"), 20_000);
+    // Standard output is not read yet, so the dump waits on the full pipe
+    // inside its first page, far from its end, until the signal is in.
+    let (mut child, mut lines) = start(&["dump", "--config", &src]);
+    read_until(&mut lines, |l| l == "dump: store big");
+    send("INT", &child);
+    read_until(&mut lines, |l| {
+        l.contains("stopping dump at the next batch boundary")
+    });
+    let mut written = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut written).unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(
+        rest.join("\n")
+            .contains("dump stopped on request: 500 entries were written"),
+        "{rest:?}"
+    );
+    let out = stateplug_with_input(&["state", "restore", "--config", &dst], Some(&written));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("truncated"), "{}", text(&out));
+}

@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::StateStore;
 
-use super::{hash::hex, time, OpsError, StoreWalk};
+use super::{hash::hex, time, Monitor, OpsError, StoreWalk};
 
 /// The `format` of the header and the `end` of the trailer.
 pub const DUMP_FORMAT: &str = "stateplug-dump";
@@ -145,13 +145,22 @@ impl Sink<'_> {
 }
 
 /// Writes a dump of `stores` (every store but the reserved ones when
-/// empty; see [`super::select_stores`]) from `store` to `out`, a page at a time.
+/// empty; see [`super::select_stores`]) from `store` to `out`, a page at a
+/// time. When `monitor` asks to stop, stops after a page with
+/// [`OpsError::Stopped`]: what was written has no trailer, so a restore
+/// refuses it as truncated.
 pub async fn dump(
     store: &Arc<dyn StateStore>,
     stores: &[String],
     out: &mut (dyn Write + Send),
+    monitor: &dyn Monitor,
 ) -> Result<DumpSummary, OpsError> {
     let stores = super::select_stores(store, stores).await?;
+    let mut keys = 0u64;
+    for s in &stores {
+        keys += store.key_count(s).await?;
+    }
+    monitor.begin(stores.len(), keys);
     let mut sink = Sink {
         out,
         hasher: Sha256::new(),
@@ -169,9 +178,11 @@ pub async fn dump(
     let mut counts = Vec::with_capacity(stores.len());
     let mut total = 0u64;
     for store_id in &stores {
+        monitor.store(store_id);
         let mut n = 0u64;
         let mut walk = StoreWalk::new(store, store_id, "");
         while let Some(page) = walk.next_page().await? {
+            let entries = page.len() as u64;
             for e in page {
                 let record = DumpEntry {
                     store: store_id.clone(),
@@ -180,7 +191,18 @@ pub async fn dump(
                     version: e.version,
                 };
                 sink.record(&line(&record))?;
-                n += 1;
+            }
+            n += entries;
+            monitor.advance(entries);
+            if monitor.stop_requested() {
+                return Err(OpsError::Stopped {
+                    operation: "dump".to_string(),
+                    done: format!(
+                        "{} entries were written, without the trailer line: the dump is \
+                         incomplete, and restore refuses it. Run the dump again",
+                        total + n
+                    ),
+                });
             }
         }
         counts.push((store_id.clone(), n));

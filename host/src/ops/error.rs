@@ -71,6 +71,16 @@ pub enum OpsError {
     /// The request cannot be carried out as asked.
     #[error("{0}")]
     Invalid(String),
+    /// The [`Monitor`](super::Monitor) asked the operation to stop, and it
+    /// did at a batch boundary. Answered only once the operation's locks
+    /// are released (a failed release is answered instead).
+    #[error("{operation} stopped on request: {done}")]
+    Stopped {
+        /// The operation.
+        operation: String,
+        /// What was done, and how to finish.
+        done: String,
+    },
 }
 
 impl OpsError {
@@ -80,6 +90,11 @@ impl OpsError {
             what: what.into(),
             error,
         }
+    }
+
+    /// Whether the operation stopped because its monitor asked it to.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, OpsError::Stopped { .. })
     }
 
     /// Whether the operation was refused because of a lock held elsewhere.

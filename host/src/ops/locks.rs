@@ -282,6 +282,19 @@ impl LockSet {
         self.held.iter().map(|(info, _)| info)
     }
 
+    /// Whether `other` holds the very records this set wrote: then `other`
+    /// and the store this set locked are the same storage (one file, one
+    /// table), however differently they were configured.
+    pub async fn is_held_in(&self, other: &Arc<dyn StateStore>) -> Result<bool, OpsError> {
+        let Some((mine, _)) = self.held.first() else {
+            return Ok(false);
+        };
+        Ok(match other.get_entry(LOCKS_STORE, &mine.id).await? {
+            Some(entry) => parse(&mine.id, &entry.value).is_ok_and(|theirs| theirs == *mine),
+            None => false,
+        })
+    }
+
     /// Renews every lock if a third of its lifetime has passed since the
     /// last renewal; call it often during a long operation. A lock taken
     /// away meanwhile is [`OpsError::LockLost`]: stop the operation.
@@ -347,6 +360,24 @@ impl LockSet {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The answer of an operation that held locks, given the outcome of
+/// releasing them: the operation's own error wins (a failed release is then
+/// logged), except a stop, which promises released locks, so a failed
+/// release is answered instead.
+pub(crate) fn after_release<T>(
+    outcome: Result<T, OpsError>,
+    released: Result<(), OpsError>,
+) -> Result<T, OpsError> {
+    match (outcome, released) {
+        (outcome, Ok(())) => outcome,
+        (Err(e), Err(release)) if !e.is_stopped() => {
+            tracing::warn!(error = %release, "could not release the locks after a failure");
+            Err(e)
+        }
+        (_, Err(release)) => Err(release),
     }
 }
 

@@ -16,11 +16,14 @@
 //! store as different and a second run copies the rest. Stop the writers
 //! for a migration that must verify on the first run.
 
-use std::{cmp::Ordering, collections::VecDeque, sync::Arc};
+use std::{cmp::Ordering, collections::VecDeque, ops::ControlFlow, sync::Arc};
 
 use crate::store::{KeyEntry, StateStore};
 
-use super::{digest_store, select_stores, LockRequest, LockSet, OpsError, StoreWalk};
+use super::{
+    digest_store, locks::after_release, select_stores, LockRequest, LockSet, Monitor, OpsError,
+    StoreWalk,
+};
 
 /// Most value bytes in one `set_many`.
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -45,34 +48,6 @@ impl Default for MigrateOptions {
         }
     }
 }
-
-/// Hears how a migration advances (for a progress bar); every method has
-/// an empty default.
-pub trait MigrateProgress: Send + Sync {
-    /// The migration starts: `stores` stores holding `total_keys` keys in the source.
-    fn begin(&self, stores: usize, total_keys: u64) {
-        let _ = (stores, total_keys);
-    }
-    /// Copying `store_id` starts.
-    fn store(&self, store_id: &str) {
-        let _ = store_id;
-    }
-    /// `keys` more source keys were examined (written or found equal).
-    fn advance(&self, keys: u64) {
-        let _ = keys;
-    }
-    /// Verifying `store_id` starts.
-    fn verifying(&self, store_id: &str) {
-        let _ = store_id;
-    }
-    /// `store_id` is done.
-    fn store_done(&self, result: &StoreMigration) {
-        let _ = result;
-    }
-}
-
-/// A progress listener that ignores everything.
-impl MigrateProgress for () {}
 
 /// One store's migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,39 +93,47 @@ impl MigrateReport {
 
 /// Copies the selected stores from `from` to `to` and verifies them; see
 /// the [module documentation](self). Holds the locks of every store copied
-/// in both providers while it runs.
+/// in both providers while it runs. Refuses a target that is the source
+/// itself (the same file or table, however configured: the target shows
+/// the locks just taken in the source). Stops between batches when
+/// `monitor` asks ([`OpsError::Stopped`]); run again, it resumes.
 pub async fn migrate(
     from: &Arc<dyn StateStore>,
     to: &Arc<dyn StateStore>,
     options: &MigrateOptions,
-    progress: &dyn MigrateProgress,
+    monitor: &dyn Monitor,
 ) -> Result<MigrateReport, OpsError> {
     let stores = select_stores(from, &options.stores).await?;
     let mut source_locks = LockSet::acquire(from, &stores, &options.lock).await?;
-    let mut target_locks = match LockSet::acquire(to, &stores, &options.lock).await {
+    let target = match source_locks.is_held_in(to).await {
+        Ok(false) => LockSet::acquire(to, &stores, &options.lock).await,
+        Ok(true) => Err(OpsError::Invalid(format!(
+            "source and target are the same storage: provider {} answers for both (the \
+             target holds the locks just taken in the source); migrate copies from one place \
+             to another, so name a different target (another file, database or table)",
+            to.info().name
+        ))),
+        Err(e) => Err(e),
+    };
+    let mut target_locks = match target {
         Ok(locks) => locks,
-        Err(e) => {
-            if let Err(release) = source_locks.release().await {
-                tracing::warn!(error = %release, "could not release the source's locks");
-            }
-            return Err(e);
-        }
+        Err(e) => return after_release(Err(e), source_locks.release().await),
     };
     let outcome = run(
         from,
         to,
         &stores,
         options,
-        progress,
+        monitor,
         &mut source_locks,
         &mut target_locks,
     )
     .await;
-    let released = (source_locks.release().await, target_locks.release().await);
-    let report = outcome?;
-    released.0?;
-    released.1?;
-    Ok(report)
+    let released = source_locks
+        .release()
+        .await
+        .and(target_locks.release().await);
+    after_release(outcome, released)
 }
 
 async fn run(
@@ -158,7 +141,7 @@ async fn run(
     to: &Arc<dyn StateStore>,
     stores: &[String],
     options: &MigrateOptions,
-    progress: &dyn MigrateProgress,
+    monitor: &dyn Monitor,
     source_locks: &mut LockSet,
     target_locks: &mut LockSet,
 ) -> Result<MigrateReport, OpsError> {
@@ -166,13 +149,16 @@ async fn run(
     for s in stores {
         total += from.key_count(s).await?;
     }
-    progress.begin(stores.len(), total);
+    monitor.begin(stores.len(), total);
     let batch_keys = options
         .batch_keys
         .clamp(1, to.capabilities().limits().max_batch_ops.max(1) as usize);
     let mut report = MigrateReport::default();
     for store_id in stores {
-        progress.store(store_id);
+        if monitor.stop_requested() {
+            return Err(stopped(&report, stores, None));
+        }
+        monitor.store(store_id);
         let mut copy = Copy {
             to,
             store_id,
@@ -191,20 +177,68 @@ async fn run(
                 target_sha256: String::new(),
             },
         };
-        copy.sync(from, progress, source_locks, target_locks)
-            .await?;
+        if copy
+            .sync(from, monitor, source_locks, target_locks)
+            .await?
+            .is_break()
+        {
+            return Err(stopped(&report, stores, Some(&copy.result)));
+        }
         let mut result = copy.result;
-        progress.verifying(store_id);
+        monitor.verifying(store_id);
         let source = digest_store(from, store_id).await?;
         let target = digest_store(to, store_id).await?;
         result.source_keys = source.keys;
         result.source_sha256 = source.sha256;
         result.target_keys = target.keys;
         result.target_sha256 = target.sha256;
-        progress.store_done(&result);
+        monitor.store_done(&result);
         report.stores.push(result);
     }
     Ok(report)
+}
+
+/// The stop of a migration that finished the stores in `report` and was
+/// copying `partial` (if any) of `stores`.
+fn stopped(
+    report: &MigrateReport,
+    stores: &[String],
+    partial: Option<&StoreMigration>,
+) -> OpsError {
+    let mut done = Vec::new();
+    if !report.stores.is_empty() {
+        let ids: Vec<String> = report
+            .stores
+            .iter()
+            .map(|s| format!("{:?}", s.store_id))
+            .collect();
+        done.push(format!("copied and checked {}", ids.join(", ")));
+    }
+    if let Some(p) = partial {
+        done.push(format!(
+            "store {:?} is partly copied ({} keys written, {} deleted so far)",
+            p.store_id, p.written, p.deleted
+        ));
+    }
+    let started = report.stores.len() + usize::from(partial.is_some());
+    let untouched = stores.len().saturating_sub(started);
+    if untouched > 0 {
+        done.push(format!(
+            "{untouched} of {} stores not started",
+            stores.len()
+        ));
+    }
+    if done.is_empty() {
+        done.push("nothing was copied".to_string());
+    }
+    OpsError::Stopped {
+        operation: "migrate".to_string(),
+        done: format!(
+            "{}; the locks are released. Run the same migrate again: it resumes, copying only \
+             what is still missing or different, and verifies",
+            done.join("; ")
+        ),
+    }
 }
 
 /// The pending writes of one store's copy.
@@ -229,7 +263,8 @@ async fn fill(walk: &mut StoreWalk, buf: &mut VecDeque<KeyEntry>) -> Result<(), 
 }
 
 impl Copy<'_> {
-    /// Walks both sides in key order and makes the target equal to the source.
+    /// Walks both sides in key order and makes the target equal to the
+    /// source; breaks off after a batch when `monitor` asks to stop.
     ///
     /// Writes never disturb the target's walk: every key written or deleted
     /// is at or before the last key of the target page already read, and the
@@ -237,10 +272,10 @@ impl Copy<'_> {
     async fn sync(
         &mut self,
         from: &Arc<dyn StateStore>,
-        progress: &dyn MigrateProgress,
+        monitor: &dyn Monitor,
         source_locks: &mut LockSet,
         target_locks: &mut LockSet,
-    ) -> Result<(), OpsError> {
+    ) -> Result<ControlFlow<()>, OpsError> {
         let page = self.batch_keys as u32;
         let mut source = StoreWalk::new(from, self.store_id, "").page_size(page);
         let mut target = StoreWalk::new(self.to, self.store_id, "").page_size(page);
@@ -283,14 +318,17 @@ impl Copy<'_> {
                 || self.deletes.len() >= self.batch_keys
             {
                 self.flush().await?;
-                progress.advance(std::mem::take(&mut examined));
+                monitor.advance(std::mem::take(&mut examined));
+                if monitor.stop_requested() {
+                    return Ok(ControlFlow::Break(()));
+                }
                 source_locks.keep_alive().await?;
                 target_locks.keep_alive().await?;
             }
         }
         self.flush().await?;
-        progress.advance(examined);
-        Ok(())
+        monitor.advance(examined);
+        Ok(ControlFlow::Continue(()))
     }
 
     fn put(&mut self, entry: KeyEntry) {

@@ -10,12 +10,15 @@
 //!   on compare-and-set in the reserved store [`LOCKS_STORE`]; the
 //!   operations above and [`clear_stores`] hold the locks of the stores
 //!   they touch.
+//! - [`Monitor`]: hears how these operations advance and can ask them to
+//!   stop at their next batch boundary (Ctrl-C), which releases their locks.
 //! - [`StoreWalk`] and [`ContentHash`]: paged, ordered reads of a whole
 //!   store and the digest that verification compares.
 //!
 //! Store ids starting with `$` are reserved for the host's own records (the
-//! locks); operations that take "every store" leave them out and refuse to
-//! name them.
+//! locks; see [`is_reserved_store_id`](crate::is_reserved_store_id));
+//! operations that take "every store" leave them out, and every operation
+//! that writes refuses to name them.
 
 mod clear;
 pub mod dump;
@@ -23,6 +26,7 @@ mod error;
 mod hash;
 pub mod locks;
 pub mod migrate;
+mod monitor;
 pub mod restore;
 mod select;
 pub mod time;
@@ -33,7 +37,8 @@ pub use dump::{dump, DumpSummary, DUMP_FORMAT, DUMP_VERSION};
 pub use error::OpsError;
 pub use hash::{digest_store, ContentHash, StoreDigest};
 pub use locks::{force_unlock, list_locks, LockInfo, LockRequest, LockSet, LOCKS_STORE};
-pub use migrate::{migrate, MigrateOptions, MigrateProgress, MigrateReport, StoreMigration};
+pub use migrate::{migrate, MigrateOptions, MigrateReport, StoreMigration};
+pub use monitor::Monitor;
 pub use restore::{restore_file, spool, verify_dump, RestoreOptions, RestoreReport, VerifiedDump};
-pub use select::{is_reserved, select_stores};
+pub use select::select_stores;
 pub use walk::StoreWalk;

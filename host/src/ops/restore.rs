@@ -18,12 +18,13 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use stateplug_provider_api::Limits;
 
-use crate::store::StateStore;
+use crate::store::{is_reserved_store_id, StateStore, RESERVED_STORE_ID_REASON};
 
 use super::{
     dump::{base64, DumpEntry, DumpHeader, DumpTrailer},
     hash::hex,
-    is_reserved, LockRequest, LockSet, OpsError, DUMP_FORMAT, DUMP_VERSION,
+    locks::after_release,
+    LockRequest, LockSet, Monitor, OpsError, DUMP_FORMAT, DUMP_VERSION,
 };
 
 /// The longest line read (a 16 MiB value is about 22 MiB of base64).
@@ -139,9 +140,14 @@ impl<R: BufRead> DumpReader<R> {
             return Err(self.damaged("the file ends inside the header: it is truncated"));
         }
         for (i, s) in header.stores.iter().enumerate() {
-            if s.is_empty() || is_reserved(s) || header.stores[..i].contains(s) {
+            if is_reserved_store_id(s) {
                 return Err(self.damaged(format!(
-                    "the header lists store {s:?}, which is empty, reserved or repeated"
+                    "the header lists store {s:?}: {RESERVED_STORE_ID_REASON}"
+                )));
+            }
+            if s.is_empty() || header.stores[..i].contains(s) {
+                return Err(self.damaged(format!(
+                    "the header lists store {s:?}, which is empty or repeated"
                 )));
             }
             if let Some(limits) = &self.limits {
@@ -357,20 +363,49 @@ fn open(path: &Path) -> Result<BufReader<File>, OpsError> {
 /// Restores the dump at `path` into `store`: checks the whole file first
 /// (nothing is written unless it passes), takes the locks of its stores,
 /// empties them (unless `merge`), then writes its entries in batches.
-/// Written keys get new versions from the target.
+/// Written keys get new versions from the target. When `monitor` asks to
+/// stop, stops after a batch with [`OpsError::Stopped`]; the same restore
+/// run again restores the dumped stores whole.
 pub async fn restore_file(
     store: &Arc<dyn StateStore>,
     path: &Path,
     options: &RestoreOptions,
+    monitor: &dyn Monitor,
 ) -> Result<RestoreReport, OpsError> {
     let limits = *store.capabilities().limits();
     let verified = verify_dump(&mut open(path)?, Some(&limits))?;
     let mut locks = LockSet::acquire(store, &verified.header.stores, &options.lock).await?;
-    let outcome = apply(store, path, options, &verified, &limits, &mut locks).await;
-    let released = locks.release().await;
-    let report = outcome?;
-    released?;
-    Ok(report)
+    let outcome = apply(
+        store, path, options, &verified, &limits, &mut locks, monitor,
+    )
+    .await;
+    after_release(outcome, locks.release().await)
+}
+
+/// The stop of a restore of `verified` after `report`.
+fn stopped(verified: &VerifiedDump, report: &RestoreReport) -> OpsError {
+    let done = if report.entries == 0 && report.stores.is_empty() {
+        "nothing was written".to_string()
+    } else {
+        let stores: Vec<String> = verified
+            .stores
+            .iter()
+            .map(|(s, _)| format!("{s:?}"))
+            .collect();
+        format!(
+            "{} of {} entries were written: stores {} are partly restored",
+            report.entries,
+            verified.entries,
+            stores.join(", ")
+        )
+    };
+    OpsError::Stopped {
+        operation: "restore".to_string(),
+        done: format!(
+            "{done}; the locks are released. Run the same restore again: it restores the \
+             dumped stores whole"
+        ),
+    }
 }
 
 async fn apply(
@@ -380,12 +415,17 @@ async fn apply(
     verified: &VerifiedDump,
     limits: &Limits,
     locks: &mut LockSet,
+    monitor: &dyn Monitor,
 ) -> Result<RestoreReport, OpsError> {
     let mut report = RestoreReport {
         stores: Vec::with_capacity(verified.stores.len()),
         entries: 0,
         sha256: verified.sha256.clone(),
     };
+    if monitor.stop_requested() {
+        return Err(stopped(verified, &report));
+    }
+    monitor.begin(verified.stores.len(), verified.entries);
     for (store_id, _) in &verified.stores {
         let cleared = if options.merge {
             0
@@ -400,28 +440,35 @@ async fn apply(
     let mut reader = DumpReader::new(open(path)?, Some(*limits));
     reader.header()?;
     let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut batch_store = 0usize;
+    let mut batch_store = None;
     let mut batch_bytes = 0usize;
     loop {
         let item = reader.next()?;
         let flush = match &item {
             Item::Entry { store: s, .. } => {
-                *s != batch_store || batch.len() >= max_keys || batch_bytes >= MAX_BATCH_BYTES
+                batch_store != Some(*s) || batch.len() >= max_keys || batch_bytes >= MAX_BATCH_BYTES
             }
             Item::End(_) => true,
         };
-        if flush && !batch.is_empty() {
-            let store_id = &verified.stores[batch_store].0;
+        if let (true, Some(index)) = (flush && !batch.is_empty(), batch_store) {
+            let store_id = &verified.stores[index].0;
             let n = batch.len() as u64;
             store.set_many(store_id, std::mem::take(&mut batch)).await?;
-            report.stores[batch_store].2 += n;
+            report.stores[index].2 += n;
             report.entries += n;
             batch_bytes = 0;
+            monitor.advance(n);
+            if monitor.stop_requested() {
+                return Err(stopped(verified, &report));
+            }
             locks.keep_alive().await?;
         }
         match item {
             Item::Entry { store, key, value } => {
-                batch_store = store;
+                if batch_store != Some(store) {
+                    batch_store = Some(store);
+                    monitor.store(&verified.stores[store].0);
+                }
                 batch_bytes += value.len() + key.len();
                 batch.push((key, value));
             }

@@ -2,14 +2,18 @@
 
 use std::sync::Arc;
 
-use crate::store::{CapabilityFlags, StateStore};
+use crate::store::{is_reserved_store_id, CapabilityFlags, StateStore, RESERVED_STORE_ID_REASON};
 
 use super::OpsError;
 
-/// Whether `store_id` is reserved for the host's own records (it starts
-/// with `$`, which plugin ids cannot).
-pub fn is_reserved(store_id: &str) -> bool {
-    store_id.starts_with('$')
+/// Refuses a reserved store id (see [`is_reserved_store_id`]) with the reason.
+pub(crate) fn refuse_reserved(store_id: &str) -> Result<(), OpsError> {
+    if is_reserved_store_id(store_id) {
+        return Err(OpsError::Invalid(format!(
+            "store {store_id:?} is refused: {RESERVED_STORE_ID_REASON}"
+        )));
+    }
+    Ok(())
 }
 
 /// The stores to work on: `requested` in the order given without
@@ -27,16 +31,14 @@ pub async fn select_stores(
             )));
         }
         let all = store.list_stores().await?;
-        return Ok(all.into_iter().filter(|s| !is_reserved(s)).collect());
+        return Ok(all
+            .into_iter()
+            .filter(|s| !is_reserved_store_id(s))
+            .collect());
     }
     let mut out: Vec<String> = Vec::with_capacity(requested.len());
     for s in requested {
-        if is_reserved(s) {
-            return Err(OpsError::Invalid(format!(
-                "store {s:?} is reserved for stateplug's own records (ids starting with '$'); \
-                 use `stateplug state lock list` to see locks"
-            )));
-        }
+        refuse_reserved(s)?;
         if s.is_empty() {
             return Err(OpsError::Invalid(
                 "an empty store_id was given; name a store with --store <store_id>".to_string(),

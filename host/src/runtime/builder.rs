@@ -13,7 +13,7 @@ use crate::{
     plugin::{BootstrapProvider, Reaction, Source},
     provider::{LibraryCache, LoadError, LoadOptions, OpenOptions},
     runtime::Host,
-    store::StateStore,
+    store::{is_reserved_store_id, StateStore, RESERVED_STORE_ID_REASON},
 };
 
 /// The name [`HostBuilder::provider_library`] and
@@ -493,6 +493,9 @@ fn check_id(id: &str, max_bytes: usize) -> Result<(), BuildError> {
     };
     if id.is_empty() {
         return invalid("it is empty");
+    }
+    if is_reserved_store_id(id) {
+        return invalid(RESERVED_STORE_ID_REASON);
     }
     if id.len() > max_bytes {
         return invalid("it is longer than the provider's max_store_id_bytes");

@@ -194,15 +194,17 @@ impl Host {
             settings,
         } = self;
         // Each plugin's store (and with it its checkpoints) lives in its provider.
-        let scoped = |id: &str| {
-            let route = routes.route(id);
-            ScopedStore::new(Arc::clone(&route.store), id).with_watch(Arc::clone(&route.watch))
-        };
+        let scoped =
+            |id: &str| -> Result<ScopedStore, HostError> {
+                let route = routes.route(id);
+                Ok(ScopedStore::new(Arc::clone(&route.store), id)?
+                    .with_watch(Arc::clone(&route.watch)))
+            };
 
         // Where each source stands, from its own checkpoint.
         let mut stored = HashMap::new();
         for (source, _) in &sources {
-            let at = read_position(&scoped(source.id()), SOURCE_CHECKPOINT_KEY)
+            let at = read_position(&scoped(source.id())?, SOURCE_CHECKPOINT_KEY)
                 .await?
                 .unwrap_or(0);
             stored.insert(source.id().to_string(), at);
@@ -211,7 +213,7 @@ impl Host {
         let mut acks: HashMap<String, Vec<(Arc<str>, u64)>> = HashMap::new();
         let mut prepared = Vec::new();
         for reaction in &reactions {
-            let store = scoped(reaction.id());
+            let store = scoped(reaction.id())?;
             let mut seen = HashMap::new();
             let mut snapshots = Vec::new();
             for source in reaction.subscriptions() {
@@ -304,7 +306,7 @@ impl Host {
             ));
             let progress = Arc::clone(&progress[source.id()]);
             let outputs = outputs.remove(source.id()).unwrap_or_default();
-            let store = scoped(source.id());
+            let store = scoped(source.id())?;
             let id = source.id().to_string();
             let task = spawn_source(
                 source,

@@ -7,7 +7,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::{
     layers::{Layered, WatchLayer, Watcher},
     plugin::PluginResult,
-    store::{Entry, Expected, Page, RowPage, Scan, StateStore, StoreResult, TxnOp},
+    store::{
+        is_reserved_store_id, Entry, ErrorKind, Expected, Operation, Page, RowPage, Scan,
+        StateStore, StoreError, StoreResult, TxnOp, RESERVED_STORE_ID_REASON,
+    },
 };
 
 /// The state store as one plugin sees it: every call is bound to the
@@ -29,13 +32,24 @@ impl fmt::Debug for ScopedStore {
 }
 
 impl ScopedStore {
-    /// A view of `store` bound to `store_id`.
-    pub fn new(store: Arc<dyn StateStore>, store_id: impl Into<Arc<str>>) -> Self {
-        ScopedStore {
-            store,
-            store_id: store_id.into(),
-            watch: None,
+    /// A view of `store` bound to `store_id`; a reserved store_id (see
+    /// [`is_reserved_store_id`]) is refused with `INVALID_ARGUMENT`.
+    pub fn new(store: Arc<dyn StateStore>, store_id: impl Into<Arc<str>>) -> StoreResult<Self> {
+        let store_id = store_id.into();
+        if is_reserved_store_id(&store_id) {
+            return Err(StoreError::host(
+                Operation::Open,
+                &store.info().name,
+                &store_id,
+                ErrorKind::INVALID_ARGUMENT,
+                format!("a plugin's store cannot be made: {RESERVED_STORE_ID_REASON}"),
+            ));
         }
+        Ok(ScopedStore {
+            store,
+            store_id,
+            watch: None,
+        })
     }
 
     /// The same view, able to watch through `layer` (which must wrap `store`).

@@ -21,6 +21,12 @@ pub struct RedbConfig {
     /// history off and discards what the file retained.
     #[serde(default)]
     pub history_versions: Option<u32>,
+    /// Make a new database in a file that exists but is empty (0 bytes).
+    /// Off by default: the provider never leaves an empty file behind (it
+    /// creates files whole), so an empty one is damage, refused rather than
+    /// silently started afresh.
+    #[serde(default)]
+    pub initialise_empty_file: bool,
 }
 
 impl RedbConfig {
@@ -54,6 +60,9 @@ mod tests {
         let c = RedbConfig::parse(r#"{"path": "/tmp/x.redb", "cache_size_bytes": 1024}"#).unwrap();
         assert_eq!(c.database_file().unwrap(), Path::new("/tmp/x.redb"));
         assert_eq!(c.cache_size_bytes, Some(1024));
+        assert!(!c.initialise_empty_file, "off unless asked for");
+        let c = RedbConfig::parse(r#"{"path": "x", "initialise_empty_file": true}"#).unwrap();
+        assert!(c.initialise_empty_file);
     }
 
     #[test]

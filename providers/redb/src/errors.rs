@@ -108,6 +108,20 @@ pub(crate) fn folder_error(path: &Path, folder: &Path, err: &io::Error) -> Provi
     }
 }
 
+/// The database file `path` exists but is empty: `STORAGE`. The provider
+/// creates its files whole, so an empty one was truncated or damaged;
+/// opening it as a new database would silently start from nothing.
+pub(crate) fn empty_file_error(path: &Path) -> ProviderError {
+    ProviderError::storage(format!(
+        "redb database file {} is empty (0 bytes): it was probably truncated or damaged, \
+         since this provider never leaves an empty file. Restore it from a backup (or a \
+         `stateplug state dump`), or remove the file to start afresh, or set \
+         `initialise_empty_file = true` in the provider configuration to make a new \
+         database in it",
+        path.display()
+    ))
+}
+
 /// Maps any redb error of a `Result` through [`map_error`].
 pub(crate) trait AtPath<T> {
     /// The result, with a redb error mapped for the database file `path`.

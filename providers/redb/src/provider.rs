@@ -12,7 +12,7 @@ use stateplug_provider_api::{
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
 use crate::encoding::{corrupt_key, decode_key, decode_value, entry_key, key_bytes, Span};
-use crate::errors::{folder_error, map_error, AtPath};
+use crate::errors::{empty_file_error, folder_error, map_error, AtPath};
 use crate::history;
 use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES};
 
@@ -35,14 +35,27 @@ pub struct RedbProvider {
 
 impl RedbProvider {
     /// Opens (creating if missing) the database file named by `config`.
+    /// An existing empty file is refused unless `initialise_empty_file`.
     pub fn open_config(config: &RedbConfig) -> ProviderResult<Self> {
         let path = config.database_file()?.to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| folder_error(&path, parent, &e))?;
         }
         let builder = Self::database_builder(config);
-        if !path.exists() {
-            create_atomically(&builder, &path)?;
+        match fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_atomically(&builder, &path)?;
+            }
+            Ok(meta) if meta.is_file() && meta.len() == 0 => {
+                if !config.initialise_empty_file {
+                    return Err(empty_file_error(&path));
+                }
+                tracing::warn!(path = %path.display(), "initialising an empty file as a new database (initialise_empty_file)");
+                create_atomically(&builder, &path)?;
+            }
+            // Anything else (a database, a folder, an unreadable path) is
+            // for redb to open or to refuse, with its own error.
+            _ => {}
         }
         let db = builder.create(&path).at(&path)?;
         Self::on_database(db, path, config)
@@ -354,9 +367,10 @@ impl Provider for RedbProvider {
 
 /// Creates a new database file so that a crash at any moment leaves either
 /// no file or a complete one: it is built under a temporary name in the
-/// same folder and renamed into place (a rename is atomic), and the folder
-/// is synced. Without this, a process killed while redb writes the first
-/// header leaves a file that can never be opened again.
+/// same folder and renamed into place (a rename is atomic, and replaces an
+/// empty file being initialised), and the folder is synced. Without this, a
+/// process killed while redb writes the first header leaves a file that can
+/// never be opened again. So a file of this provider is never empty.
 fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()> {
     let name = path
         .file_name()

@@ -352,6 +352,43 @@ fn a_folder_as_path_is_a_storage_error_naming_it() {
 }
 
 #[test]
+fn an_empty_file_is_refused_as_damage_unless_asked_to_initialise_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    std::fs::write(&path, b"").unwrap();
+    let json = format!(r#"{{"path": {:?}}}"#, path.display().to_string());
+    let err = RedbProvider::open(&json).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::STORAGE, "{err}");
+    for needle in [
+        path.display().to_string().as_str(),
+        "is empty (0 bytes)",
+        "truncated or damaged",
+        "Restore it from a backup",
+        "remove the file",
+        "initialise_empty_file = true",
+    ] {
+        assert!(err.message().contains(needle), "{needle:?} in {err}");
+    }
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        0,
+        "a refused file is left as it was"
+    );
+
+    let json = format!(
+        r#"{{"path": {:?}, "initialise_empty_file": true}}"#,
+        path.display().to_string()
+    );
+    let p = RedbProvider::open(&json).unwrap();
+    p.set("s", "k", b"v").unwrap();
+    drop(p);
+    assert_eq!(open(&path).get("s", "k").unwrap(), Some(b"v".to_vec()));
+    // A database that is not empty is opened whatever the option says.
+    let p = RedbProvider::open(&json).unwrap();
+    assert_eq!(p.get("s", "k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
 fn capabilities_declare_durability_and_keep_commits_off_async_workers() {
     use stateplug_provider_api::CapabilityFlags as F;
     let flags = RedbProvider::CAPABILITIES.flags;

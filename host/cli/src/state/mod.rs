@@ -1,9 +1,11 @@
 //! `stateplug state …`: inspect and change the state a provider holds.
 //!
-//! Every subcommand works on one provider, named by `--config` or
-//! `--library` (see [`Target`]); `migrate` names two with `--from` and
-//! `--to`. Output is for people unless `--json` is given.
+//! Every subcommand but `migrate` works on one provider, named by
+//! `--config` or `--library` (see [`Target`]); `migrate` names two with
+//! `--from` and `--to`. Output is for people unless `--json` is given; in
+//! text, keys and store ids are shown escaped (see [`show`]).
 
+mod interrupt;
 mod progress;
 mod show;
 mod target;
@@ -16,12 +18,14 @@ use std::{
 };
 
 use stateplug::{
+    is_reserved_store_id,
     ops::{self, LockInfo, LockRequest, StoreWalk},
-    CapabilityFlags, StateStore,
+    CapabilityFlags, StateStore, RESERVED_STORE_ID_REASON,
 };
 
 use self::{
-    show::{json_value, merged, show},
+    interrupt::Interrupt,
+    show::{defused, escaped, json_value, merged, show, show_inline},
     target::{ops_failure, store_failure, Target},
 };
 use crate::{
@@ -32,8 +36,6 @@ use crate::{
 /// `stateplug state` and its options.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StateArgs {
-    #[command(flatten)]
-    target: Target,
     /// Print JSON for scripts instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -44,7 +46,10 @@ pub(crate) struct StateArgs {
 #[derive(Debug, clap::Subcommand)]
 enum StateCommand {
     /// List the stores that hold keys, with their key counts.
-    Stores,
+    Stores {
+        #[command(flatten)]
+        target: Target,
+    },
     /// List the keys of a store in order (paged, so any size works).
     Keys {
         /// The store (a plugin id).
@@ -52,6 +57,8 @@ enum StateCommand {
         /// Only keys starting with this.
         #[arg(long, default_value = "")]
         prefix: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Show a key's value (as text, or hex when it is not text) and version.
     Get {
@@ -65,6 +72,8 @@ enum StateCommand {
         /// Show a past version instead (needs a provider with history).
         #[arg(long)]
         version: Option<u64>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Write a value under a key.
     Put {
@@ -77,6 +86,8 @@ enum StateCommand {
         /// Read the value's bytes from this file (`-` for standard input).
         #[arg(long, conflicts_with = "value")]
         file: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Remove a key.
     Delete {
@@ -84,6 +95,8 @@ enum StateCommand {
         store_id: String,
         /// The key.
         key: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Remove every key of a store (asks first; --yes to skip the question).
     Clear {
@@ -95,6 +108,8 @@ enum StateCommand {
         /// Why, recorded in the store's lock while it runs.
         #[arg(long, default_value = "")]
         reason: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Write a dump of stores (default: all) to standard output or --output.
     Dump {
@@ -104,6 +119,11 @@ enum StateCommand {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// How often to print a progress line when standard error is not a terminal.
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        progress_interval_ms: u64,
+        #[command(flatten)]
+        target: Target,
     },
     /// Restore a dump from standard input or --input (checked whole first).
     Restore {
@@ -119,6 +139,11 @@ enum StateCommand {
         /// Why, recorded in the stores' locks while it runs.
         #[arg(long, default_value = "")]
         reason: String,
+        /// How often to print a progress line when standard error is not a terminal.
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        progress_interval_ms: u64,
+        #[command(flatten)]
+        target: Target,
     },
     /// Copy stores from one pipeline's provider to another's, then verify them.
     Migrate {
@@ -146,6 +171,9 @@ enum StateCommand {
         /// How often to print a progress line when standard error is not a terminal.
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         progress_interval_ms: u64,
+        /// Load the provider libraries even if other users could have replaced them.
+        #[arg(long)]
+        allow_writable_library: bool,
     },
     /// List the retained versions of a key, newest first (needs history).
     History {
@@ -156,6 +184,8 @@ enum StateCommand {
         /// Most versions to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        target: Target,
     },
     /// Locks held on stores.
     #[command(subcommand)]
@@ -164,17 +194,52 @@ enum StateCommand {
     ForceUnlock {
         /// The lock id (the store_id it locks).
         id: String,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum LockCommand {
     /// List the locks, with owner, operation, times and reason.
-    List,
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
-/// Runs a `stateplug state` subcommand.
+impl StateCommand {
+    /// The provider the command works on; `None` for `migrate`, which names two.
+    fn target(&self) -> Option<&Target> {
+        match self {
+            StateCommand::Stores { target }
+            | StateCommand::Keys { target, .. }
+            | StateCommand::Get { target, .. }
+            | StateCommand::Put { target, .. }
+            | StateCommand::Delete { target, .. }
+            | StateCommand::Clear { target, .. }
+            | StateCommand::Dump { target, .. }
+            | StateCommand::Restore { target, .. }
+            | StateCommand::History { target, .. }
+            | StateCommand::Lock(LockCommand::List { target })
+            | StateCommand::ForceUnlock { target, .. } => Some(target),
+            StateCommand::Migrate { .. } => None,
+        }
+    }
+}
+
+/// Runs a `stateplug state` subcommand. Whatever its error quotes (keys,
+/// lock records, a provider's message) reaches the terminal [`defused`].
 pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
+    run_command(args).await.map_err(|mut failure| {
+        if let std::borrow::Cow::Owned(safe) = defused(&failure.message) {
+            failure.message = safe;
+        }
+        failure
+    })
+}
+
+async fn run_command(args: StateArgs) -> Result<(), Failure> {
     let json = args.json;
     match args.command {
         StateCommand::Migrate {
@@ -186,6 +251,7 @@ pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
             batch,
             reason,
             progress_interval_ms,
+            allow_writable_library,
         } => {
             let options = transfer::MigrateArgs {
                 from,
@@ -195,16 +261,29 @@ pub(crate) async fn run(args: StateArgs) -> Result<(), Failure> {
                 stores,
                 batch,
                 reason,
-                progress_interval: std::time::Duration::from_millis(progress_interval_ms.max(1)),
-                allow_writable_library: args.target.allow_writable_library,
+                progress_interval: std::time::Duration::from_millis(progress_interval_ms),
+                allow_writable_library,
             };
             transfer::migrate(options, json).await
         }
         command => {
-            let store = args.target.open()?;
+            let store = match command.target() {
+                Some(target) => target.open()?,
+                None => return Err(Failure::usage("migrate takes --from and --to")),
+            };
             run_on(&store, command, json).await
         }
     }
+}
+
+/// Refuses to write a reserved store (see [`is_reserved_store_id`]).
+fn writable(store_id: &str) -> Result<(), Failure> {
+    if is_reserved_store_id(store_id) {
+        return Err(Failure::usage(format!(
+            "store {store_id:?} is refused: {RESERVED_STORE_ID_REASON}"
+        )));
+    }
+    Ok(())
 }
 
 async fn run_on(
@@ -213,21 +292,26 @@ async fn run_on(
     json: bool,
 ) -> Result<(), Failure> {
     match command {
-        StateCommand::Stores => stores(store, json).await,
-        StateCommand::Keys { store_id, prefix } => keys(store, &store_id, &prefix, json).await,
+        StateCommand::Stores { .. } => stores(store, json).await,
+        StateCommand::Keys {
+            store_id, prefix, ..
+        } => keys(store, &store_id, &prefix, json).await,
         StateCommand::Get {
             store_id,
             key,
             raw,
             version,
+            ..
         } => get(store, &store_id, &key, raw, version, json).await,
         StateCommand::Put {
             store_id,
             key,
             value,
             file,
+            ..
         } => put(store, &store_id, &key, value, file, json).await,
-        StateCommand::Delete { store_id, key } => {
+        StateCommand::Delete { store_id, key, .. } => {
+            writable(&store_id)?;
             let existed = store.delete(&store_id, &key).await.map_err(store_failure)?;
             if json {
                 outln!(
@@ -245,21 +329,42 @@ async fn run_on(
             store_id,
             yes,
             reason,
+            ..
         } => clear(store, &store_id, yes, &reason, json).await,
-        StateCommand::Dump { stores, output } => transfer::dump(store, &stores, output, json).await,
+        StateCommand::Dump {
+            stores,
+            output,
+            progress_interval_ms,
+            ..
+        } => {
+            let every = std::time::Duration::from_millis(progress_interval_ms);
+            transfer::dump(store, &stores, output, every, json).await
+        }
         StateCommand::Restore {
             input,
             merge,
             batch,
             reason,
-        } => transfer::restore(store, input, merge, batch, &reason, json).await,
+            progress_interval_ms,
+            ..
+        } => {
+            let options = transfer::RestoreArgs {
+                input,
+                merge,
+                batch,
+                reason,
+                progress_interval: std::time::Duration::from_millis(progress_interval_ms),
+            };
+            transfer::restore(store, options, json).await
+        }
         StateCommand::History {
             store_id,
             key,
             limit,
+            ..
         } => history(store, &store_id, &key, limit, json).await,
-        StateCommand::Lock(LockCommand::List) => lock_list(store, json).await,
-        StateCommand::ForceUnlock { id } => force_unlock(store, &id, json).await,
+        StateCommand::Lock(LockCommand::List { .. }) => lock_list(store, json).await,
+        StateCommand::ForceUnlock { id, .. } => force_unlock(store, &id, json).await,
         StateCommand::Migrate { .. } => Err(Failure::usage("migrate takes --from and --to")),
     }
 }
@@ -282,13 +387,17 @@ async fn stores(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> 
     if rows.is_empty() {
         outln!("no stores hold keys in provider {}", store.info().name)?;
     }
-    let width = rows
+    let shown: Vec<(String, u64)> = rows
+        .into_iter()
+        .map(|(id, keys)| (escaped(&id).into_owned(), keys))
+        .collect();
+    let width = shown
         .iter()
-        .map(|(id, _)| id.len())
+        .map(|(id, _)| id.chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
-    for (id, keys) in rows {
+    for (id, keys) in shown {
         outln!("{id:<width$}  {keys:>10} keys")?;
     }
     Ok(())
@@ -313,7 +422,7 @@ async fn keys(
                 let row = serde_json::json!({ "key": e.key, "version": e.version, "bytes": e.value.len() });
                 write!(out, "{}{row}", if first { "" } else { "," }).map_err(broken)?;
             } else {
-                writeln!(out, "{}", e.key).map_err(broken)?;
+                writeln!(out, "{}", escaped(&e.key)).map_err(broken)?;
             }
             first = false;
         }
@@ -355,7 +464,8 @@ async fn get(
     let Some(entry) = entry else {
         let what = version.map_or(String::new(), |v| format!(" at version {v}"));
         return Err(Failure::failed(format!(
-            "store {store_id:?} has no key {key:?}{what}; `stateplug state keys {store_id}` lists its keys"
+            "store {store_id:?} has no key {key:?}{what}; `stateplug state keys {}` lists its keys",
+            escaped(store_id)
         )));
     };
     if raw {
@@ -395,6 +505,7 @@ async fn put(
                 "give the value: `stateplug state put <store_id> <key> <value>` or --file <path>",
             )),
         };
+    writable(store_id)?;
     let len = bytes.len();
     let version = store
         .set(store_id, key, bytes)
@@ -418,6 +529,7 @@ async fn clear(
     reason: &str,
     json: bool,
 ) -> Result<(), Failure> {
+    writable(store_id)?;
     if !yes {
         let stdin = std::io::stdin();
         if !stdin.is_terminal() {
@@ -443,9 +555,10 @@ async fn clear(
         }
     }
     let lock = LockRequest::new("clear").reason(reason);
-    let cleared = ops::clear_stores(store, &[store_id.to_string()], &lock)
+    let interrupt = Interrupt::catch("clear")?;
+    let cleared = ops::clear_stores(store, &[store_id.to_string()], &lock, &interrupt)
         .await
-        .map_err(ops_failure)?;
+        .map_err(|e| interrupt.failure(e))?;
     let removed = cleared.first().map_or(0, |(_, n)| *n);
     if json {
         outln!(
@@ -490,7 +603,7 @@ async fn history(
     }
     for h in versions {
         match h.value {
-            Some(v) => outln!("{:>12}  {}", h.version, show(&v)),
+            Some(v) => outln!("{:>12}  {}", h.version, show_inline(&v)),
             None => outln!("{:>12}  (deleted)", h.version),
         }?;
     }
@@ -520,17 +633,17 @@ async fn lock_list(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failur
         let state = if l.is_expired(now) { "  EXPIRED" } else { "" };
         outln!(
             "{}  by {} ({}, pid {} on {})  since {}  expires {}{state}{}",
-            l.id,
-            l.owner,
-            l.operation,
+            escaped(&l.id),
+            escaped(&l.owner),
+            escaped(&l.operation),
             l.pid,
-            l.host,
+            escaped(&l.host),
             l.created(),
             l.expires(),
             if l.reason.is_empty() {
                 String::new()
             } else {
-                format!("  reason: {}", l.reason)
+                format!("  reason: {}", escaped(&l.reason))
             }
         )?;
     }
@@ -545,8 +658,8 @@ async fn force_unlock(store: &Arc<dyn StateStore>, id: &str, json: bool) -> Resu
             } else {
                 outln!(
                     "removed lock {id:?} held by {} ({}) since {}",
-                    info.owner,
-                    info.operation,
+                    escaped(&info.owner),
+                    escaped(&info.operation),
                     info.created()
                 )?;
             }

@@ -1,5 +1,5 @@
-//! Migration progress on standard error: an indicatif bar on a terminal,
-//! plain periodic lines otherwise (logs, pipes).
+//! Progress of `migrate`, `dump` and `restore` on standard error: an
+//! indicatif bar on a terminal, plain periodic lines otherwise (logs, pipes).
 
 use std::{
     sync::{
@@ -10,24 +10,37 @@ use std::{
 };
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stateplug::ops::{MigrateProgress, StoreMigration};
+use stateplug::ops::{Monitor, OpsError, StoreMigration};
 
-use crate::output::note;
+use crate::{
+    output::note,
+    state::{interrupt::Interrupt, show::escaped},
+    Failure,
+};
 
-/// Shows how a migration advances.
+/// Shows how an operation advances, and stops it when interrupted.
 pub(crate) struct CliProgress {
+    /// The operation, which starts every plain line (`migrate: …`).
+    operation: &'static str,
     bar: Option<ProgressBar>,
     every: Duration,
     started: Instant,
     done: AtomicU64,
     total: AtomicU64,
-    /// When the last plain line was printed, and the store being copied.
+    /// When the last plain line was printed, and the store being worked on.
     plain: Mutex<(Instant, String)>,
+    interrupt: Interrupt,
 }
 
 impl CliProgress {
-    /// A bar when `terminal`, else a line every `every`.
-    pub(crate) fn new(terminal: bool, every: Duration) -> Self {
+    /// A bar when `terminal`, else a line at most every `every` (each batch
+    /// when zero); stops the operation when `interrupt` says so.
+    pub(crate) fn new(
+        operation: &'static str,
+        terminal: bool,
+        every: Duration,
+        interrupt: Interrupt,
+    ) -> Self {
         let bar = terminal.then(|| {
             let style = ProgressStyle::with_template(
                 "{spinner} {msg:20} [{bar:30}] {pos}/{len} keys  {per_sec}  eta {eta}",
@@ -37,13 +50,20 @@ impl CliProgress {
             ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(style)
         });
         CliProgress {
+            operation,
             bar,
             every,
             started: Instant::now(),
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             plain: Mutex::new((Instant::now(), String::new())),
+            interrupt,
         }
+    }
+
+    /// The failure to report for `error` (see [`Interrupt::failure`]).
+    pub(crate) fn failure(&self, error: OpsError) -> Failure {
+        self.interrupt.failure(error)
     }
 
     /// Removes the bar.
@@ -66,21 +86,22 @@ impl CliProgress {
     }
 }
 
-impl MigrateProgress for CliProgress {
+impl Monitor for CliProgress {
     fn begin(&self, stores: usize, total_keys: u64) {
         self.total.store(total_keys, Ordering::Relaxed);
         match &self.bar {
             Some(bar) => bar.set_length(total_keys),
-            None => note!("migrate: {stores} stores, {total_keys} keys in the source"),
+            None => note!("{}: {stores} stores, {total_keys} keys", self.operation),
         }
     }
 
     fn store(&self, store_id: &str) {
+        let shown = escaped(store_id).into_owned();
         match &self.bar {
-            Some(bar) => bar.set_message(store_id.to_string()),
+            Some(bar) => bar.set_message(shown),
             None => {
-                self.plain_state().1 = store_id.to_string();
-                note!("migrate: copying store {store_id}");
+                note!("{}: store {shown}", self.operation);
+                self.plain_state().1 = shown;
             }
         }
     }
@@ -98,7 +119,8 @@ impl MigrateProgress for CliProgress {
         state.0 = Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         note!(
-            "migrate: {done}/{} keys ({:.0} keys/s), store {}",
+            "{}: {done}/{} keys ({:.0} keys/s), store {}",
+            self.operation,
             self.total.load(Ordering::Relaxed),
             done as f64 / secs,
             state.1
@@ -107,14 +129,15 @@ impl MigrateProgress for CliProgress {
 
     fn verifying(&self, store_id: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{store_id} (verifying)"));
+            bar.set_message(format!("{} (verifying)", escaped(store_id)));
         }
     }
 
     fn store_done(&self, result: &StoreMigration) {
         self.line(&format!(
-            "migrate: store {}: {} written, {} deleted, {} unchanged; source {} keys, target {} keys, {}",
-            result.store_id,
+            "{}: store {}: {} written, {} deleted, {} unchanged; source {} keys, target {} keys, {}",
+            self.operation,
+            escaped(&result.store_id),
             result.written,
             result.deleted,
             result.unchanged,
@@ -126,5 +149,9 @@ impl MigrateProgress for CliProgress {
                 "DIFFERENT"
             }
         ));
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.interrupt.stop_requested()
     }
 }

@@ -15,16 +15,16 @@ use crate::{exit, output::note, provider_cmd::load_failure, Failure};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Target {
     /// A pipeline configuration (TOML); its provider holds the state.
-    #[arg(long, global = true, value_name = "PIPELINE.toml")]
+    #[arg(long, value_name = "PIPELINE.toml")]
     pub(crate) config: Option<PathBuf>,
     /// With several [[providers]] in --config: which one (default: the first).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub(crate) provider: Option<String>,
     /// A provider library: a path to a .so, or a name such as `redb` or `memory`.
-    #[arg(long, global = true, value_name = "LIB")]
+    #[arg(long, value_name = "LIB")]
     pub(crate) library: Option<String>,
     /// The library's configuration as JSON, e.g. '{"path": "data/state.redb"}'.
-    #[arg(long, global = true, value_name = "JSON")]
+    #[arg(long, value_name = "JSON")]
     pub(crate) provider_config: Option<String>,
     /// Load the provider library even if other users could have replaced it.
     #[arg(long, global = true)]
@@ -81,19 +81,72 @@ pub(crate) fn open_configured(
     name: Option<&str>,
     allow_writable_library: bool,
 ) -> Result<Arc<dyn StateStore>, Failure> {
-    let mut config = PipelineConfig::load(path).map_err(Failure::usage)?;
-    if allow_writable_library {
-        config.allow_writable_libraries();
+    Configured::load(path, name, allow_writable_library)?.open()
+}
+
+/// A pipeline configuration's provider, found but not opened.
+pub(crate) struct Configured {
+    /// The configuration file.
+    origin: PathBuf,
+    library: PathBuf,
+    config: serde_json::Value,
+    load: LoadOptions,
+    open: stateplug::OpenOptions,
+}
+
+impl Configured {
+    /// The provider `name` (default: the first) of the configuration at
+    /// `path`, with the load and open options of its table
+    /// (`allow_writable_library` also when `allow_writable_library` is given).
+    pub(crate) fn load(
+        path: &std::path::Path,
+        name: Option<&str>,
+        allow_writable_library: bool,
+    ) -> Result<Self, Failure> {
+        let mut config = PipelineConfig::load(path).map_err(Failure::usage)?;
+        if allow_writable_library {
+            config.allow_writable_libraries();
+        }
+        let provider = config.provider_named(name).map_err(Failure::usage)?;
+        let library = config.library_path(&provider).map_err(Failure::usage)?;
+        Ok(Configured {
+            origin: path.to_path_buf(),
+            library,
+            config: provider.config_json(),
+            load: provider.options().load,
+            open: provider.options().open,
+        })
     }
-    let provider = config.provider_named(name).map_err(Failure::usage)?;
-    let library = config.library_path(&provider).map_err(Failure::usage)?;
-    let options = provider.options();
-    let store = LibraryCache::global()
-        .load_with(&library, &options.load)
-        .and_then(|lib| lib.open_with(&provider.config_json(), &options.open))
-        .map_err(|e| load_failure(path.display(), e))?;
-    warn_if_volatile(&store);
-    Ok(store)
+
+    /// Loads the library and opens the provider.
+    pub(crate) fn open(&self) -> Result<Arc<dyn StateStore>, Failure> {
+        let store = LibraryCache::global()
+            .load_with(&self.library, &self.load)
+            .and_then(|lib| lib.open_with(&self.config, &self.open))
+            .map_err(|e| load_failure(self.origin.display(), e))?;
+        warn_if_volatile(&store);
+        Ok(store)
+    }
+
+    /// Where the provider keeps its state when its configuration names a
+    /// `path` (redb's file; any provider's `path` names where it keeps its
+    /// state), as the canonical path of that file: two configurations
+    /// naming it, however spelt (relative, through a symbolic link), name
+    /// the same state. Relative paths are relative to the current folder,
+    /// as for the provider. `None` when there is no `path`.
+    pub(crate) fn state_file(&self) -> Option<PathBuf> {
+        let path = std::path::Path::new(self.config.get("path")?.as_str()?);
+        if let Ok(canonical) = path.canonicalize() {
+            return Some(canonical);
+        }
+        // Not there yet: its folder's canonical path and its name.
+        let absolute = std::path::absolute(path).ok()?;
+        let folder = absolute.parent()?.canonicalize();
+        match (folder, absolute.file_name()) {
+            (Ok(folder), Some(name)) => Some(folder.join(name)),
+            _ => Some(absolute),
+        }
+    }
 }
 
 /// Opens a library by path or name with a JSON configuration.
