@@ -708,6 +708,36 @@ async fn expired_locks_are_taken_over_and_force_unlock_stops_the_holder() {
     assert_eq!(list_locks(&store).await.unwrap().len(), 1);
 }
 
+/// A lock is never taken over before its whole lifetime has passed (it
+/// used to be kept in whole seconds: a 1 s lock fell after 0.2 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_not_taken_over_before_its_lifetime_has_passed() {
+    let store = memory();
+    let ids = ["s".to_string()];
+    let ttl = Duration::from_millis(700);
+    let taken = std::time::Instant::now();
+    let held = LockSet::acquire(&store, &ids, &LockRequest::new("migrate").ttl(ttl))
+        .await
+        .unwrap();
+    let other = LockRequest::new("restore").owner("b@y");
+    loop {
+        let attempt = std::time::Instant::now();
+        match LockSet::acquire(&store, &ids, &other).await {
+            Err(e) => assert!(e.is_locked(), "{e}"),
+            Ok(_) => {
+                assert!(
+                    attempt.duration_since(taken) >= ttl,
+                    "taken over after {:?} of a {ttl:?} lock",
+                    attempt.duration_since(taken)
+                );
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    drop(held);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_without_compare_and_set_cannot_lock() {
     let store = stateplug_tests::load("fixture-minimal")

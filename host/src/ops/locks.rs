@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{CapabilityFlags, Expected, StateStore};
 
 use super::{
-    time::{format_unix, now_unix},
+    time::{format_unix_ms, now_unix_ms},
     OpsError, StoreWalk,
 };
 
@@ -35,9 +35,12 @@ pub const LOCKS_STORE: &str = "$locks";
 /// How long a lock lasts unless renewed, by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// One lock, as stored (JSON) under its id in [`LOCKS_STORE`].
+/// One lock, as stored (JSON) under its id in [`LOCKS_STORE`]. Times are
+/// milliseconds since the Unix epoch, so a lock is never taken over before
+/// its whole lifetime has passed (a record written by stateplug 0.1.0, in
+/// whole seconds, is read as the milliseconds it stands for).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, from = "StoredLock")]
 pub struct LockInfo {
     /// What is locked: a store_id.
     pub id: String,
@@ -48,10 +51,10 @@ pub struct LockInfo {
     /// Why, as the operator said (may be empty).
     #[serde(default)]
     pub reason: String,
-    /// When it was taken, seconds since the Unix epoch.
-    pub created_unix: u64,
-    /// When it expires unless renewed, seconds since the Unix epoch.
-    pub expires_unix: u64,
+    /// When it was taken, milliseconds since the Unix epoch.
+    pub created_unix_ms: u64,
+    /// When it expires unless renewed, milliseconds since the Unix epoch.
+    pub expires_unix_ms: u64,
     /// The host of the holding process.
     pub host: String,
     /// The holding process.
@@ -62,20 +65,69 @@ pub struct LockInfo {
     pub pid_start: Option<u64>,
 }
 
+/// A lock record as stored: this version's, or one of stateplug 0.1.0
+/// (times in whole seconds, under other names).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredLock {
+    id: String,
+    owner: String,
+    operation: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    created_unix_ms: Option<u64>,
+    #[serde(default)]
+    expires_unix_ms: Option<u64>,
+    #[serde(default)]
+    created_unix: Option<u64>,
+    #[serde(default)]
+    expires_unix: Option<u64>,
+    host: String,
+    pid: u32,
+    #[serde(default)]
+    pid_start: Option<u64>,
+}
+
+impl From<StoredLock> for LockInfo {
+    fn from(s: StoredLock) -> Self {
+        let ms = |ms: Option<u64>, secs: Option<u64>| {
+            ms.or_else(|| secs.map(|s| s.saturating_mul(1000)))
+                .unwrap_or(0)
+        };
+        LockInfo {
+            id: s.id,
+            owner: s.owner,
+            operation: s.operation,
+            reason: s.reason,
+            created_unix_ms: ms(s.created_unix_ms, s.created_unix),
+            expires_unix_ms: ms(s.expires_unix_ms, s.expires_unix),
+            host: s.host,
+            pid: s.pid,
+            pid_start: s.pid_start,
+        }
+    }
+}
+
 impl LockInfo {
     /// When it was taken, RFC 3339.
     pub fn created(&self) -> String {
-        format_unix(self.created_unix)
+        format_unix_ms(self.created_unix_ms)
     }
 
     /// When it expires, RFC 3339.
     pub fn expires(&self) -> String {
-        format_unix(self.expires_unix)
+        format_unix_ms(self.expires_unix_ms)
     }
 
-    /// Whether it has expired at `now` (seconds since the epoch).
-    pub fn is_expired(&self, now: u64) -> bool {
-        now >= self.expires_unix
+    /// Whether it has expired at `now_ms` (milliseconds since the epoch).
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_unix_ms
+    }
+
+    /// Whether it has expired by now.
+    pub fn is_expired_now(&self) -> bool {
+        self.is_expired(now_unix_ms())
     }
 
     /// Whether the holding process is known to have ended: it ran on this
@@ -122,9 +174,9 @@ impl LockRequest {
         self
     }
 
-    /// The same request with another expiry (at least one second).
+    /// The same request with another expiry (at least a millisecond).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.max(Duration::from_secs(1));
+        self.ttl = ttl.max(Duration::from_millis(1));
         self
     }
 
@@ -135,7 +187,7 @@ impl LockRequest {
     }
 
     fn record(&self, id: &str) -> LockInfo {
-        let now = now_unix();
+        let now = now_unix_ms();
         let host = hostname();
         LockInfo {
             id: id.to_string(),
@@ -147,8 +199,8 @@ impl LockRequest {
             }),
             operation: self.operation.clone(),
             reason: self.reason.clone(),
-            created_unix: now,
-            expires_unix: now.saturating_add(self.ttl.as_secs().max(1)),
+            created_unix_ms: now,
+            expires_unix_ms: now.saturating_add(ttl_ms(self.ttl)),
             host,
             pid: std::process::id(),
             pid_start: process_start(std::process::id()),
@@ -174,6 +226,13 @@ impl std::fmt::Debug for LockSet {
 }
 
 /// Refuses a provider that cannot hold locks.
+/// A lock's lifetime in whole milliseconds, rounded up so it never
+/// expires early.
+fn ttl_ms(ttl: Duration) -> u64 {
+    let ms = ttl.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+}
+
 fn require_cas(store: &Arc<dyn StateStore>, operation: &str) -> Result<(), OpsError> {
     if store.capabilities().has(CapabilityFlags::COMPARE_AND_SET) {
         return Ok(());
@@ -244,7 +303,7 @@ impl LockSet {
                 None => Expected::Absent,
                 Some(entry) => {
                     let theirs = parse(id, &entry.value)?;
-                    let taken_over = theirs.is_expired(now_unix())
+                    let taken_over = theirs.is_expired_now()
                         || (theirs.operation == self.request.operation
                             && theirs.holder_has_ended());
                     if !taken_over {
@@ -302,10 +361,10 @@ impl LockSet {
         if self.renewed.elapsed() < self.request.ttl / 3 {
             return Ok(());
         }
-        let expires = now_unix().saturating_add(self.request.ttl.as_secs().max(1));
+        let expires = now_unix_ms().saturating_add(ttl_ms(self.request.ttl));
         for (info, version) in &mut self.held {
             let mut renewed = info.clone();
-            renewed.expires_unix = expires;
+            renewed.expires_unix_ms = expires;
             match self
                 .store
                 .compare_and_set(
@@ -423,8 +482,8 @@ pub async fn force_unlock(
         owner: "unknown".to_string(),
         operation: "unknown".to_string(),
         reason: "the record was not a readable lock".to_string(),
-        created_unix: 0,
-        expires_unix: 0,
+        created_unix_ms: 0,
+        expires_unix_ms: 0,
         host: String::new(),
         pid: 0,
         pid_start: None,
@@ -485,13 +544,45 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_lasts_its_whole_lifetime_to_the_millisecond() {
+        for ttl in [
+            Duration::from_millis(1300),
+            Duration::from_secs(1),
+            Duration::from_micros(1500),
+        ] {
+            let info = LockRequest::new("clear").ttl(ttl).record("s");
+            let lifetime = info.expires_unix_ms - info.created_unix_ms;
+            assert!(
+                Duration::from_millis(lifetime) >= ttl,
+                "{ttl:?}: {lifetime} ms"
+            );
+            assert!(
+                !info.is_expired(info.created_unix_ms + lifetime - 1),
+                "{ttl:?}"
+            );
+            assert!(info.is_expired(info.created_unix_ms + lifetime), "{ttl:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_of_stateplug_0_1_is_read_in_milliseconds() {
+        let old = br#"{"id":"s","owner":"a@b","operation":"clear","reason":"","created_unix":10,"expires_unix":12,"host":"b","pid":1,"pid_start":null}"#;
+        let info = parse("s", old).unwrap();
+        assert_eq!(
+            (info.created_unix_ms, info.expires_unix_ms),
+            (10_000, 12_000)
+        );
+        assert!(!info.is_expired(11_999) && info.is_expired(12_000));
+    }
+
+    #[test]
     fn a_lock_record_round_trips_and_shows_its_times() {
         let info = LockRequest::new("migrate")
             .reason("moving to redb")
             .owner("alice@box")
             .ttl(Duration::from_secs(60))
             .record("orders");
-        assert_eq!(info.expires_unix - info.created_unix, 60);
+        assert_eq!(info.expires_unix_ms - info.created_unix_ms, 60_000);
         assert_eq!(parse("orders", &encode(&info)).unwrap(), info);
         assert!(info.created().ends_with('Z'));
         let err = parse("orders", b"{}").unwrap_err().to_string();

@@ -29,7 +29,7 @@ pub mod migrate;
 mod monitor;
 pub mod restore;
 mod select;
-pub mod time;
+pub(crate) mod time;
 mod walk;
 
 pub use clear::clear_stores;

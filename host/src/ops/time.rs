@@ -1,4 +1,4 @@
-//! Wall-clock times as seconds since the Unix epoch, shown as RFC 3339 UTC.
+//! Wall-clock times since the Unix epoch, shown as RFC 3339 UTC.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -7,6 +7,19 @@ pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Milliseconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `ms` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_unix_ms(ms: u64) -> String {
+    let secs = format_unix(ms / 1000);
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms % 1000)
 }
 
 /// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -47,5 +60,9 @@ mod tests {
         assert_eq!(format_unix(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format_unix(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(format_unix(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(
+            format_unix_ms(1_700_000_000_042),
+            "2023-11-14T22:13:20.042Z"
+        );
     }
 }

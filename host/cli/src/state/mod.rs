@@ -628,9 +628,8 @@ async fn lock_list(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failur
     if locks.is_empty() {
         outln!("no locks")?;
     }
-    let now = ops::time::now_unix();
     for l in locks {
-        let state = if l.is_expired(now) { "  EXPIRED" } else { "" };
+        let state = if l.is_expired_now() { "  EXPIRED" } else { "" };
         outln!(
             "{}  by {} ({}, pid {} on {})  since {}  expires {}{state}{}",
             escaped(&l.id),
