@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
 pub mod layers;

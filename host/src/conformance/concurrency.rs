@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fresh_store_id, ok};
-use crate::store::{Expected, StateStore};
+use crate::store::{CapabilityFlags, ErrorKind, Expected, StateStore};
 
 const TASKS: u64 = 8;
 const INCREMENTS: u64 = 50;
@@ -78,5 +78,58 @@ pub async fn concurrent_writers_to_distinct_keys_all_land(store: Arc<dyn StateSt
     }
     assert_eq!(ok(store.key_count(&s).await, "key_count"), 200);
     assert_eq!(ok(store.get(&s, "t7-24").await, "get"), Some(vec![7, 24]));
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
+/// Many concurrent writers of every kind at once (a provider that declares
+/// `GROUP_WRITES` gets them in groups): each answer is what the write alone
+/// would answer, and a refused write among them fails alone.
+pub async fn concurrent_writes_answer_as_if_alone(store: Arc<dyn StateStore>) {
+    const WRITERS: usize = 32;
+    let s = fresh_store_id("grouped");
+    let cas = store.capabilities().has(CapabilityFlags::COMPARE_AND_SET);
+    let mut tasks = Vec::new();
+    for t in 0..WRITERS {
+        let (store, s) = (Arc::clone(&store), s.clone());
+        tasks.push(tokio::spawn(async move {
+            let own = format!("w{t:02}");
+            let mut last = 0;
+            for round in 0..10u8 {
+                let v = ok(store.set(&s, &own, vec![round]).await, "set");
+                assert!(v > last, "each writer's versions grow");
+                last = v;
+                assert!(
+                    !ok(store.delete(&s, &format!("{own}-missing")).await, "delete"),
+                    "a delete of a missing key says so, whatever else is in its group"
+                );
+                if cas {
+                    // Refused, alone: the writes around it still land.
+                    let stale = store
+                        .compare_and_set(&s, &own, Expected::Version(v + 1_000_000), vec![])
+                        .await;
+                    let err = stale.expect_err("a stale compare-and-set is refused");
+                    assert_eq!(err.kind(), ErrorKind::VERSION_CONFLICT, "{err}");
+                    let next = ok(
+                        store
+                            .compare_and_set(&s, &own, Expected::Version(v), vec![round, 1])
+                            .await,
+                        "compare_and_set at the current version",
+                    );
+                    assert!(next > v);
+                    last = next;
+                }
+            }
+            (own, last)
+        }));
+    }
+    for task in tasks {
+        let (own, last) = task.await.expect("writer task panicked");
+        let entry = ok(store.get_entry(&s, &own).await, "get_entry").expect("written");
+        assert_eq!(
+            entry.version, last,
+            "{own} ends at its last acknowledged write"
+        );
+    }
+    assert_eq!(ok(store.key_count(&s).await, "key_count"), WRITERS as u64);
     ok(store.clear_store(&s).await, "clear_store");
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{fails_with, fresh_store_id, ok};
-use crate::store::{ErrorKind, Expected, StateStore, TxnOp};
+use crate::store::{CapabilityFlags, ErrorKind, Expected, Operation, StateStore, TxnOp, WriteOp};
 
 async fn version_of(store: &Arc<dyn StateStore>, s: &str, key: &str) -> Option<u64> {
     ok(store.get_entry(s, key).await, "get_entry").map(|e| e.version)
@@ -231,5 +231,115 @@ pub async fn transaction_failed_check_changes_nothing(store: Arc<dyn StateStore>
         "transaction requiring an existing key to be absent",
     );
     assert!(!ok(store.contains_key(&s, "x").await, "contains_key"));
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
+/// `Expected::Version(0)` names no key (versions start at 1): every write
+/// that carries it is refused with `INVALID_ARGUMENT` and changes nothing,
+/// whether the key exists or not, through the ABI as in-process.
+pub async fn version_zero_is_refused_as_invalid(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("version-zero");
+    let zero = Expected::Version(0);
+    fails_with(
+        store
+            .compare_and_set(&s, "missing", zero, b"x".to_vec())
+            .await,
+        ErrorKind::INVALID_ARGUMENT,
+        "compare_and_set of a missing key at version 0",
+    );
+    assert!(
+        !ok(store.contains_key(&s, "missing").await, "contains_key"),
+        "version 0 never creates the key"
+    );
+    ok(store.set(&s, "present", b"1".to_vec()).await, "set");
+    fails_with(
+        store
+            .compare_and_set(&s, "present", zero, b"2".to_vec())
+            .await,
+        ErrorKind::INVALID_ARGUMENT,
+        "compare_and_set of a present key at version 0",
+    );
+    fails_with(
+        store.compare_and_delete(&s, "present", 0).await,
+        ErrorKind::INVALID_ARGUMENT,
+        "compare_and_delete at version 0",
+    );
+    assert_eq!(
+        ok(store.get(&s, "present").await, "get"),
+        Some(b"1".to_vec())
+    );
+    if store.capabilities().has(CapabilityFlags::TRANSACTIONS) {
+        fails_with(
+            store
+                .transaction(
+                    &s,
+                    vec![
+                        TxnOp::check("missing", zero),
+                        TxnOp::put("other", b"x".to_vec()),
+                    ],
+                )
+                .await,
+            ErrorKind::INVALID_ARGUMENT,
+            "a transaction checking version 0",
+        );
+        assert!(!ok(store.contains_key(&s, "other").await, "contains_key"));
+    }
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
+/// A write that changes nothing (a delete of a missing key, a clear of an
+/// empty store, a transaction of checks only) answers revision 0 and
+/// consumes no revision; a write that changes something answers its
+/// revision, and a deletion is reported at it.
+pub async fn a_write_that_changes_nothing_answers_revision_zero(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("no-change");
+    let before = ok(store.set(&s, "k", b"1".to_vec()).await, "set");
+    let nothing = [WriteOp::delete("missing")];
+    let written = ok(store.write(Operation::Write, &s, &nothing).await, "write");
+    assert_eq!((written.revision(), written.len()), (0, 0), "{written:?}");
+    let empty = fresh_store_id("no-change-empty");
+    let cleared = ok(
+        store
+            .write(Operation::Write, &empty, &[WriteOp::Clear])
+            .await,
+        "clear",
+    );
+    assert_eq!((cleared.revision(), cleared.len()), (0, 0), "{cleared:?}");
+    // (The memory provider of release 0.1.0 answered such a transaction with
+    // a revision of its own; it is run unchanged in the tests of old
+    // libraries, so the fixed behaviour is asserted from 0.1.1 on.)
+    if store.capabilities().has(CapabilityFlags::TRANSACTIONS)
+        && store.info().interface_version != "0.1.0"
+    {
+        let checks = vec![
+            TxnOp::check("k", Expected::Version(before)),
+            TxnOp::delete("missing"),
+        ];
+        assert_eq!(ok(store.transaction(&s, checks).await, "transaction"), 0);
+    }
+    let deleted = ok(
+        store
+            .write(Operation::Write, &s, &[WriteOp::delete("k")])
+            .await,
+        "delete",
+    );
+    let change = deleted.changes().next().expect("the delete changed k");
+    assert_eq!(
+        (change.key, change.prior, change.version),
+        ("k", Some(before), None)
+    );
+    let after = ok(store.set(&s, "k", b"2".to_vec()).await, "set");
+    assert!(after > before, "versions only grow");
+    // A provider built against interface 0.1.0 deletes through its old
+    // `delete`, which has no revision to give.
+    if store.info().interface_version != "0.1.0" {
+        assert!(deleted.revision() > 0, "a deletion has a revision");
+    }
+    if deleted.revision() > 0 {
+        assert!(
+            deleted.revision() > before && deleted.revision() < after,
+            "a deletion has a revision of its own, between the versions around it"
+        );
+    }
     ok(store.clear_store(&s).await, "clear_store");
 }
