@@ -39,3 +39,28 @@ fn an_inline_get_is_ready_at_once() {
     };
     assert_eq!(answer.unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+/// A task looping over gets the memory provider answers at once still
+/// lets the other tasks of its thread run (the answers take part in
+/// tokio's cooperative budget): a spawned task makes progress.
+#[test]
+fn a_loop_of_inline_gets_lets_a_spawned_task_run() {
+    let (store, ()) = stateplug_tests::memory_so();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        store.set("s", "k", b"v".to_vec()).await.unwrap();
+        let progressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = progressed.clone();
+        tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+        for gets in 0..1_000_000u64 {
+            store.get("s", "k").await.unwrap();
+            if progressed.load(std::sync::atomic::Ordering::SeqCst) {
+                assert!(gets < 10_000, "the spawned task ran only after {gets} gets");
+                return;
+            }
+        }
+        panic!("the spawned task never ran while the loop got");
+    });
+}
