@@ -103,7 +103,7 @@ impl Sizes {
 /// Where the provider libraries were built: beside this binary.
 pub fn library(name: &str) -> stateplug::ProviderLibrary {
     let file = format!("libstateplug_provider_{name}.so");
-    let path: PathBuf = stateplug::config::default_provider_dirs()
+    let path: PathBuf = stateplug::provider::default_provider_dirs()
         .into_iter()
         .map(|dir| dir.join(&file))
         .find(|p| p.is_file())

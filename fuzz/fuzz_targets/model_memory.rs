@@ -15,7 +15,7 @@ use stateplug_tests::fuzz_input::ModelTarget;
 fn target() -> &'static ModelTarget {
     static TARGET: OnceLock<ModelTarget> = OnceLock::new();
     TARGET.get_or_init(|| {
-        let store = stateplug::open_in_process(
+        let store = stateplug::provider::open_in_process(
             stateplug_provider_memory::open_in_process,
             &serde_json::json!({}),
         )

@@ -21,7 +21,7 @@ fn target() -> &'static ModelTarget {
             tempfile::tempdir()
         }
         .expect("a temp dir");
-        let store = stateplug::open_in_process(
+        let store = stateplug::provider::open_in_process(
             stateplug_provider_redb::open_in_process,
             &serde_json::json!({ "path": dir.path().join("fuzz.redb") }),
         )

@@ -14,7 +14,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The data path, and the module of each step:
+//! The crate root holds what an embedder uses; the modules hold the rest,
+//! along the data path:
 //!
 //! ```text
 //! plugin (plugin::)  ->  ScopedStore (store::)  ->  layers (layers::)
@@ -28,29 +29,24 @@ pub mod conformance;
 mod error;
 pub mod layers;
 pub mod ops;
-mod plugin;
-mod provider;
-mod runtime;
-mod store;
+pub mod plugin;
+pub mod provider;
+pub mod runtime;
+pub mod store;
 
 /// Re-exported so plugin authors implement `Source` and `Reaction` without another dependency.
 pub use async_trait::async_trait;
 pub use error::Error;
 pub use plugin::{
-    BootstrapFactory, BootstrapProvider, Event, PluginError, PluginRegistry, PluginResult,
-    PluginSpec, Reaction, ReactionContext, ReactionFactory, Snapshot, Source, SourceContext,
-    SourceFactory,
+    BootstrapProvider, Event, PluginError, PluginResult, Reaction, ReactionContext, Snapshot,
+    Source, SourceContext,
 };
-pub use provider::{
-    open_in_process, LibraryCache, LoadError, LoadOptions, OpenOptions, ProviderLibrary,
-};
+pub use provider::{LoadError, LoadOptions, OpenOptions, ProviderLibrary};
 pub use runtime::{
-    BuildError, FailurePolicy, Host, HostBuilder, HostError, HostProgress, PluginFailure,
-    PluginKind, PluginReport, RunReport, RunningHost, StopSignal, DEFAULT_PROVIDER_NAME,
+    BuildError, FailurePolicy, Host, HostBuilder, HostError, PluginFailure, PluginKind,
+    PluginReport, RunReport, RunningHost,
 };
 pub use store::{
-    is_reserved_store_id, Capabilities, CapabilityFlags, ChangeKind, ChangePage, ChangeRecord,
-    Entry, ErrorKind, Expected, HistoryEntry, KeyEntry, Operation, Page, Row, RowPage, Scan,
-    ScopedStore, StateStore, StoreError, StoreFuture, StoreInfo, StoreResult, TxnOp,
-    RESERVED_STORE_ID_REASON,
+    CapabilityFlags, ChangeKind, ChangeRecord, Entry, ErrorKind, Expected, Scan, ScopedStore,
+    StateStore, StoreError, StoreResult, TxnOp, WriteOp, Written,
 };

@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use stateplug::{BootstrapProvider, PluginError, PluginResult, PluginSpec, Snapshot};
+use stateplug::{plugin::PluginSpec, BootstrapProvider, PluginError, PluginResult, Snapshot};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ use std::{io::SeekFrom, path::PathBuf, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use stateplug::{PluginError, PluginResult, PluginSpec, Source, SourceContext};
+use stateplug::{plugin::PluginSpec, PluginError, PluginResult, Source, SourceContext};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Settings of a `file-tail` source.

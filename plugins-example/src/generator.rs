@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use stateplug::{PluginResult, PluginSpec, Source, SourceContext};
+use stateplug::{plugin::PluginSpec, PluginResult, Source, SourceContext};
 
 const WORDS: [&str; 16] = [
     "state",

@@ -19,7 +19,7 @@ pub use generator::{line_for, Generator};
 pub use word_count::{count_words, WordCount, COUNT_PREFIX};
 
 /// Registers every example plugin kind in `registry`.
-pub fn register(registry: &mut stateplug::PluginRegistry) {
+pub fn register(registry: &mut stateplug::plugin::PluginRegistry) {
     registry
         .source("file-tail", file_tail::from_spec)
         .source("generator", generator::from_spec)

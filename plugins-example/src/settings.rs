@@ -1,7 +1,7 @@
 //! Reading a plugin's settings from its spec.
 
 use serde::de::DeserializeOwned;
-use stateplug::PluginSpec;
+use stateplug::plugin::PluginSpec;
 
 /// Parses `spec.settings` into `T`; the error names the field.
 pub(crate) fn parse<T: DeserializeOwned>(spec: &PluginSpec) -> Result<T, String> {

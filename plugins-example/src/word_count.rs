@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use stateplug::{PluginError, PluginResult, PluginSpec, Reaction, ReactionContext, TxnOp};
+use stateplug::{plugin::PluginSpec, PluginError, PluginResult, Reaction, ReactionContext, TxnOp};
 
 /// Counts live under `count/<word>` as decimal text.
 pub const COUNT_PREFIX: &str = "count/";

@@ -2,6 +2,8 @@
 //! SIGKILL at random moments and restarted; after every kill the file
 //! opens, every acknowledged write is there, and no transaction is half
 //! applied. `STATEPLUG_CRASH_CYCLES=500` runs a long campaign.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     collections::BTreeSet,

@@ -1,11 +1,14 @@
 //! Faults: injected failures reach callers with their context, temporary
 //! ones are retried within bounds, and plugins see errors, never a hang.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{sync::Arc, time::Duration};
 
 use stateplug::{
     layers::{Fault, FaultLayer, Layered, RetryLayer, RetryPolicy},
-    ErrorKind, Expected, Host, HostError, Operation, StateStore,
+    store::Operation,
+    ErrorKind, Expected, Host, HostError, StateStore,
 };
 use stateplug_plugins_example::{Generator, WordCount};
 

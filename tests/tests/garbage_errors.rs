@@ -8,7 +8,8 @@ use std::{sync::Arc, time::Duration};
 
 use stateplug::{
     layers::{FaultLayer, Layered, RetryLayer, RetryPolicy, TracingLayer},
-    ErrorKind, Operation, ScopedStore, StateStore,
+    store::Operation,
+    ErrorKind, ScopedStore, StateStore,
 };
 use stateplug_tests::load;
 

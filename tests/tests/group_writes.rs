@@ -2,6 +2,8 @@
 //! redb `.so` in groups (`GROUP_WRITES`): every call gets its own answer,
 //! exactly as if it ran alone, a refused call fails alone, and tasks that
 //! give up waiting never stall the others.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{sync::Arc, time::Duration};
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use stateplug::StateStore;
 
 fn memory() -> (Arc<dyn StateStore>, ()) {
-    let store = stateplug::open_in_process(
+    let store = stateplug::provider::open_in_process(
         stateplug_provider_memory::open_in_process,
         &serde_json::Value::Null,
     )

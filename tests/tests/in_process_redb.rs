@@ -1,5 +1,7 @@
 //! The conformance suite against the redb provider compiled into this
 //! process (no dynamic loading), through the same adapter as its `.so`.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -8,8 +10,9 @@ use stateplug::StateStore;
 fn redb() -> (Arc<dyn StateStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = stateplug_tests::redb_config(dir.path());
-    let store = stateplug::open_in_process(stateplug_provider_redb::open_in_process, &config)
-        .expect("open redb in process");
+    let store =
+        stateplug::provider::open_in_process(stateplug_provider_redb::open_in_process, &config)
+            .expect("open redb in process");
     (store, dir)
 }
 

@@ -1,6 +1,8 @@
 //! The host layers: the whole conformance suite through each layer over the
 //! loaded memory and redb libraries, the watch layer's change events, and
 //! the tracing layer's fields.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     collections::HashMap,
@@ -447,7 +449,7 @@ async fn watch_failed_writes_publish_nothing() {
     assert_eq!(refused.kind(), ErrorKind::INVALID_ARGUMENT);
     assert_eq!(
         refused.operation,
-        stateplug::Operation::Set,
+        stateplug::store::Operation::Set,
         "the error names the caller's operation"
     );
     let empty = layer.set("", "k", vec![]).await.unwrap_err();

@@ -1,6 +1,8 @@
 //! Loading libraries: broken fixture libraries get exact, short errors;
 //! several providers and several instances live side by side; a provider
 //! panic is contained; provider logs reach the host's subscriber.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use stateplug::{ErrorKind, LoadError, ProviderLibrary};
 use stateplug_tests::{library_path, load};
@@ -361,7 +363,7 @@ fn a_provider_call_that_never_returns_times_out_and_the_host_keeps_working() {
             err.temporary && err.message.contains("did not answer within"),
             "{err}"
         );
-        assert_eq!(err.operation, stateplug::Operation::Set);
+        assert_eq!(err.operation, stateplug::store::Operation::Set);
         assert_eq!(
             store.get("s", "k").await.unwrap(),
             None,

@@ -1,5 +1,7 @@
 //! Model-based property test: random operation sequences applied to each
 //! provider (through its `.so`) and to a `BTreeMap`, compared after every step.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 use stateplug::conformance::{check_against_model, ModelOp, MODEL_KEYS, MODEL_STORES};

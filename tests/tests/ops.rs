@@ -2,6 +2,8 @@
 //! memory and redb providers loaded from their `.so`: dump and restore,
 //! damaged dumps refused whole, migration between providers including a
 //! half-done one, locks between operators, and history through the host.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{io::Cursor, sync::Arc, time::Duration};
 

@@ -2,6 +2,8 @@
 //! counter, watch events crossing hosts through the change feed, and
 //! connections lost under load. Needs `STATEPLUG_TEST_POSTGRES_URL`;
 //! without it each test prints one skip line.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 mod postgres_support;
 

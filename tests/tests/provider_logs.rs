@@ -1,4 +1,6 @@
 //! A provider library's `tracing` events reach the host's subscriber.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 

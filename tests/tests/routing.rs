@@ -1,11 +1,14 @@
 //! Several providers in one host: each plugin's state (and checkpoints)
 //! lands in the provider it is routed to; durability is checked per
 //! plugin; a library serves every instance after one load.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
 use stateplug::{
-    config::PipelineConfig, BuildError, Host, LibraryCache, PluginRegistry, StateStore,
+    config::PipelineConfig, plugin::PluginRegistry, provider::LibraryCache, BuildError, Host,
+    StateStore,
 };
 use stateplug_plugins_example::{Generator, WordCount};
 
@@ -84,7 +87,10 @@ async fn durability_and_routes_are_checked_per_plugin() {
         .source(Generator::new("g").durable(false))
         .build()
         .unwrap();
-    assert_eq!(host.provider_of("g"), stateplug::DEFAULT_PROVIDER_NAME);
+    assert_eq!(
+        host.provider_of("g"),
+        stateplug::runtime::DEFAULT_PROVIDER_NAME
+    );
 
     let err = Host::builder()
         .provider_store(memory())
@@ -191,4 +197,23 @@ fn a_library_is_loaded_once_whatever_the_spelling_of_its_path() {
     assert_eq!(a.info(), b.info());
     assert!(cache.load("/no/such/lib.so").is_err());
     assert_eq!(cache.len(), 1, "failures are not cached");
+}
+
+/// `provider_library` takes a provider name, as configuration files do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_library_is_found_by_name() {
+    let host = stateplug::Host::builder()
+        .provider_library("stateplug-provider-memory", serde_json::json!({}))
+        .build()
+        .expect("found by name");
+    assert_eq!(host.store().info().name, "memory");
+    let err = stateplug::Host::builder()
+        .provider_library("nosuch", serde_json::json!({}))
+        .build()
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("no provider library named"),
+        "{err}"
+    );
 }

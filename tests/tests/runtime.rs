@@ -1,5 +1,7 @@
 //! The host runtime: build-time checks, isolation between plugins, exact
 //! counts, resume after a clean restart, bootstrap, failures and back-pressure.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     collections::BTreeMap,

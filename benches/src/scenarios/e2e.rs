@@ -13,7 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use stateplug::{FailurePolicy, Host, PluginKind, PluginRegistry, PluginSpec, StateStore};
+use stateplug::{
+    plugin::PluginRegistry, plugin::PluginSpec, FailurePolicy, Host, PluginKind, StateStore,
+};
 use stateplug_plugins_example::{count_words, line_for, COUNT_PREFIX};
 
 use super::{
@@ -237,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_miscount_is_caught_and_exact_counts_pass() {
-        let store = stateplug::open_in_process(
+        let store = stateplug::provider::open_in_process(
             stateplug_provider_memory::open_in_process,
             &serde_json::Value::Null,
         )

@@ -58,7 +58,7 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
             store.insert(k.clone(), value(i, VALUE_LEN));
         }
     }
-    let in_process = stateplug::open_in_process(
+    let in_process = stateplug::provider::open_in_process(
         stateplug_provider_memory::open_in_process,
         &serde_json::Value::Null,
     )

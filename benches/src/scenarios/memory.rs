@@ -23,7 +23,7 @@ pub fn child(kind: &str, keys: usize) {
             std::hint::black_box(&map);
         }
         _ => {
-            let store = stateplug::open_in_process(
+            let store = stateplug::provider::open_in_process(
                 stateplug_provider_memory::open_in_process,
                 &serde_json::Value::Null,
             )

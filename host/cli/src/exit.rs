@@ -2,7 +2,7 @@
 //! shows, as the README does), and the code each error deserves, decided
 //! by its cause.
 
-use stateplug::{ops::OpsError, BuildError, HostError, LoadError, StopSignal, StoreError};
+use stateplug::{ops::OpsError, runtime::StopSignal, BuildError, HostError, LoadError, StoreError};
 
 /// The exit codes, as `--help` shows them.
 pub(crate) const TABLE: &str = "\
@@ -101,7 +101,7 @@ pub(crate) fn of_signal(signal: StopSignal) -> u8 {
 mod tests {
     use std::path::PathBuf;
 
-    use stateplug::{ErrorKind, Operation, PluginFailure, PluginKind};
+    use stateplug::{store::Operation, ErrorKind, PluginFailure, PluginKind};
     use stateplug_provider_api::ProviderError;
 
     use super::*;

@@ -3,8 +3,8 @@
 use std::{path::Path, sync::Arc};
 
 use stateplug::{
-    config::{PipelineConfig, DEFAULT_PROVIDER},
-    conformance, LibraryCache, ProviderLibrary, StateStore,
+    config::PipelineConfig, conformance, provider::LibraryCache, runtime::DEFAULT_PROVIDER_NAME,
+    ProviderLibrary, StateStore,
 };
 
 use crate::{exit, output::outln, Failure};
@@ -28,6 +28,7 @@ pub(crate) fn info(
     json: bool,
     options: &stateplug::LoadOptions,
 ) -> Result<(), Failure> {
+    let path = &resolve_library_arg(path)?;
     let library = ProviderLibrary::load_with(path, options).map_err(Failure::usage)?;
     let info = library.info();
     let caps = library.capabilities();
@@ -73,6 +74,7 @@ pub(crate) async fn check(
     config: &str,
     options: &stateplug::LoadOptions,
 ) -> Result<(), Failure> {
+    let path = &resolve_library_arg(path)?;
     let library = ProviderLibrary::load_with(path, options).map_err(Failure::usage)?;
     let tmp = tempfile::tempdir()
         .map_err(|e| Failure::usage(format!("cannot create a temporary folder: {e}")))?;
@@ -158,7 +160,7 @@ pub(crate) fn list(
     let providers = config.providers().map_err(Failure::usage)?;
     let default = providers
         .first()
-        .map_or(DEFAULT_PROVIDER.to_string(), |p| p.name.clone());
+        .map_or(DEFAULT_PROVIDER_NAME.to_string(), |p| p.name.clone());
     let mut rows = Vec::with_capacity(providers.len());
     for provider in &providers {
         let library_path = config.library_path(provider).map_err(Failure::usage)?;
@@ -231,4 +233,18 @@ pub(crate) fn list(
         outln!("(capabilities as the libraries declare them; --open shows the opened instances')")?;
     }
     Ok(())
+}
+
+/// The library a `provider` command names: a path, or a provider name
+/// looked up as configuration files do (`redb` finds the redb library).
+fn resolve_library_arg(name_or_path: &Path) -> Result<std::path::PathBuf, Failure> {
+    match name_or_path.to_str() {
+        Some(name) => stateplug::provider::resolve_library(name, None).map_err(|looked| {
+            Failure::usage(format!(
+                "no provider library named {name:?}: looked for {looked}; build it (cargo build) \
+                 or give its path"
+            ))
+        }),
+        None => Ok(name_or_path.to_path_buf()),
+    }
 }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use stateplug::{config::PipelineConfig, HostProgress, PluginKind, PluginRegistry};
+use stateplug::{
+    config::PipelineConfig, plugin::PluginRegistry, runtime::HostProgress, PluginKind,
+};
 
 use crate::{exit, output::outln, Failure};
 

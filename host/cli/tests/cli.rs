@@ -1,5 +1,7 @@
 //! The `stateplug` command: provider info and check, configuration errors,
 //! and a run stopped by Ctrl-C that resumes where it stopped.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     path::Path,
@@ -46,6 +48,21 @@ fn provider_info_shows_name_versions_and_capabilities() {
         "{shown}"
     );
     assert!(shown.contains("[ ] inline writes"), "{shown}");
+    // A name finds the library, as in a configuration file.
+    let by_name = stateplug(&["provider", "info", "redb"]);
+    assert!(by_name.status.success(), "{}", text(&by_name));
+    assert!(
+        text(&by_name).contains("provider           redb"),
+        "{}",
+        text(&by_name)
+    );
+    let unknown = stateplug(&["provider", "info", "nosuch"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("no provider library named \"nosuch\""),
+        "{}",
+        text(&unknown)
+    );
 
     let out = stateplug(&[
         "provider",

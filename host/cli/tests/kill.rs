@@ -2,6 +2,8 @@
 //! random moments, again and again, then run to completion; the word counts
 //! must equal the counts computed from the input: nothing counted twice,
 //! nothing missed.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     collections::BTreeMap,

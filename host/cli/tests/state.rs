@@ -3,6 +3,8 @@
 //! memory provider (whose state lives inside one process: a command sees
 //! an empty store, and says so). Library-level behaviour of the same
 //! operations, memory included, is tested in `tests/tests/ops.rs`.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::{
     io::{BufRead, BufReader, Write},

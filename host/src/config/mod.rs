@@ -40,6 +40,7 @@
 //!
 //! Relative paths are relative to the directory the command runs in.
 
+use crate::runtime::DEFAULT_PROVIDER_NAME;
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -126,7 +127,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct ProviderSection {
     /// The name plugins route to with `provider = "<name>"`: required in
-    /// `[[providers]]`, optional in `[provider]` (default [`DEFAULT_PROVIDER`]).
+    /// `[[providers]]`, optional in `[provider]` (default [`DEFAULT_PROVIDER_NAME`](crate::runtime::DEFAULT_PROVIDER_NAME)).
     #[serde(default)]
     pub name: Option<String>,
     /// A provider name (`redb`, `memory`, or any `lib<name>.so`) or a path to a library.
@@ -202,9 +203,6 @@ pub struct PluginSection {
     #[serde(default)]
     pub provider: Option<String>,
 }
-
-/// The name of the provider a `[provider]` table without `name` gets.
-pub const DEFAULT_PROVIDER: &str = "default";
 
 /// One configured provider with its name, as [`PipelineConfig::providers`] lists them.
 #[derive(Debug, Clone)]
@@ -418,7 +416,7 @@ impl PipelineConfig {
                     .get_ref()
                     .name
                     .clone()
-                    .unwrap_or_else(|| DEFAULT_PROVIDER.to_string()),
+                    .unwrap_or_else(|| DEFAULT_PROVIDER_NAME.to_string()),
                 section: single.get_ref().clone(),
                 line: self.line_of(single.span().start),
             }]),
@@ -466,7 +464,7 @@ impl PipelineConfig {
             path: self.path.clone(),
             message: format!(
                 "no provider named {:?}; configured providers: {}",
-                name.unwrap_or(DEFAULT_PROVIDER),
+                name.unwrap_or(DEFAULT_PROVIDER_NAME),
                 providers
                     .iter()
                     .map(|p| p.name.as_str())
@@ -476,9 +474,9 @@ impl PipelineConfig {
         })
     }
 
-    /// The library file of a configured provider; see [`resolve_library`].
+    /// The library file of a configured provider; see [`resolve_library`](crate::provider::resolve_library).
     pub fn library_path(&self, provider: &NamedProvider) -> Result<PathBuf, ConfigError> {
-        resolve_library(
+        crate::provider::resolve_library(
             &provider.section.library,
             provider.section.providers_dir.as_deref(),
         )
@@ -531,7 +529,7 @@ impl PipelineConfig {
             .unwrap_or_else(|_| serde_json::json!({}))
     }
 
-    /// The default (first) provider's library file; see [`resolve_library`].
+    /// The default (first) provider's library file; see [`resolve_library`](crate::provider::resolve_library).
     pub fn provider_path(&self) -> Result<PathBuf, ConfigError> {
         self.library_path(&self.provider_named(None)?)
     }
@@ -671,52 +669,6 @@ impl PipelineConfig {
             what,
         ))
     }
-}
-
-/// Finds a provider library: `name` itself if it looks like a path
-/// (contains `/` or ends in `.so`), else `libstateplug_provider_<name>.so`
-/// or `lib<name>.so` in `providers_dir`, or by default in
-/// [`default_provider_dirs`]. The error lists every place looked.
-pub fn resolve_library(name: &str, providers_dir: Option<&Path>) -> Result<PathBuf, String> {
-    if name.contains('/') || name.ends_with(".so") {
-        return Ok(PathBuf::from(name));
-    }
-    let dirs = match providers_dir {
-        Some(dir) => vec![dir.to_path_buf()],
-        None => default_provider_dirs(),
-    };
-    let files = [
-        format!("libstateplug_provider_{}.so", name.replace('-', "_")),
-        format!("lib{}.so", name.replace('-', "_")),
-    ];
-    let candidates: Vec<PathBuf> = dirs
-        .iter()
-        .flat_map(|d| files.iter().map(move |f| d.join(f)))
-        .collect();
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-}
-
-/// The executable's `deps/` folder (where cargo builds the libraries a
-/// binary depends on, fresh on every build and test run), then the folder
-/// of the executable itself (where an installation puts them).
-pub fn default_provider_dirs() -> Vec<PathBuf> {
-    let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    else {
-        return vec![PathBuf::from(".")];
-    };
-    vec![dir.join("deps"), dir]
 }
 
 /// A toml error as [`ConfigError::Invalid`] (line, column and a one-line
@@ -949,7 +901,7 @@ mod tests {
         let config = parse("[provider]\nlibrary = \"memory\"\n").unwrap();
         let providers = config.providers().unwrap();
         assert_eq!(providers.len(), 1);
-        assert_eq!(providers[0].name, DEFAULT_PROVIDER);
+        assert_eq!(providers[0].name, DEFAULT_PROVIDER_NAME);
         let config = parse("[provider]\nname = \"main\"\nlibrary = \"memory\"\n").unwrap();
         assert_eq!(config.providers().unwrap()[0].name, "main");
     }

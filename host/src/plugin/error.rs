@@ -28,17 +28,42 @@ pub enum PluginError {
         /// The previous position.
         previous: u64,
     },
-    /// Any other failure, described.
-    #[error("{0}")]
-    Other(String),
+    /// Any other failure, with its source error kept (`?` on any error
+    /// through [`PluginError::other`], or a message through [`PluginError::msg`]).
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl PluginError {
     /// A failure described by `message`.
     pub fn msg(message: impl Into<String>) -> Self {
-        PluginError::Other(message.into())
+        PluginError::Other(message.into().into())
+    }
+
+    /// A failure caused by `error`, kept as the source.
+    pub fn other(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        PluginError::Other(Box::new(error))
     }
 }
 
 /// The result of plugin code.
 pub type PluginResult<T> = Result<T, PluginError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_error_is_kept_as_the_source() {
+        let io = std::io::Error::other("disk gone");
+        let err = PluginError::other(std::fmt::Error);
+        assert!(matches!(err, PluginError::Other(_)));
+        let err = PluginError::Other(Box::new(io));
+        let source = match &err {
+            PluginError::Other(e) => e.downcast_ref::<std::io::Error>(),
+            _ => None,
+        };
+        assert_eq!(source.map(|e| e.to_string()).as_deref(), Some("disk gone"));
+        assert_eq!(PluginError::msg("plain").to_string(), "plain");
+    }
+}

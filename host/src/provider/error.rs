@@ -16,6 +16,16 @@ pub enum LoadError {
         /// The library path.
         path: PathBuf,
     },
+    /// No library of that name is where providers are looked for.
+    #[error(
+        "no provider library named {name:?}: looked for {looked}; build it (cargo build) or give its path"
+    )]
+    NotFound {
+        /// The name given.
+        name: String,
+        /// Every file looked for.
+        looked: String,
+    },
     /// The path is not a regular file.
     #[error(
         "cannot load provider library {path}: not a regular file; give the path of a .so file"

@@ -9,13 +9,18 @@ mod group_writer;
 mod library;
 mod library_file;
 mod log_bridge;
+mod lookup;
 mod provider_store;
 mod trust;
 mod write_call;
 
 pub use self::cache::LibraryCache;
 pub use self::error::LoadError;
-pub use self::library::{open_in_process, LoadOptions, OpenOptions, ProviderLibrary};
+#[doc(hidden)]
+pub use self::library::open_in_process;
+pub use self::library::{LoadOptions, OpenOptions, ProviderLibrary};
+pub(crate) use self::lookup::library_file;
+pub use self::lookup::{default_provider_dirs, resolve_library};
 pub(crate) use self::provider_store::{ProviderStore, DEFAULT_CALL_TIMEOUT};
 
 /// Whether the calling task runs on a multi-thread tokio runtime, where

@@ -8,6 +8,7 @@ use std::{
 };
 
 use super::routes::{Route, Routes};
+use crate::provider::library_file;
 use crate::{
     layers::{Layer, Layered, TracingLayer, WatchLayer},
     plugin::{BootstrapProvider, Reaction, Source},
@@ -187,9 +188,10 @@ impl Default for HostBuilder {
 }
 
 impl HostBuilder {
-    /// Uses the provider library at `path`, opened with `config` (JSON), as
+    /// Uses the provider library `path`, opened with `config` (JSON), as
     /// the default provider (named [`DEFAULT_PROVIDER_NAME`]), replacing an
-    /// earlier default.
+    /// earlier default. `path` is a file or, as in configuration files, a
+    /// name (`"redb"`) looked up beside the executable and in its `deps/`.
     pub fn provider_library(self, path: impl Into<PathBuf>, config: serde_json::Value) -> Self {
         self.provider_library_with(path, config, ProviderOptions::default())
     }
@@ -395,7 +397,7 @@ impl HostBuilder {
                     config,
                     options,
                 } => LibraryCache::global()
-                    .load_with(&path, &options.load)?
+                    .load_with(library_file(&path)?, &options.load)?
                     .open_with(&config, &options.open)?,
             };
             stores.push((name, store));

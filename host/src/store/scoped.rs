@@ -178,17 +178,4 @@ impl ScopedStore {
     pub async fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> PluginResult<u64> {
         Ok(self.set(key, serde_json::to_vec(value)?).await?)
     }
-
-    /// Writes a plugin's output state `ops` and its checkpoint (`key` =
-    /// JSON of `checkpoint`) in one atomic transaction: after a crash either
-    /// both are there or neither is.
-    pub async fn commit_with_checkpoint<T: Serialize + ?Sized>(
-        &self,
-        mut ops: Vec<TxnOp>,
-        key: &str,
-        checkpoint: &T,
-    ) -> PluginResult<u64> {
-        ops.push(TxnOp::put(key, serde_json::to_vec(checkpoint)?));
-        Ok(self.transaction(ops).await?)
-    }
 }

@@ -18,9 +18,10 @@ use std::{
 };
 
 use stateplug::{
-    is_reserved_store_id,
     ops::{self, LockInfo, LockRequest, StoreWalk},
-    CapabilityFlags, StateStore, RESERVED_STORE_ID_REASON,
+    store::is_reserved_store_id,
+    store::RESERVED_STORE_ID_REASON,
+    CapabilityFlags, StateStore,
 };
 
 use self::{

@@ -4,9 +4,8 @@
 use std::{path::PathBuf, sync::Arc};
 
 use stateplug::{
-    config::{resolve_library, PipelineConfig},
-    ops::OpsError,
-    LibraryCache, LoadOptions, StateStore,
+    config::PipelineConfig, ops::OpsError, provider::resolve_library, provider::LibraryCache,
+    LoadOptions, StateStore,
 };
 
 use crate::{exit, output::note, provider_cmd::load_failure, Failure};
