@@ -23,6 +23,11 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The README's examples compile as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
