@@ -153,3 +153,35 @@ async fn a_database_dropped_under_a_running_provider_fails_calls_at_once() {
         "{err}"
     );
 }
+
+/// A read-only open (what `stateplug state keys` and the other reading
+/// commands use) creates no schema or table, and says so when there is none.
+#[test]
+fn a_read_only_open_creates_nothing() {
+    let Some(url) = url() else { return };
+    let schema = postgres_support::TestSchema::fresh(&url);
+    let read_only = stateplug::OpenOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    let err = postgres_support::library()
+        .open_with(&schema.config(), &read_only)
+        .err()
+        .expect("no tables to read");
+    let text = err.to_string();
+    assert!(text.contains("there are no stateplug tables"), "{text}");
+    let exists: bool = schema.admin(|c| {
+        c.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema.name],
+        )
+        .expect("query")
+        .get(0)
+    });
+    assert!(!exists, "the read-only open created schema {}", schema.name);
+    // Opened for writing once, it reads.
+    drop(schema.open());
+    postgres_support::library()
+        .open_with(&schema.config(), &read_only)
+        .expect("the tables exist now");
+}

@@ -169,8 +169,13 @@ pub(crate) fn list(
             .load_with(&library_path, &options.load)
             .map_err(|e| load_failure(path.display(), e))?;
         let caps = if open {
+            // Only to see the capabilities: create nothing.
+            let read_only = stateplug::OpenOptions {
+                read_only: true,
+                ..options.open.clone()
+            };
             library
-                .open_with(&provider.config_json(), &options.open)
+                .open_with(&provider.config_json(), &read_only)
                 .map_err(|e| load_failure(path.display(), e))?
                 .capabilities()
         } else {

@@ -1337,3 +1337,49 @@ fn ctrl_c_stops_a_dump_whose_output_restore_then_refuses() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("truncated"), "{}", text(&out));
 }
+
+/// A read-only command on a mistyped path creates nothing and says the file
+/// does not exist: a typo must not look like an empty store (or data loss).
+#[test]
+fn read_only_commands_create_nothing_and_say_the_file_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("no-such-folder").join("state.redb");
+    let config = serde_json::json!({ "path": typo }).to_string();
+    for command in [
+        &["stores"][..],
+        &["keys", "s"][..],
+        &["get", "s", "k"][..],
+        &["dump"][..],
+        &["history", "s", "k"][..],
+        &["lock", "list"][..],
+    ] {
+        let mut args = vec!["state"];
+        args.extend_from_slice(command);
+        args.extend_from_slice(&["--library", "redb", "--provider-config", &config]);
+        let out = stateplug(&args);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", text(&out));
+        let shown = text(&out);
+        assert!(
+            shown.contains("does not exist") && shown.contains(&typo.display().to_string()),
+            "{command:?}: {shown}"
+        );
+        assert!(
+            !typo.parent().unwrap().exists(),
+            "{command:?} created {}",
+            typo.parent().unwrap().display()
+        );
+    }
+    // A write creates the file (and its folder), as before.
+    ok(stateplug(&[
+        "state",
+        "put",
+        "s",
+        "k",
+        "v",
+        "--library",
+        "redb",
+        "--provider-config",
+        &config,
+    ]));
+    assert!(typo.is_file());
+}

@@ -4,7 +4,7 @@ use std::ops::Bound;
 
 use stateplug_provider_api::{
     apply, Capabilities, CapabilityFlags, ChangePage, ChangeSink, Entry, KeyChange, KeyEntry,
-    Limits, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
+    Limits, OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
 };
 
 use crate::config::{PostgresConfig, Target};
@@ -40,6 +40,15 @@ impl PostgresProvider {
     /// Connects with `config`, creating the schema, tables and sequences
     /// if they are missing (safe when several hosts start at once).
     pub fn open_config(config: &PostgresConfig) -> ProviderResult<Self> {
+        Self::open_config_with(config, &OpenContext::READ_WRITE)
+    }
+
+    /// Connects with `config`; a read-only open creates nothing and refuses
+    /// tables that do not exist.
+    pub fn open_config_with(
+        config: &PostgresConfig,
+        context: &OpenContext,
+    ) -> ProviderResult<Self> {
         config.validate()?;
         let (connector, target) = config.connector()?;
         let connect_timeout = std::time::Duration::from_millis(config.connect_timeout_ms);
@@ -55,6 +64,17 @@ impl PostgresProvider {
             let row = txn.conn().query_one(&sql.existence_query(), &[])?;
             for (i, statement) in sql.create_statements().iter().enumerate() {
                 let exists: bool = col!(row, i);
+                if !exists && context.read_only {
+                    return Err(ProviderError::invalid_argument(format!(
+                        "{}: there are no stateplug tables {} (schema {:?}, table {:?}); check \
+                         `schema` and `table` (a command that only reads never creates them)",
+                        pool.target(),
+                        sql.entries,
+                        config.schema,
+                        config.table
+                    ))
+                    .into());
+                }
                 if !exists {
                     txn.conn().batch(statement)?;
                 }
@@ -142,6 +162,10 @@ impl Provider for PostgresProvider {
 
     fn open(config_json: &str) -> ProviderResult<Self> {
         Self::open_config(&PostgresConfig::parse(config_json)?)
+    }
+
+    fn open_with(config_json: &str, context: &OpenContext) -> ProviderResult<Self> {
+        Self::open_config_with(&PostgresConfig::parse(config_json)?, context)
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {

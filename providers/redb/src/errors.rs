@@ -122,6 +122,16 @@ pub(crate) fn empty_file_error(path: &Path) -> ProviderError {
     ))
 }
 
+/// The error of a read-only open of a file that does not exist: nothing is
+/// created, so a mistyped path is not mistaken for an empty store.
+pub(crate) fn missing_file_error(path: &Path) -> ProviderError {
+    ProviderError::invalid_argument(format!(
+        "redb database file {} does not exist; check the path (a command that only reads \
+         never creates a file)",
+        path.display()
+    ))
+}
+
 /// Maps any redb error of a `Result` through [`map_error`].
 pub(crate) trait AtPath<T> {
     /// The result, with a redb error mapped for the database file `path`.

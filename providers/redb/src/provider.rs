@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
     Capabilities, CapabilityFlags, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor, KeyChange,
-    Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp, WriteUnit,
+    OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp, WriteUnit,
 };
 
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
 use crate::encoding::{corrupt_key, decode_key, decode_value, entry_key, key_bytes, Span};
-use crate::errors::{empty_file_error, folder_error, map_error, AtPath};
+use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
 use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES};
 
@@ -37,7 +37,25 @@ impl RedbProvider {
     /// Opens (creating if missing) the database file named by `config`.
     /// An existing empty file is refused unless `initialise_empty_file`.
     pub fn open_config(config: &RedbConfig) -> ProviderResult<Self> {
+        Self::open_config_with(config, &OpenContext::READ_WRITE)
+    }
+
+    /// Opens the database file named by `config`; a read-only open creates
+    /// nothing (no folder, no file) and refuses a file that does not exist.
+    pub fn open_config_with(config: &RedbConfig, context: &OpenContext) -> ProviderResult<Self> {
         let path = config.database_file()?.to_path_buf();
+        if context.read_only {
+            return match fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(missing_file_error(&path))
+                }
+                Ok(meta) if meta.is_file() && meta.len() == 0 => Err(empty_file_error(&path)),
+                _ => {
+                    let db = Self::database_builder(config).open(&path).at(&path)?;
+                    Self::on_database(db, path, config)
+                }
+            };
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| folder_error(&path, parent, &e))?;
         }
@@ -192,6 +210,10 @@ impl Provider for RedbProvider {
 
     fn open(config_json: &str) -> ProviderResult<Self> {
         Self::open_config(&RedbConfig::parse(config_json)?)
+    }
+
+    fn open_with(config_json: &str, context: &OpenContext) -> ProviderResult<Self> {
+        Self::open_config_with(&RedbConfig::parse(config_json)?, context)
     }
 
     /// [`Provider::CAPABILITIES`], plus `HISTORY` when `history_versions` > 0.

@@ -227,6 +227,19 @@ impl StateCommand {
             StateCommand::Migrate { .. } => None,
         }
     }
+
+    /// Whether the command only reads: its provider is opened creating nothing.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            StateCommand::Stores { .. }
+                | StateCommand::Keys { .. }
+                | StateCommand::Get { .. }
+                | StateCommand::Dump { .. }
+                | StateCommand::History { .. }
+                | StateCommand::Lock(LockCommand::List { .. })
+        )
+    }
 }
 
 /// Runs a `stateplug state` subcommand. Whatever its error quotes (keys,
@@ -269,7 +282,7 @@ async fn run_command(args: StateArgs) -> Result<(), Failure> {
         }
         command => {
             let store = match command.target() {
-                Some(target) => target.open()?,
+                Some(target) => target.open(command.only_reads())?,
                 None => return Err(Failure::usage("migrate takes --from and --to")),
             };
             run_on(&store, command, json).await

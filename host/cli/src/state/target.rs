@@ -33,7 +33,9 @@ pub(crate) struct Target {
 impl Target {
     /// Loads and opens the provider; a problem with the configuration or
     /// the library is a usage error (exit 2), one with the storage a failure.
-    pub(crate) fn open(&self) -> Result<Arc<dyn StateStore>, Failure> {
+    /// `read_only`: the command only reads, so the provider creates nothing
+    /// (a mistyped path is refused, not taken for an empty store).
+    pub(crate) fn open(&self, read_only: bool) -> Result<Arc<dyn StateStore>, Failure> {
         match (&self.config, &self.library) {
             (Some(_), Some(_)) => Err(Failure::usage(
                 "give either --config <pipeline.toml> or --library <lib>, not both",
@@ -49,11 +51,12 @@ impl Target {
                          configuration comes from the file",
                     ));
                 }
-                open_configured(
+                Configured::load(
                     config,
                     self.provider.as_deref(),
                     self.allow_writable_library,
-                )
+                )?
+                .open(read_only)
             }
             (None, Some(library)) => {
                 if self.provider.is_some() {
@@ -66,21 +69,11 @@ impl Target {
                     library,
                     self.provider_config.as_deref(),
                     self.allow_writable_library,
+                    read_only,
                 )
             }
         }
     }
-}
-
-/// Opens the provider `name` (default: the first) of a pipeline
-/// configuration, with the load and open options of its table
-/// (`allow_writable_library` also when `allow_writable_library` is given).
-pub(crate) fn open_configured(
-    path: &std::path::Path,
-    name: Option<&str>,
-    allow_writable_library: bool,
-) -> Result<Arc<dyn StateStore>, Failure> {
-    Configured::load(path, name, allow_writable_library)?.open()
 }
 
 /// A pipeline configuration's provider, found but not opened.
@@ -117,11 +110,15 @@ impl Configured {
         })
     }
 
-    /// Loads the library and opens the provider.
-    pub(crate) fn open(&self) -> Result<Arc<dyn StateStore>, Failure> {
+    /// Loads the library and opens the provider (`read_only`: creating nothing).
+    pub(crate) fn open(&self, read_only: bool) -> Result<Arc<dyn StateStore>, Failure> {
+        let open = stateplug::OpenOptions {
+            read_only,
+            ..self.open.clone()
+        };
         let store = LibraryCache::global()
             .load_with(&self.library, &self.load)
-            .and_then(|lib| lib.open_with(&self.config, &self.open))
+            .and_then(|lib| lib.open_with(&self.config, &open))
             .map_err(|e| load_failure(self.origin.display(), e))?;
         warn_if_volatile(&store);
         Ok(store)
@@ -153,6 +150,7 @@ fn open_library(
     name: &str,
     config: Option<&str>,
     allow_writable_library: bool,
+    read_only: bool,
 ) -> Result<Arc<dyn StateStore>, Failure> {
     let path = resolve_library(name, None).map_err(|looked| {
         Failure::usage(format!(
@@ -171,7 +169,13 @@ fn open_library(
     };
     let store = LibraryCache::global()
         .load_with(&path, &options)
-        .and_then(|lib| lib.open(&config))
+        .and_then(|lib| {
+            let open = stateplug::OpenOptions {
+                read_only,
+                ..Default::default()
+            };
+            lib.open_with(&config, &open)
+        })
         .map_err(|e| load_failure(path.display(), e))?;
     warn_if_volatile(&store);
     Ok(store)

@@ -264,7 +264,7 @@ pub(crate) async fn migrate(args: MigrateArgs, json: bool) -> Result<(), Failure
             )));
         }
     }
-    let (from, to) = (from.open()?, to.open()?);
+    let (from, to) = (from.open(false)?, to.open(false)?);
     let reason = if args.reason.is_empty() {
         format!("migrate {} -> {}", args.from.display(), args.to.display())
     } else {
