@@ -751,6 +751,21 @@ fn provider_list_shows_every_configured_provider_and_its_plugins() {
         !dir.path().join("state.redb").exists(),
         "listing opens nothing"
     );
+    // Opening to see the instances' capabilities creates nothing either.
+    let refused = stateplug(&["provider", "list", "--config", config, "--open"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("does not exist"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        !dir.path().join("state.redb").exists(),
+        "--open created the file"
+    );
+    ok(stateplug(&[
+        "state", "put", "s", "k", "v", "--config", config,
+    ]));
 
     let out = ok(stateplug(&[
         "provider", "list", "--config", config, "--json", "--open",
