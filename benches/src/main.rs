@@ -39,8 +39,9 @@ struct Args {
 }
 
 /// The scenarios `--only` picks from, in the order they run.
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "get",
+    "watch",
     "durable",
     "concurrent",
     "batch",
@@ -128,6 +129,9 @@ fn main() {
     let mut report = Report::default();
     if wanted("get") {
         report.rows.extend(scenarios::get::run(&sizes));
+    }
+    if wanted("watch") {
+        report.rows.extend(scenarios::watch::run(&sizes));
     }
     if wanted("durable") {
         report.add(scenarios::durable::single(&sizes));

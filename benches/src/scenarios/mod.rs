@@ -10,6 +10,7 @@ pub mod memory;
 pub mod postgres;
 pub mod scan;
 pub mod tally;
+pub mod watch;
 
 use std::sync::Arc;
 
