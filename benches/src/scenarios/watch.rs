@@ -20,15 +20,22 @@ async fn batch_of_sets(store: &Arc<dyn StateStore>, round: usize) -> f64 {
     let start = Instant::now();
     for i in 0..BATCH {
         let key = format!("k{:04}", (round * BATCH + i) % 1000);
-        store.set("watched", &key, [i as u8; 32]).await.expect("set");
+        store
+            .set("watched", &key, [i as u8; 32])
+            .await
+            .expect("set");
     }
     start.elapsed().as_nanos() as f64 / BATCH as f64
 }
 
 /// The watch rows: ns per set, watched against bare.
 pub fn run(sizes: &Sizes) -> Vec<Row> {
-    let bare = library("memory").open(&serde_json::json!({})).expect("memory .so");
-    let inner = library("memory").open(&serde_json::json!({})).expect("memory .so");
+    let bare = library("memory")
+        .open(&serde_json::json!({}))
+        .expect("memory .so");
+    let inner = library("memory")
+        .open(&serde_json::json!({}))
+        .expect("memory .so");
     let layer = Arc::new(Layered::new(inner.clone(), WatchLayer::new(&inner)));
     let watched: Arc<dyn StateStore> = layer.clone();
     let mut watcher = layer.layer().watch("watched", "");
@@ -56,7 +63,11 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
             bare_ns.push(median(&mut b));
             watched_ns.push(median(&mut w));
         }
-        assert_eq!(events, sizes.runs * batches * BATCH, "every set was reported once");
+        assert_eq!(
+            events,
+            sizes.runs * batches * BATCH,
+            "every set was reported once"
+        );
     });
     let (b, w) = (median(&mut bare_ns), median(&mut watched_ns));
     vec![Row {
