@@ -30,14 +30,14 @@ use std::{
     time::Duration,
 };
 
-use abi_stable::std_types::{RErr, RSlice};
+use abi_stable::std_types::RErr;
 use stateplug_provider_api::{
     ffi::{FfiProviderBox, FfiWriteOp, FfiWriteUnit},
     ErrorKind, ProviderError, WriteOp,
 };
 use tokio::sync::oneshot;
 
-use crate::provider::write_call::{write_units, Answer, OwnedWrite};
+use crate::provider::write_call::{unit_of, write_units, Answer, OwnedWrite, WireOps};
 
 struct Pending {
     write: OwnedWrite,
@@ -138,7 +138,7 @@ impl GroupWriter {
         ops: &[WriteOp<'_>],
     ) -> Answer {
         let group = std::mem::take(&mut self.lock().queue);
-        let own: Vec<FfiWriteOp<'_>> = ops.iter().map(FfiWriteOp::from_op).collect();
+        let own: WireOps<'_> = ops.iter().map(FfiWriteOp::from_op).collect();
         let (mine, answers) =
             tokio::task::block_in_place(|| run_group(ffi, Some((store_id, &own)), &group));
         answer(group, answers);
@@ -222,19 +222,13 @@ fn run_group(
     own: Option<(&str, &[FfiWriteOp<'_>])>,
     group: &[Pending],
 ) -> (Option<Answer>, Vec<Answer>) {
-    let wires: Vec<Vec<FfiWriteOp<'_>>> = group.iter().map(|p| p.write.wire()).collect();
+    let wires: Vec<WireOps<'_>> = group.iter().map(|p| p.write.wire()).collect();
     let mut units: Vec<FfiWriteUnit<'_>> = Vec::with_capacity(group.len() + 1);
     if let Some((store_id, ops)) = own {
-        units.push(FfiWriteUnit {
-            store_id: store_id.into(),
-            ops: RSlice::from_slice(ops),
-        });
+        units.push(unit_of(store_id, ops));
     }
     for (pending, wire) in group.iter().zip(&wires) {
-        units.push(FfiWriteUnit {
-            store_id: pending.write.store_id().into(),
-            ops: RSlice::from_slice(wire),
-        });
+        units.push(unit_of(pending.write.store_id(), wire));
     }
     let mut answers = write_units(ffi, &units).into_iter();
     let mine = own.map(|_| answers.next().unwrap_or_else(|| lost("no answer")));

@@ -2,8 +2,9 @@
 //! the provider's answers read back into [`Written`]s.
 
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RVec};
+use smallvec::SmallVec;
 use stateplug_provider_api::{
-    ffi::{visit_framed_changes, FfiProviderBox, FfiWriteOp, FfiWriteUnit},
+    ffi::{FfiProviderBox, FfiWriteOp, FfiWriteUnit, FramedChanges},
     ProviderError, WriteOp,
 };
 
@@ -48,7 +49,7 @@ impl OwnedWrite {
     }
 
     /// The operations in wire form, borrowing from `self`.
-    pub(crate) fn wire(&self) -> Vec<FfiWriteOp<'_>> {
+    pub(crate) fn wire(&self) -> WireOps<'_> {
         self.ops
             .iter()
             .map(|op| FfiWriteOp {
@@ -68,35 +69,70 @@ impl OwnedWrite {
     /// Writes it through one `write` call, on this thread.
     pub(crate) fn run(&self, ffi: &FfiProviderBox) -> Answer {
         let wire = self.wire();
-        let unit = FfiWriteUnit {
-            store_id: self.store_id.as_str().into(),
-            ops: RSlice::from_slice(&wire),
-        };
-        only_answer(write_units(ffi, std::slice::from_ref(&unit)))
+        write_unit(ffi, &unit_of(self.store_id(), &wire))
     }
 }
 
-/// The answer of a call that wrote one unit.
-fn only_answer(mut answers: Vec<Answer>) -> Answer {
-    answers
-        .pop()
-        .unwrap_or_else(|| RErr(ProviderError::internal("a write lost its answer")))
-}
+/// A write's operations in wire form, held inline up to the size of the
+/// everyday writes.
+pub(crate) type WireOps<'a> = SmallVec<[FfiWriteOp<'a>; 8]>;
 
 /// Writes `ops` to `store_id` through one `write` call, on this thread.
 pub(crate) fn write_one(ffi: &FfiProviderBox, store_id: &str, ops: &[WriteOp<'_>]) -> Answer {
-    let wire: Vec<FfiWriteOp<'_>> = ops.iter().map(FfiWriteOp::from_op).collect();
-    let unit = FfiWriteUnit {
+    let wire: WireOps<'_> = ops.iter().map(FfiWriteOp::from_op).collect();
+    write_unit(ffi, &unit_of(store_id, &wire))
+}
+
+/// The unit of `ops` on `store_id`, in wire form.
+pub(crate) fn unit_of<'a>(store_id: &'a str, ops: &'a [FfiWriteOp<'a>]) -> FfiWriteUnit<'a> {
+    FfiWriteUnit {
         store_id: store_id.into(),
-        ops: RSlice::from_slice(&wire),
+        ops: RSlice::from_slice(ops),
+    }
+}
+
+/// Writes one unit through one `write` call; the provider's framed changes
+/// become the answer as they are, after one check.
+fn write_unit(ffi: &FfiProviderBox, unit: &FfiWriteUnit<'_>) -> Answer {
+    // Room for one change frame per operation: no growth for a put or delete.
+    let framed: usize = unit.ops.iter().map(|op| 24 + op.key.len()).sum();
+    let mut changes = RVec::with_capacity(framed);
+    let mut answers = RVec::with_capacity(1);
+    if let RErr(err) = ffi.write(RSlice::from_ref(unit), &mut changes, &mut answers) {
+        return RErr(err);
+    }
+    let revision = match answers.as_slice() {
+        [ROk(revision)] => *revision,
+        [RErr(err)] => return RErr(err.clone()),
+        more => {
+            return RErr(ProviderError::internal(format!(
+                "the provider answered {} of 1 writes",
+                more.len()
+            )))
+        }
     };
-    only_answer(write_units(ffi, std::slice::from_ref(&unit)))
+    match Written::from_frames(revision, changes) {
+        Some(written) => ROk(written),
+        None => RErr(malformed_changes()),
+    }
+}
+
+/// Why an answer's changes cannot be read.
+fn malformed_changes() -> ProviderError {
+    ProviderError::internal(
+        "the provider answered a write with malformed change frames (cut short, a key that \
+         is not UTF-8, or a change of a write it was not given); the write itself may have \
+         been applied",
+    )
 }
 
 /// Writes each unit (independent writes, committed together by a
 /// provider that groups them) through one `write` call; one answer per
 /// unit, in order.
 pub(crate) fn write_units(ffi: &FfiProviderBox, units: &[FfiWriteUnit<'_>]) -> Vec<Answer> {
+    if let [unit] = units {
+        return vec![write_unit(ffi, unit)];
+    }
     let mut changes = RVec::new();
     let mut answers = RVec::with_capacity(units.len());
     if let RErr(err) = ffi.write(RSlice::from_slice(units), &mut changes, &mut answers) {
@@ -114,18 +150,17 @@ pub(crate) fn write_units(ffi: &FfiProviderBox, units: &[FfiWriteUnit<'_>]) -> V
         .into_iter()
         .map(|answer| answer.map(Written::new))
         .collect();
-    let whole = visit_framed_changes(&changes, |unit, change| {
-        // Changes of a unit that failed are not its answer.
-        if let Some(ROk(w)) = written.get_mut(unit as usize) {
-            w.push(change);
+    let mut frames = FramedChanges::new(&changes);
+    for (unit, change) in frames.by_ref() {
+        match written.get_mut(unit as usize) {
+            Some(ROk(w)) => w.push(change),
+            // Changes of a unit that failed are not its answer.
+            Some(RErr(_)) => {}
+            None => return vec![RErr(malformed_changes()); units.len()],
         }
-    });
-    if !whole {
-        let err = ProviderError::internal(
-            "the provider answered a write with malformed change frames (cut short, or a key \
-             that is not UTF-8); the write itself may have been applied",
-        );
-        return vec![RErr(err); units.len()];
+    }
+    if frames.malformed() {
+        return vec![RErr(malformed_changes()); units.len()];
     }
     written
 }

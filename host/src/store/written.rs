@@ -1,27 +1,21 @@
 //! [`Written`]: what a write did, as the provider answered it.
 //!
-//! Invariant: `index[i]` holds the bounds of change `i`'s key in `keys`
-//! (keys are appended whole, so the bounds lie on `char` boundaries).
+//! Invariant: `frames` holds exactly `len` well-formed change frames (the
+//! provider's answer, checked once when it arrives), so reading them back
+//! never fails.
 
-use std::ops::Range;
-
+use abi_stable::std_types::RVec;
+use stateplug_provider_api::ffi::{frame_change, FramedChanges};
 pub use stateplug_provider_api::KeyChange;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ChangeIndex {
-    key: Range<usize>,
-    prior: Option<u64>,
-    version: Option<u64>,
-}
 
 /// The answer to [`StateStore::write`](crate::StateStore::write): the
 /// write's revision and every key it changed, with the version each had
 /// before and has after, in the order of the write's operations.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Written {
     revision: u64,
-    keys: String,
-    index: Vec<ChangeIndex>,
+    frames: RVec<u8>,
+    len: usize,
 }
 
 impl Written {
@@ -33,15 +27,28 @@ impl Written {
         }
     }
 
+    /// The answer of a one-unit write from the provider's framed changes,
+    /// kept as they came; `None` if a frame is malformed or names another
+    /// unit.
+    pub(crate) fn from_frames(revision: u64, frames: RVec<u8>) -> Option<Self> {
+        let mut walk = FramedChanges::new(&frames);
+        let len = walk
+            .by_ref()
+            .try_fold(0usize, |n, (unit, _)| (unit == 0).then_some(n + 1))?;
+        if walk.malformed() {
+            return None;
+        }
+        Some(Written {
+            revision,
+            frames,
+            len,
+        })
+    }
+
     /// Appends one changed key.
     pub(crate) fn push(&mut self, change: KeyChange<'_>) {
-        let start = self.keys.len();
-        self.keys.push_str(change.key);
-        self.index.push(ChangeIndex {
-            key: start..self.keys.len(),
-            prior: change.prior,
-            version: change.version,
-        });
+        frame_change(&mut self.frames, 0, change);
+        self.len += 1;
     }
 
     /// The write's revision: the version of every key it put and the
@@ -54,24 +61,54 @@ impl Written {
 
     /// How many keys the write changed.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
     /// Whether the write changed nothing.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len == 0
     }
 
     /// The changed keys, in the order of the write's operations (a key put
     /// and then deleted by one write appears twice).
     pub fn changes(&self) -> impl ExactSizeIterator<Item = KeyChange<'_>> + '_ {
-        self.index.iter().map(|c| KeyChange {
-            key: &self.keys[c.key.clone()],
-            prior: c.prior,
-            version: c.version,
-        })
+        Changes {
+            frames: FramedChanges::new(&self.frames),
+            left: self.len,
+        }
     }
 }
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Written")
+            .field("revision", &self.revision)
+            .field("changes", &self.changes().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The changes of a [`Written`], read from its frames.
+struct Changes<'w> {
+    frames: FramedChanges<'w>,
+    left: usize,
+}
+
+impl<'w> Iterator for Changes<'w> {
+    type Item = KeyChange<'w>;
+
+    fn next(&mut self) -> Option<KeyChange<'w>> {
+        let (_, change) = self.frames.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(change)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Changes<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -104,5 +141,24 @@ mod tests {
             ]
         );
         assert!(!w.is_empty() && w.len() == 3);
+        assert_eq!(w.changes().len(), 3);
+    }
+
+    #[test]
+    fn an_answer_with_a_malformed_frame_or_another_units_change_is_refused() {
+        let change = KeyChange {
+            key: "k",
+            prior: None,
+            version: Some(1),
+        };
+        let mut frames = RVec::new();
+        frame_change(&mut frames, 0, change);
+        let whole = Written::from_frames(1, frames.clone()).expect("well formed");
+        assert_eq!(whole.changes().collect::<Vec<_>>(), [change]);
+        let cut: RVec<u8> = frames[..frames.len() - 1].to_vec().into();
+        assert_eq!(Written::from_frames(1, cut), None);
+        let mut other = RVec::new();
+        frame_change(&mut other, 1, change);
+        assert_eq!(Written::from_frames(1, other), None);
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     ffi::{
         frame_change, frame_row, unit_ops, FfiChangePage, FfiChangeRecord, FfiEntry,
         FfiHistoryEntry, FfiKeyEntry, FfiKeyValue, FfiKeyWrite, FfiPage, FfiProvider,
-        FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan, FfiTxnOp, FfiWriteUnit,
+        FfiProviderBox, FfiProvider_TO, FfiResult, FfiScan, FfiTxnOp, FfiWriteUnit, WriteOps,
         INTERFACE_VERSION, KEY_COMPARE_AND_DELETE, KEY_COMPARE_AND_SET, KEY_DELETE, KEY_SET,
         TXN_CHECK, TXN_DELETE, TXN_PUT,
     },
@@ -149,7 +149,7 @@ impl<P: Provider> Exported<P> {
     /// each unit, in order; the changes of the applied ones go to `changed`.
     fn write_units(
         &self,
-        units: &[(&str, ProviderResult<Vec<WriteOp<'_>>>)],
+        units: &[(&str, ProviderResult<WriteOps<'_>>)],
         changed: &mut dyn FnMut(usize, KeyChange<'_>),
     ) -> Vec<ProviderResult<u64>> {
         let mut answers: Vec<Option<ProviderResult<u64>>> = Vec::with_capacity(units.len());
@@ -499,7 +499,7 @@ impl<P: Provider> FfiProvider for Exported<P> {
     ) -> FfiResult<()> {
         guard(|| {
             // Each old call is a write of one or two operations.
-            let units: Vec<(&str, ProviderResult<Vec<WriteOp<'_>>>)> = calls
+            let units: Vec<(&str, ProviderResult<WriteOps<'_>>)> = calls
                 .iter()
                 .map(|call| (call.store_id.as_str(), key_write_ops(call)))
                 .collect();
@@ -527,17 +527,29 @@ impl<P: Provider> FfiProvider for Exported<P> {
         answers: &mut RVec<FfiResult<u64>>,
     ) -> FfiResult<()> {
         guard(|| {
-            let decoded: Vec<(&str, ProviderResult<Vec<WriteOp<'_>>>)> = units
+            changes.clear();
+            answers.clear();
+            if let [unit] = units.as_slice() {
+                // One write, the everyday case: straight to `Provider::write`.
+                let store_id = unit.store_id.as_str();
+                let result = unit_ops(unit).and_then(|ops| {
+                    self.admit(store_id, &ops)?;
+                    self.inner.write(store_id, &ops, &mut |change| {
+                        frame_change(changes, 0, change)
+                    })
+                });
+                answers.push(result.into());
+                return Ok(());
+            }
+            let decoded: Vec<(&str, ProviderResult<WriteOps<'_>>)> = units
                 .iter()
                 .map(|unit| (unit.store_id.as_str(), unit_ops(unit)))
                 .collect();
-            changes.clear();
             // Changes are framed as they come; those of a unit that then
             // failed are dropped by the host, which reads its answer first.
             let results = self.write_units(&decoded, &mut |at, change| {
                 frame_change(changes, at as u32, change)
             });
-            answers.clear();
             for result in results {
                 answers.push(result.into());
             }
@@ -564,17 +576,17 @@ fn txn_op<'a>(op: &FfiTxnOp<'a>) -> ProviderResult<WriteOp<'a>> {
 }
 
 /// The operations of one call of a 0.1 `write_keys` group.
-fn key_write_ops<'a>(call: &FfiKeyWrite<'a>) -> ProviderResult<Vec<WriteOp<'a>>> {
+fn key_write_ops<'a>(call: &FfiKeyWrite<'a>) -> ProviderResult<WriteOps<'a>> {
     let key = call.key.as_str();
     let value = call.value.as_slice();
     Ok(match call.kind {
-        KEY_SET => vec![WriteOp::put(key, value)],
-        KEY_DELETE => vec![WriteOp::delete(key)],
-        KEY_COMPARE_AND_SET => vec![
+        KEY_SET => smallvec::smallvec![WriteOp::put(key, value)],
+        KEY_DELETE => smallvec::smallvec![WriteOp::delete(key)],
+        KEY_COMPARE_AND_SET => smallvec::smallvec![
             WriteOp::check(key, expected_from_wire(call.expected)),
             WriteOp::put(key, value),
         ],
-        KEY_COMPARE_AND_DELETE => vec![
+        KEY_COMPARE_AND_DELETE => smallvec::smallvec![
             WriteOp::check(key, Expected::Version(call.expected)),
             WriteOp::delete(key),
         ],

@@ -57,33 +57,59 @@ pub fn frame_change(out: &mut RVec<u8>, unit: u32, change: KeyChange<'_>) {
     out.extend_from_copy_slice(&change.version.unwrap_or(0).to_le_bytes());
 }
 
-/// Walks the changes [`frame_change`] wrote, in order, with each one's
-/// unit. Returns `false`, having visited the changes before the damage, if
-/// the buffer is malformed (a frame cut short, or a key that is not UTF-8).
-pub fn visit_framed_changes(buf: &[u8], mut visit: impl FnMut(u32, KeyChange<'_>)) -> bool {
-    let mut frames = Frames { buf, at: 0 };
-    while !frames.done() {
-        let mut next = || -> Option<(u32, KeyChange<'_>)> {
-            let unit = frames.u32()?;
-            let key_len = frames.u32()? as usize;
-            let key = std::str::from_utf8(frames.bytes(key_len)?).ok()?;
-            let (prior, version) = (frames.u64()?, frames.u64()?);
-            let change = KeyChange {
-                key,
-                prior: (prior != 0).then_some(prior),
-                version: (version != 0).then_some(version),
-            };
-            Some((unit, change))
-        };
-        let Some((unit, change)) = next() else {
-            return false;
-        };
-        visit(unit, change);
+/// The changes [`frame_change`] wrote, in order, each with its unit. It
+/// ends at the first malformed frame (cut short, or a key that is not
+/// UTF-8), after which [`FramedChanges::malformed`] is true.
+#[derive(Debug, Clone)]
+pub struct FramedChanges<'b> {
+    frames: Frames<'b>,
+    malformed: bool,
+}
+
+impl<'b> FramedChanges<'b> {
+    /// The changes framed in `buf`.
+    pub fn new(buf: &'b [u8]) -> Self {
+        FramedChanges {
+            frames: Frames { buf, at: 0 },
+            malformed: false,
+        }
     }
-    true
+
+    /// Whether the walk stopped at a malformed frame.
+    pub fn malformed(&self) -> bool {
+        self.malformed
+    }
+
+    fn frame(&mut self) -> Option<(u32, KeyChange<'b>)> {
+        let frames = &mut self.frames;
+        let unit = frames.u32()?;
+        let key_len = frames.u32()? as usize;
+        let key = std::str::from_utf8(frames.bytes(key_len)?).ok()?;
+        let (prior, version) = (frames.u64()?, frames.u64()?);
+        let change = KeyChange {
+            key,
+            prior: (prior != 0).then_some(prior),
+            version: (version != 0).then_some(version),
+        };
+        Some((unit, change))
+    }
+}
+
+impl<'b> Iterator for FramedChanges<'b> {
+    type Item = (u32, KeyChange<'b>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.malformed || self.frames.done() {
+            return None;
+        }
+        let next = self.frame();
+        self.malformed = next.is_none();
+        next
+    }
 }
 
 /// Reads a framed buffer front to back.
+#[derive(Debug, Clone)]
 struct Frames<'b> {
     buf: &'b [u8],
     at: usize,
@@ -148,5 +174,53 @@ mod tests {
             !read(&[1, 0, 0, 0, 0xff]).0,
             "a key that is not UTF-8 is refused"
         );
+    }
+
+    #[test]
+    fn framed_changes_read_back_and_damage_is_detected() {
+        let mut out = RVec::new();
+        let changes = [
+            (
+                0,
+                KeyChange {
+                    key: "a",
+                    prior: None,
+                    version: Some(3),
+                },
+            ),
+            (
+                1,
+                KeyChange {
+                    key: "ключ",
+                    prior: Some(2),
+                    version: None,
+                },
+            ),
+            (
+                1,
+                KeyChange {
+                    key: "",
+                    prior: Some(u64::MAX),
+                    version: Some(4),
+                },
+            ),
+        ];
+        for (unit, change) in changes {
+            frame_change(&mut out, unit, change);
+        }
+        let mut walk = FramedChanges::new(&out);
+        assert_eq!(walk.by_ref().collect::<Vec<_>>(), changes);
+        assert!(!walk.malformed());
+        let mut cut = FramedChanges::new(&out[..out.len() - 1]);
+        assert_eq!(
+            cut.by_ref().count(),
+            2,
+            "changes before the damage are read"
+        );
+        assert!(cut.malformed(), "a truncated buffer is refused");
+        let mut bad = FramedChanges::new(&[0, 0, 0, 0, 1, 0, 0, 0, 0xff]);
+        assert_eq!(bad.next(), None);
+        assert!(bad.malformed(), "a key that is not UTF-8 is refused");
+        assert_eq!(FramedChanges::new(&[]).count(), 0);
     }
 }

@@ -210,8 +210,12 @@ impl<'a> FfiWriteOp<'a> {
     }
 }
 
+/// A write's operations, held inline up to the size of the everyday
+/// writes (a set, a compare-and-set, a small batch).
+pub(crate) type WriteOps<'a> = smallvec::SmallVec<[WriteOp<'a>; 8]>;
+
 /// The plain operations of `unit`.
-pub fn unit_ops<'a>(unit: &FfiWriteUnit<'a>) -> ProviderResult<Vec<WriteOp<'a>>> {
+pub(crate) fn unit_ops<'a>(unit: &FfiWriteUnit<'a>) -> ProviderResult<WriteOps<'a>> {
     unit.ops.iter().map(FfiWriteOp::to_op).collect()
 }
 
@@ -523,7 +527,7 @@ impl RootModule for ProviderModuleRef {
 mod frames;
 pub mod frozen_0_1;
 
-pub use self::frames::{frame_change, frame_row, visit_framed_changes, visit_framed_rows};
+pub use self::frames::{frame_change, frame_row, visit_framed_rows, FramedChanges};
 
 /// The interface version this crate defines (its package version).
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
