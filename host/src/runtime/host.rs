@@ -413,6 +413,9 @@ async fn read_position(store: &ScopedStore, key: &str) -> Result<Option<u64>, Ho
         })
 }
 
+/// How many times a source checkpoint whose answer was lost is written again.
+const UNKNOWN_OUTCOME_ATTEMPTS: u32 = 8;
+
 /// The host name of [`HostBuilder::host_name`]'s default.
 fn default_host_name() -> String {
     ["STATEPLUG_HOST_NAME", "HOSTNAME"]
@@ -449,12 +452,19 @@ async fn persist_watermarks(
                 owner.check(),
                 TxnOp::put(SOURCE_CHECKPOINT_KEY, mark.to_string().into_bytes()),
             ];
-            if let Err(e) = routes
-                .route(&p.source)
-                .store
-                .transaction(&p.source, ops)
-                .await
-            {
+            let store = &routes.route(&p.source).store;
+            let mut result = store.transaction(&p.source, ops.clone()).await;
+            // The write is a put under the ownership check: running it again
+            // after a lost answer stores the same checkpoint, or is fenced.
+            for _ in 0..UNKNOWN_OUTCOME_ATTEMPTS {
+                match &result {
+                    Err(e) if e.kind() == crate::store::ErrorKind::OUTCOME_UNKNOWN => {
+                        result = store.transaction(&p.source, ops.clone()).await;
+                    }
+                    _ => break,
+                }
+            }
+            if let Err(e) = result {
                 match owner.explain(e).await {
                     PluginError::Fenced(_) => continue,
                     PluginError::Store(e) => return Err(e),
