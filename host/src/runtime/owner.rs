@@ -134,7 +134,22 @@ impl Ownership {
                     format!("cannot encode the owner record: {e}"),
                 )
             })?;
-            match store.compare_and_set(OWNER_KEY, expected, bytes).await {
+            let written = match store.compare_and_set(OWNER_KEY, expected, bytes).await {
+                // The answer was lost: the record says whether it landed
+                // (host, pid, time and epoch together name this attempt).
+                Err(e) if e.kind() == ErrorKind::OUTCOME_UNKNOWN => {
+                    match store.get_entry(OWNER_KEY).await? {
+                        Some(entry)
+                            if OwnerRecord::parse(&entry.value).as_ref() == Some(&record) =>
+                        {
+                            Ok(entry.version)
+                        }
+                        _ => Err(e),
+                    }
+                }
+                other => other,
+            };
+            match written {
                 Ok(version) => {
                     if let Some(previous) = current.and_then(|e| OwnerRecord::parse(&e.value)) {
                         tracing::info!(plugin = %store.store_id(), previous = %previous,
@@ -148,7 +163,9 @@ impl Ownership {
                         fenced,
                     });
                 }
-                Err(e) if e.is_conflict() => last_conflict = Some(e),
+                Err(e) if e.is_conflict() || e.kind() == ErrorKind::OUTCOME_UNKNOWN => {
+                    last_conflict = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
