@@ -39,9 +39,10 @@ struct Args {
 }
 
 /// The scenarios `--only` picks from, in the order they run.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "get",
     "watch",
+    "fencing",
     "durable",
     "concurrent",
     "batch",
@@ -132,6 +133,9 @@ fn main() {
     }
     if wanted("watch") {
         report.rows.extend(scenarios::watch::run(&sizes));
+    }
+    if wanted("fencing") {
+        report.rows.extend(scenarios::fencing::run(&sizes));
     }
     if wanted("durable") {
         report.add(scenarios::durable::single(&sizes));

@@ -32,6 +32,10 @@ impl ErrorKind {
     pub const PANIC: ErrorKind = ErrorKind(7);
     /// A bug or broken invariant inside the provider.
     pub const INTERNAL: ErrorKind = ErrorKind(8);
+    /// A commit was sent but its answer was lost (the connection died after
+    /// COMMIT): it may or may not have been applied. The caller resolves it
+    /// by reading back, never by assuming either outcome.
+    pub const OUTCOME_UNKNOWN: ErrorKind = ErrorKind(9);
 
     /// A short lower-case label for logs and messages.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ impl ErrorKind {
             Self::UNAVAILABLE => "unavailable",
             Self::PANIC => "panic",
             Self::INTERNAL => "internal",
+            Self::OUTCOME_UNKNOWN => "outcome unknown",
             _ => "unknown",
         }
     }
@@ -131,6 +136,12 @@ impl ProviderError {
     /// [`ErrorKind::UNAVAILABLE`], marked temporary.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::UNAVAILABLE, message).temporary()
+    }
+
+    /// [`ErrorKind::OUTCOME_UNKNOWN`], marked temporary: the commit may
+    /// have landed, and only reading back tells.
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::OUTCOME_UNKNOWN, message).temporary()
     }
 
     /// [`ErrorKind::INTERNAL`].

@@ -210,8 +210,8 @@ impl Source for Marker {
         let keys = ctx.store().list_keys().await?;
         assert_eq!(
             keys,
-            ["../other/k", "k"],
-            "a plugin lists only its own keys"
+            ["$owner", "../other/k", "k"],
+            "a plugin lists only its own keys, and the host's owner record of it"
         );
         Ok(())
     }
@@ -240,7 +240,11 @@ async fn each_plugin_sees_only_its_own_store() {
         Some(b"\"not a path\"".to_vec()),
         "keys are never paths to other stores"
     );
-    assert_eq!(store.key_count("one").await.unwrap(), 2);
+    assert_eq!(
+        store.key_count("one").await.unwrap(),
+        3,
+        "k, ../other/k, $owner"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

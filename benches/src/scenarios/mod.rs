@@ -5,6 +5,7 @@ pub mod contenders;
 pub mod disk;
 pub mod durable;
 pub mod e2e;
+pub mod fencing;
 pub mod get;
 pub mod memory;
 pub mod postgres;

@@ -11,6 +11,8 @@ Exit codes (every command):
   1    a plugin, a check, an operation or the storage failed
   2    bad usage or configuration: arguments, the file, a library not found,
        untrusted or incompatible, a provider configuration refused
+  3    fenced: another host instance took a plugin over while this one ran
+       it; this instance stopped, the new owner goes on from the checkpoint
   75   a failure the provider marked temporary (a file in use, a lost
        connection): running again may succeed
   130  stopped by SIGINT (Ctrl-C), after a graceful stop
@@ -22,6 +24,8 @@ pub(crate) const SUCCESS: u8 = 0;
 pub(crate) const FAILED: u8 = 1;
 /// Bad usage or configuration.
 pub(crate) const USAGE: u8 = 2;
+/// Another host instance took a plugin over; this one stopped it.
+pub(crate) const FENCED: u8 = 3;
 /// A failure the provider marked temporary (sysexits' EX_TEMPFAIL).
 pub(crate) const TEMPORARY: u8 = 75;
 /// Stopped by SIGINT (128 + 2).
@@ -57,8 +61,9 @@ pub(crate) fn of_build(error: &BuildError) -> u8 {
     }
 }
 
-/// A running host fails on its storage or its plugins; temporary when every
-/// cause is.
+/// A running host fails on its storage or its plugins; fenced when another
+/// instance took any plugin over (the failures that follow from a takeover
+/// are its consequence); temporary when every cause is.
 pub(crate) fn of_host(error: &HostError) -> u8 {
     match error {
         HostError::Store(store) => of_store(store),
@@ -66,6 +71,7 @@ pub(crate) fn of_host(error: &HostError) -> u8 {
             error: stateplug::PluginError::Store(store),
             ..
         } => of_store(store),
+        HostError::PluginsFailed(failures) if failures.iter().any(|f| f.fenced) => FENCED,
         HostError::PluginsFailed(failures) => {
             failed(!failures.is_empty() && failures.iter().all(|f| f.temporary))
         }
@@ -129,6 +135,7 @@ mod tests {
             kind: PluginKind::Reaction,
             message: "failed".into(),
             temporary,
+            fenced: false,
         }
     }
 
@@ -201,6 +208,17 @@ mod tests {
         let mixed = vec![plugin_failure(true), plugin_failure(false)];
         assert_eq!(of_host(&HostError::PluginsFailed(mixed)), FAILED);
         assert_eq!(of_host(&HostError::PluginsFailed(Vec::new())), FAILED);
+    }
+
+    #[test]
+    fn a_fenced_plugin_exits_3_whatever_else_failed() {
+        let fenced = PluginFailure {
+            fenced: true,
+            ..plugin_failure(false)
+        };
+        let failures = vec![plugin_failure(true), fenced];
+        assert_eq!(of_host(&HostError::PluginsFailed(failures)), FENCED);
+        assert_eq!(FENCED, 3);
     }
 
     #[test]

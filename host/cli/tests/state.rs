@@ -1398,3 +1398,52 @@ fn read_only_commands_create_nothing_and_say_the_file_is_missing() {
     ]));
     assert!(typo.is_file());
 }
+
+#[test]
+fn owners_lists_the_host_instance_that_runs_each_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = redb_pipeline(dir.path(), "owned", "");
+    block_on(async {
+        let store = open_redb(&dir.path().join("owned.redb"));
+        for name in ["host-a", "host-b"] {
+            let mut running = stateplug::Host::builder()
+                .provider_store(Arc::clone(&store))
+                .host_name(name)
+                .source(stateplug_plugins_example::Generator::new("numbers").count(5))
+                .reaction(stateplug_plugins_example::WordCount::new(
+                    "counts",
+                    &["numbers"],
+                ))
+                .build()
+                .unwrap()
+                .start()
+                .await
+                .unwrap();
+            running.wait().await;
+            running.stop().await.unwrap();
+        }
+    });
+    let out = ok(stateplug(&["state", "owners", "--config", &cfg]));
+    let pid = std::process::id();
+    for plugin in ["counts", "numbers"] {
+        let line = stdout(&out)
+            .lines()
+            .find(|l| l.starts_with(plugin))
+            .map(str::to_string);
+        let line = line.unwrap_or_else(|| panic!("no line for {plugin}: {}", text(&out)));
+        assert!(
+            line.contains(&format!("owned by host-b pid {pid} at ")) && line.ends_with("(epoch 2)"),
+            "{line}"
+        );
+    }
+    let out = ok(stateplug(&["state", "owners", "--json", "--config", &cfg]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    for row in rows {
+        assert_eq!(row["host"], "host-b");
+        assert_eq!(row["pid"], pid);
+        assert_eq!(row["epoch"], 2);
+        assert!(row["since_ms"].as_u64().unwrap() > 0);
+    }
+}

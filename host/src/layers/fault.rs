@@ -4,7 +4,9 @@
 //! Rules are checked before each call reaches the wrapped store: fail the
 //! Nth call, fail every call of one operation, delay one operation. A
 //! failing rule produces an error of the chosen kind, temporary or not,
-//! exactly as a provider would report it.
+//! exactly as a provider would report it. One rule acts after the call
+//! instead: a lost answer lets the call reach the store and be applied, then
+//! reports `OUTCOME_UNKNOWN`, as a connection that dies after COMMIT does.
 
 use std::{
     collections::HashMap,
@@ -60,6 +62,8 @@ struct Rules {
     /// Operation -> (fault, remaining uses; None = every call).
     by_operation: HashMap<Operation, (Fault, Option<u32>)>,
     delays: HashMap<Operation, Duration>,
+    /// Operation -> how many more of its calls are applied with the answer lost.
+    lost_answers: HashMap<Operation, u32>,
 }
 
 /// Injects the configured faults into the calls of the wrapped store (wrap
@@ -94,6 +98,25 @@ impl FaultLayer {
     /// Delays every call of `op` by `delay` before it reaches the store.
     pub fn delay_operation(&self, op: Operation, delay: Duration) {
         self.rules().delays.insert(op, delay);
+    }
+
+    /// Applies the next `times` calls of `op` to the store and then answers
+    /// each with a temporary `OUTCOME_UNKNOWN` error (the call's effect is
+    /// stored; only its answer is lost).
+    pub fn lose_answers(&self, op: Operation, times: u32) {
+        self.rules().lost_answers.insert(op, times);
+    }
+
+    /// Whether this call of `op` loses its answer (and uses up one loss).
+    fn loses_answer(&self, op: Operation) -> bool {
+        let mut rules = self.rules();
+        match rules.lost_answers.get_mut(&op) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Removes every rule.
@@ -152,6 +175,18 @@ impl Layer for FaultLayer {
     {
         self.enter(call.operation, call.provider, call.store_id)
             .await?;
-        run().await
+        let answer = run().await?;
+        if self.loses_answer(call.operation) {
+            let mut err = StoreError::host(
+                call.operation,
+                call.provider,
+                call.store_id,
+                ErrorKind::OUTCOME_UNKNOWN,
+                "injected: the call was applied and its answer lost",
+            );
+            err.temporary = true;
+            return Err(err);
+        }
+        Ok(answer)
     }
 }

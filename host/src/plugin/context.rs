@@ -10,9 +10,16 @@ use tokio::sync::{mpsc, watch, Mutex};
 
 use crate::{
     plugin::{Event, PluginError, PluginResult, Snapshot},
-    runtime::progress::{reaction_checkpoint_key, PluginStats, SourceProgress},
-    store::{ScopedStore, TxnOp},
+    runtime::{
+        owner::Ownership,
+        progress::{reaction_checkpoint_key, PluginStats, SourceProgress},
+    },
+    store::{ErrorKind, Expected, ScopedStore, TxnOp},
 };
+
+/// How many times a commit whose outcome is unknown is read back and run
+/// again before the error is handed to the reaction.
+const UNKNOWN_OUTCOME_ATTEMPTS: u32 = 8;
 
 /// A running source's handle on the host.
 pub struct SourceContext {
@@ -22,6 +29,7 @@ pub struct SourceContext {
     pub(crate) stats: Arc<PluginStats>,
     pub(crate) stop: watch::Receiver<bool>,
     pub(crate) resume: u64,
+    pub(crate) owner: Arc<Ownership>,
 }
 
 impl SourceContext {
@@ -43,7 +51,13 @@ impl SourceContext {
 
     /// Emits one event to every subscribed reaction, waiting while their
     /// input is full (back-pressure). `position` must exceed the previous one.
+    ///
+    /// Fails with [`PluginError::Fenced`] once another host instance has
+    /// taken the source over: the source then returns the error and stops.
     pub async fn emit(&self, position: u64, payload: impl Into<Arc<[u8]>>) -> PluginResult<()> {
+        if let Some(fenced) = self.owner.fenced() {
+            return Err(PluginError::Fenced(Box::new((*fenced).clone())));
+        }
         let previous = self.progress.emitted();
         if position <= previous && previous > 0 {
             return Err(PluginError::PositionNotIncreasing {
@@ -68,16 +82,21 @@ impl SourceContext {
         Ok(())
     }
 
-    /// Resolves when the host asks the source to stop.
+    /// Resolves when the host asks the source to stop, or when another
+    /// host instance has taken the source over (fenced).
     pub async fn stopped(&self) {
         let mut stop = self.stop.clone();
-        // An error means the host is gone: stop too.
-        let _ = stop.wait_for(|stopping| *stopping).await;
+        tokio::select! {
+            // An error means the host is gone: stop too.
+            _ = stop.wait_for(|stopping| *stopping) => {}
+            _ = self.owner.wait_fenced() => {}
+        }
     }
 
-    /// Whether the host has asked the source to stop.
+    /// Whether the host has asked the source to stop, or another host
+    /// instance has taken it over.
     pub fn is_stopping(&self) -> bool {
-        *self.stop.borrow()
+        *self.stop.borrow() || self.owner.fenced().is_some()
     }
 }
 
@@ -90,6 +109,7 @@ pub struct ReactionContext {
     pub(crate) seen: std::sync::Mutex<HashMap<Arc<str>, u64>>,
     pub(crate) progress: HashMap<Arc<str>, Arc<SourceProgress>>,
     pub(crate) stats: Arc<PluginStats>,
+    pub(crate) owner: Arc<Ownership>,
 }
 
 impl ReactionContext {
@@ -161,6 +181,13 @@ impl ReactionContext {
     /// checkpoint for every source in `batch`, in one atomic transaction:
     /// after a crash, either the batch's effects and its checkpoint are both
     /// stored or neither is, so no event is applied twice or lost.
+    ///
+    /// The transaction is conditional on this instance still owning the
+    /// reaction's store: once another host instance has taken it over, the
+    /// commit writes nothing and fails with [`PluginError::Fenced`]. A commit
+    /// whose answer was lost (`OUTCOME_UNKNOWN`) is resolved by reading the
+    /// checkpoints back: landed, it counts; not landed, the same conditional
+    /// commit runs again, also conditional on the checkpoints it read.
     pub async fn commit(&self, batch: &[Event], mut ops: Vec<TxnOp>) -> PluginResult<u64> {
         let mut positions: HashMap<&Arc<str>, u64> = HashMap::new();
         for event in batch {
@@ -176,7 +203,8 @@ impl ReactionContext {
         if ops.is_empty() {
             return Ok(0);
         }
-        let version = self.store.transaction(ops).await?;
+        ops.push(self.owner.check());
+        let version = self.commit_resolved(ops, &positions).await?;
         for (source, position) in positions {
             if let Some(progress) = self.progress.get(source) {
                 progress.acknowledge(self.id(), position);
@@ -191,4 +219,75 @@ impl ReactionContext {
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(version)
     }
+
+    /// Runs the conditional commit `ops` until its outcome is known.
+    async fn commit_resolved(
+        &self,
+        ops: Vec<TxnOp>,
+        positions: &HashMap<&Arc<str>, u64>,
+    ) -> PluginResult<u64> {
+        let mut attempt = ops.clone();
+        let mut resolving = 0u32;
+        loop {
+            let error = match self.store.transaction(attempt).await {
+                Ok(version) => return Ok(version),
+                Err(e) => e,
+            };
+            // A conflict on a re-run may be the lost commit itself, landed late.
+            let unknown = error.kind() == ErrorKind::OUTCOME_UNKNOWN
+                || (resolving > 0 && error.is_conflict());
+            if !unknown || positions.is_empty() || resolving >= UNKNOWN_OUTCOME_ATTEMPTS {
+                return Err(self.owner.explain(error).await);
+            }
+            resolving += 1;
+            tracing::warn!(reaction = %self.id(), error = %error, attempt = resolving,
+                "commit outcome unknown; reading the checkpoints back");
+            match self.read_back(positions).await? {
+                ReadBack::Landed(version) => return Ok(version),
+                ReadBack::NotLanded(checks) => {
+                    if !self.owner.still_owned().await? {
+                        let fenced = self.owner.fence_now().await;
+                        return Err(PluginError::Fenced(Box::new((*fenced).clone())));
+                    }
+                    attempt = ops.clone();
+                    attempt.extend(checks);
+                }
+            }
+        }
+    }
+
+    /// Whether the checkpoints of a commit are stored: all of them at their
+    /// new positions (it landed), or the checks that pin them where they are.
+    async fn read_back(&self, positions: &HashMap<&Arc<str>, u64>) -> PluginResult<ReadBack> {
+        let mut landed = true;
+        let mut version = 0;
+        let mut checks = Vec::with_capacity(positions.len());
+        for (source, position) in positions {
+            let key = reaction_checkpoint_key(source);
+            let entry = self.store.get_entry(&key).await?;
+            match &entry {
+                Some(e) if e.value == position.to_string().into_bytes() => {
+                    version = version.max(e.version);
+                }
+                _ => landed = false,
+            }
+            let expected = entry.map_or(Expected::Absent, |e| Expected::Version(e.version));
+            checks.push(TxnOp::check(key, expected));
+        }
+        // Positions only grow, and the checkpoints are written together: all
+        // at the new positions means this commit (not an earlier one) landed.
+        Ok(if landed {
+            ReadBack::Landed(version)
+        } else {
+            ReadBack::NotLanded(checks)
+        })
+    }
+}
+
+/// What reading a commit's checkpoints back found.
+enum ReadBack {
+    /// The commit landed; the greatest version among its checkpoints.
+    Landed(u64),
+    /// It did not; checks pinning each checkpoint at the version read.
+    NotLanded(Vec<TxnOp>),
 }

@@ -28,6 +28,10 @@ pub enum PluginError {
         /// The previous position.
         previous: u64,
     },
+    /// Another host instance took this plugin's store over: the commit
+    /// wrote nothing, and this instance stops.
+    #[error(transparent)]
+    Fenced(Box<crate::runtime::Fenced>),
     /// Any other failure, with its source error kept (`?` on any error
     /// through [`PluginError::other`], or a message through [`PluginError::msg`]).
     #[error(transparent)]

@@ -167,6 +167,8 @@ pub(crate) struct Settings {
     pub(crate) channel_capacity: usize,
     pub(crate) stop_timeout: Duration,
     pub(crate) checkpoint_interval: Duration,
+    /// The name this instance writes into the owner records it takes.
+    pub(crate) host_name: Option<String>,
 }
 
 impl Default for HostBuilder {
@@ -182,6 +184,7 @@ impl Default for HostBuilder {
                 channel_capacity: 1024,
                 stop_timeout: Duration::from_secs(30),
                 checkpoint_interval: Duration::from_millis(200),
+                host_name: None,
             },
         }
     }
@@ -324,6 +327,16 @@ impl HostBuilder {
     /// How long `stop` waits for each plugin before aborting it. Default 30 s.
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.settings.stop_timeout = timeout;
+        self
+    }
+
+    /// The name this host instance writes into the owner record of every
+    /// plugin it takes over (shown in the fencing error of the instance it
+    /// supersedes, and by `stateplug state owners`). Default: the
+    /// `STATEPLUG_HOST_NAME` or `HOSTNAME` environment variable, else the
+    /// contents of `/etc/hostname`, else `localhost`.
+    pub fn host_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.host_name = Some(name.into());
         self
     }
 

@@ -14,6 +14,7 @@ use tokio::{
 
 use super::{
     builder::Settings,
+    owner::Ownership,
     progress::{reaction_checkpoint_key, PluginStats, SourceProgress, SOURCE_CHECKPOINT_KEY},
     routes::Routes,
     supervise::{spawn_reaction, spawn_source, Finished},
@@ -22,7 +23,7 @@ use super::{
 use crate::{
     layers::Watcher,
     plugin::{BootstrapProvider, PluginError, Reaction, ReactionContext, Source},
-    store::{ScopedStore, StateStore, StoreError},
+    store::{CapabilityFlags, ScopedStore, StateStore, StoreError, TxnOp},
 };
 
 /// Whether a plugin is a source or a reaction.
@@ -47,6 +48,10 @@ pub struct PluginFailure {
     /// The plugin failed on a store error its provider marked temporary
     /// (a lost connection, a file in use): running it again may succeed.
     pub temporary: bool,
+    /// Another host instance took the plugin's store over (see
+    /// [`Fenced`](crate::runtime::Fenced)): this instance stopped it, and the
+    /// new owner goes on from the checkpoint.
+    pub fenced: bool,
 }
 
 /// A host-level error.
@@ -73,6 +78,20 @@ pub enum HostError {
         source_id: String,
         /// The error.
         error: PluginError,
+    },
+    /// A plugin's provider cannot make a write conditional on ownership, so
+    /// two hosts running the plugin could both commit.
+    #[error(
+        "plugin {plugin:?} cannot be fenced: its provider {provider} lacks {missing}; \
+             use a provider with compare-and-set and transactions (memory, redb, postgres)"
+    )]
+    CannotFence {
+        /// The plugin.
+        plugin: String,
+        /// The provider holding its state.
+        provider: String,
+        /// The capabilities it lacks.
+        missing: String,
     },
     /// Plugins failed; the host stopped gracefully.
     #[error("the host stopped because plugins failed: {}", .0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
@@ -201,6 +220,37 @@ impl Host {
                     .with_watch(Arc::clone(&route.watch)))
             };
 
+        // Every plugin's store is taken over before its checkpoint is read:
+        // a superseded instance commits nothing after that read.
+        let host_name = settings.host_name.clone().unwrap_or_else(default_host_name);
+        let mut owners: HashMap<String, Arc<Ownership>> = HashMap::new();
+        let plugins = sources
+            .iter()
+            .map(|(s, _)| (s.id(), PluginKind::Source))
+            .chain(reactions.iter().map(|r| (r.id(), PluginKind::Reaction)));
+        for (id, kind) in plugins {
+            let route = routes.route(id);
+            let needed = [
+                (CapabilityFlags::COMPARE_AND_SET, "compare-and-set"),
+                (CapabilityFlags::TRANSACTIONS, "transactions"),
+            ];
+            let flags = route.store.capabilities().flags;
+            let missing: Vec<&str> = needed
+                .iter()
+                .filter(|(flag, _)| !flags.contains(*flag))
+                .map(|(_, name)| *name)
+                .collect();
+            if !missing.is_empty() {
+                return Err(HostError::CannotFence {
+                    plugin: id.to_string(),
+                    provider: route.name.clone(),
+                    missing: missing.join(" and "),
+                });
+            }
+            let owner = Ownership::take(scoped(id)?, kind, &host_name).await?;
+            owners.insert(id.to_string(), Arc::new(owner));
+        }
+
         // Where each source stands, from its own checkpoint.
         let mut stored = HashMap::new();
         for (source, _) in &sources {
@@ -282,6 +332,7 @@ impl Host {
                     })
                     .collect(),
                 stats: Arc::clone(&plugin_stats),
+                owner: Arc::clone(&owners[reaction.id()]),
             };
             stats.push((
                 reaction.id().to_string(),
@@ -316,6 +367,7 @@ impl Host {
                 progress,
                 plugin_stats,
                 stop_rx.clone(),
+                Arc::clone(&owners[&id]),
                 finished_tx.clone(),
             );
             tasks.push((id, PluginKind::Source, task));
@@ -323,6 +375,7 @@ impl Host {
         let checkpointer = spawn_checkpointer(
             routes.clone(),
             progress.values().cloned().collect(),
+            owners.clone(),
             settings.checkpoint_interval,
             stats.clone(),
         );
@@ -339,6 +392,7 @@ impl Host {
             running: 0,
             checkpointer,
             settings,
+            owners,
         }
         .counted())
     }
@@ -359,27 +413,72 @@ async fn read_position(store: &ScopedStore, key: &str) -> Result<Option<u64>, Ho
         })
 }
 
+/// How many times a source checkpoint whose answer was lost is written again.
+const UNKNOWN_OUTCOME_ATTEMPTS: u32 = 8;
+
+/// The host name of [`HostBuilder::host_name`]'s default.
+fn default_host_name() -> String {
+    ["STATEPLUG_HOST_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 /// Persists every source's watermark as its checkpoint (in the source's
-/// own store, in its provider), when it moved.
+/// own store, in its provider), when it moved, each conditional on this
+/// instance still owning the source; a fenced source is marked so (its
+/// `emit` then fails) and left out.
 async fn persist_watermarks(
     routes: &Routes,
     progress: &[Arc<SourceProgress>],
+    owners: &HashMap<String, Arc<Ownership>>,
     persisted: &mut HashMap<Arc<str>, u64>,
     stats: &[(String, PluginKind, Arc<PluginStats>)],
 ) -> Result<(), StoreError> {
     for p in progress {
         let mark = p.watermark();
         let last = persisted.entry(Arc::clone(&p.source)).or_insert(0);
-        if mark > *last {
-            routes
-                .route(&p.source)
-                .store
-                .set(
-                    &p.source,
-                    SOURCE_CHECKPOINT_KEY,
-                    mark.to_string().into_bytes(),
-                )
-                .await?;
+        let Some(owner) = owners.get(&*p.source) else {
+            continue;
+        };
+        if mark > *last && owner.fenced().is_none() {
+            let ops = vec![
+                owner.check(),
+                TxnOp::put(SOURCE_CHECKPOINT_KEY, mark.to_string().into_bytes()),
+            ];
+            let store = &routes.route(&p.source).store;
+            let mut result = store.transaction(&p.source, ops.clone()).await;
+            // The write is a put under the ownership check: running it again
+            // after a lost answer stores the same checkpoint, or is fenced.
+            for _ in 0..UNKNOWN_OUTCOME_ATTEMPTS {
+                match &result {
+                    Err(e) if e.kind() == crate::store::ErrorKind::OUTCOME_UNKNOWN => {
+                        result = store.transaction(&p.source, ops.clone()).await;
+                    }
+                    _ => break,
+                }
+            }
+            if let Err(e) = result {
+                match owner.explain(e).await {
+                    PluginError::Fenced(_) => continue,
+                    PluginError::Store(e) => return Err(e),
+                    other => {
+                        return Err(StoreError::host(
+                            crate::store::Operation::Transaction,
+                            "host",
+                            &p.source,
+                            crate::store::ErrorKind::INTERNAL,
+                            other.to_string(),
+                        ))
+                    }
+                }
+            }
             *last = mark;
             if let Some((_, _, s)) = stats.iter().find(|(id, _, _)| **id == *p.source) {
                 s.last_checkpoint
@@ -395,6 +494,7 @@ async fn persist_watermarks(
 fn spawn_checkpointer(
     routes: Routes,
     progress: Vec<Arc<SourceProgress>>,
+    owners: HashMap<String, Arc<Ownership>>,
     interval: Duration,
     stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
 ) -> JoinHandle<HashMap<Arc<str>, u64>> {
@@ -405,7 +505,9 @@ fn spawn_checkpointer(
             .collect();
         loop {
             tokio::time::sleep(interval).await;
-            if let Err(e) = persist_watermarks(&routes, &progress, &mut persisted, &stats).await {
+            if let Err(e) =
+                persist_watermarks(&routes, &progress, &owners, &mut persisted, &stats).await
+            {
                 tracing::warn!(error = %e, "could not persist source checkpoints; will retry");
             }
         }
@@ -447,6 +549,8 @@ pub struct RunningHost {
     running: usize,
     checkpointer: JoinHandle<HashMap<Arc<str>, u64>>,
     settings: Settings,
+    /// This instance's ownership of every plugin's store.
+    owners: HashMap<String, Arc<Ownership>>,
 }
 
 impl RunningHost {
@@ -505,6 +609,40 @@ impl RunningHost {
             .filter(|(_, readers_gone)| !(reaction_failed && *readers_gone))
             .map(|(failure, _)| failure)
             .collect()
+    }
+
+    /// Adds a fenced failure for every plugin whose store another instance
+    /// took over and that has not reported it yet (a reaction that had
+    /// nothing to commit, a source that finished): every superseded
+    /// instance says so.
+    async fn report_fenced(&mut self) {
+        let mut ids: Vec<&String> = self.owners.keys().collect();
+        ids.sort();
+        for id in ids {
+            let owner = &self.owners[id];
+            let fenced = match owner.fenced() {
+                Some(f) => Some(f),
+                None => match owner.still_owned().await {
+                    Ok(false) => Some(owner.fence_now().await),
+                    _ => None,
+                },
+            };
+            let Some(fenced) = fenced else { continue };
+            if self.failures.iter().any(|(f, _)| f.id == *id && f.fenced) {
+                continue;
+            }
+            self.failures.retain(|(f, _)| f.id != *id);
+            self.failures.push((
+                PluginFailure {
+                    id: id.clone(),
+                    kind: fenced.kind,
+                    message: fenced.to_string(),
+                    temporary: false,
+                    fenced: true,
+                },
+                false,
+            ));
+        }
     }
 
     /// Waits until a plugin fails or every plugin has finished on its own.
@@ -573,6 +711,7 @@ impl RunningHost {
                             kind,
                             message,
                             temporary: false,
+                            fenced: false,
                         },
                         false,
                     ));
@@ -587,7 +726,15 @@ impl RunningHost {
         self.checkpointer.abort();
         let _ = (&mut self.checkpointer).await;
         let mut persisted = HashMap::new();
-        persist_watermarks(&self.routes, &self.progress, &mut persisted, &self.stats).await?;
+        persist_watermarks(
+            &self.routes,
+            &self.progress,
+            &self.owners,
+            &mut persisted,
+            &self.stats,
+        )
+        .await?;
+        self.report_fenced().await;
         for route in self.routes.all() {
             route.store.sync().await?;
         }

@@ -2,6 +2,7 @@
 
 pub(crate) mod builder;
 mod host;
+pub(crate) mod owner;
 pub(crate) mod progress;
 pub(crate) mod routes;
 mod supervise;
@@ -11,3 +12,4 @@ pub use host::{
     Host, HostError, HostProgress, PluginFailure, PluginKind, PluginReport, RunReport, RunningHost,
     StopSignal,
 };
+pub use owner::{Fenced, OwnerRecord, OWNER_KEY};

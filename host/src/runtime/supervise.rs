@@ -9,6 +9,7 @@ use tokio::{
 };
 
 use super::{
+    owner::Ownership,
     progress::{PluginStats, SourceProgress},
     FailurePolicy, PluginFailure, PluginKind,
 };
@@ -36,6 +37,8 @@ struct Failed {
     readers_gone: bool,
     /// A store error its provider marked temporary.
     temporary: bool,
+    /// Another host instance took the plugin over.
+    fenced: bool,
 }
 
 impl Failed {
@@ -44,6 +47,7 @@ impl Failed {
             message,
             readers_gone: false,
             temporary: false,
+            fenced: false,
         }
     }
 }
@@ -57,6 +61,7 @@ async fn contained(
         Ok(Err(e)) => Err(Failed {
             readers_gone: matches!(e, PluginError::Closed(_)),
             temporary: matches!(&e, PluginError::Store(store) if store.temporary),
+            fenced: matches!(e, PluginError::Fenced(_)),
             message: e.to_string(),
         }),
         Err(join) if join.is_panic() => {
@@ -79,6 +84,7 @@ fn failure(id: &str, kind: PluginKind, failed: Failed) -> Finished {
             kind,
             message: failed.message,
             temporary: failed.temporary,
+            fenced: failed.fenced,
         }),
         readers_gone: failed.readers_gone,
     }
@@ -111,6 +117,7 @@ pub(crate) fn spawn_source(
     progress: Arc<SourceProgress>,
     stats: Arc<PluginStats>,
     stop: watch::Receiver<bool>,
+    owner: Arc<Ownership>,
     finished: mpsc::UnboundedSender<Finished>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -125,12 +132,26 @@ pub(crate) fn spawn_source(
                 stats: Arc::clone(&stats),
                 stop: stop.clone(),
                 resume: progress.watermark(),
+                owner: Arc::clone(&owner),
             };
             let runner = Arc::clone(&source);
             let failed = match contained(async move { runner.run(ctx).await }).await {
                 Ok(()) => break CLEAN,
                 Err(failed) => failed,
             };
+            // A fenced source stops for good: another instance runs it now.
+            if failed.fenced || owner.fenced().is_some() {
+                let fenced = owner.fence_now().await;
+                break failure(
+                    &id,
+                    PluginKind::Source,
+                    Failed {
+                        message: fenced.to_string(),
+                        fenced: true,
+                        ..failed
+                    },
+                );
+            }
             match policy {
                 FailurePolicy::Restart {
                     max_restarts,

@@ -19,7 +19,8 @@
 //! nothing of the call is visible or durable (the server rolls back an
 //! unfinished transaction when its session ends), so running it again
 //! applies it at most once. A lost commit is reported as a temporary
-//! `UNAVAILABLE` error saying the outcome is unknown. Broken connections
+//! `OUTCOME_UNKNOWN` error: it may have been applied, and only reading back
+//! tells. Broken connections
 //! are discarded; calls open new ones as needed, so the provider
 //! reconnects on its own.
 
@@ -282,7 +283,7 @@ impl Pool {
             conn.discard();
             drop(lease);
             if stage == Stage::Commit {
-                return Err(ProviderError::unavailable(format!(
+                return Err(ProviderError::outcome_unknown(format!(
                     "lost the connection to {} while committing: the write may or may not have \
                      been applied; read the keys back before retrying ({err})",
                     self.target

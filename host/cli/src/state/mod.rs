@@ -51,6 +51,12 @@ enum StateCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// List who owns each plugin's store (the host instance that took it
+    /// over last), since when, and its epoch.
+    Owners {
+        #[command(flatten)]
+        target: Target,
+    },
     /// List the keys of a store in order (paged, so any size works).
     Keys {
         /// The store (a plugin id).
@@ -214,6 +220,7 @@ impl StateCommand {
     fn target(&self) -> Option<&Target> {
         match self {
             StateCommand::Stores { target }
+            | StateCommand::Owners { target }
             | StateCommand::Keys { target, .. }
             | StateCommand::Get { target, .. }
             | StateCommand::Put { target, .. }
@@ -233,6 +240,7 @@ impl StateCommand {
         matches!(
             self,
             StateCommand::Stores { .. }
+                | StateCommand::Owners { .. }
                 | StateCommand::Keys { .. }
                 | StateCommand::Get { .. }
                 | StateCommand::Dump { .. }
@@ -307,6 +315,7 @@ async fn run_on(
 ) -> Result<(), Failure> {
     match command {
         StateCommand::Stores { .. } => stores(store, json).await,
+        StateCommand::Owners { .. } => owners(store, json).await,
         StateCommand::Keys {
             store_id, prefix, ..
         } => keys(store, &store_id, &prefix, json).await,
@@ -413,6 +422,55 @@ async fn stores(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> 
         .max(5);
     for (id, keys) in shown {
         outln!("{id:<width$}  {keys:>10} keys")?;
+    }
+    Ok(())
+}
+
+/// Every store with an owner record, and what the record says.
+async fn owners(store: &Arc<dyn StateStore>, json: bool) -> Result<(), Failure> {
+    let ids = ops::select_stores(store, &[]).await.map_err(ops_failure)?;
+    let mut rows = Vec::new();
+    for id in ids {
+        let Some(bytes) = store
+            .get(&id, stateplug::runtime::OWNER_KEY)
+            .await
+            .map_err(store_failure)?
+        else {
+            continue;
+        };
+        rows.push((id, stateplug::runtime::OwnerRecord::parse(&bytes)));
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(id, record)| match record {
+                Some(r) => serde_json::json!({ "store": id, "host": r.host, "pid": r.pid,
+                    "since_ms": r.since_ms, "epoch": r.epoch }),
+                None => serde_json::json!({ "store": id, "unreadable": true }),
+            })
+            .collect();
+        outln!("{}", serde_json::Value::Array(list))?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln!(
+            "no plugin has an owner record in provider {} (no host has run one)",
+            store.info().name
+        )?;
+    }
+    let width = rows
+        .iter()
+        .map(|(id, _)| escaped(id).chars().count())
+        .max()
+        .unwrap_or(0);
+    for (id, record) in rows {
+        let id = escaped(&id).into_owned();
+        match record {
+            Some(r) => outln!("{id:<width$}  owned by {r}")?,
+            None => outln!(
+                "{id:<width$}  owner record unreadable; the next host to start it takes it over"
+            )?,
+        }
     }
     Ok(())
 }
