@@ -311,8 +311,17 @@ fn run_transaction(
             }
         }
         let effects = tables.take_effects();
-        if let (Some(j), Some(e)) = (journal.as_ref(), effects.as_ref()) {
-            checkpoint = j.journal.checkpoint_due(e.bytes().len());
+        if let (Some(j), Some(e)) = (journal.as_mut(), effects.as_ref()) {
+            let len = e.bytes().len();
+            checkpoint = j.journal.checkpoint_due(len);
+            // A journal that cannot grow (a full disk) is checkpointed and
+            // reused from its start instead.
+            if !checkpoint {
+                if let Err(err) = j.journal.reserve(len) {
+                    tracing::warn!(%err, "checkpointing instead of growing the journal");
+                    checkpoint = true;
+                }
+            }
             if checkpoint {
                 tables.set_journal_seq(j.journal.last_seq())?;
             }

@@ -147,9 +147,22 @@ impl Journal {
         self.offset > 0
     }
 
+    /// Makes room for a record of `payload_len` bytes, preallocating the
+    /// file further if needed. A failure (a full disk) writes nothing that
+    /// replay could read: the caller fails the group and may retry.
+    pub(crate) fn reserve(&mut self, payload_len: usize) -> ProviderResult<()> {
+        let end = self.offset + HEADER + payload_len as u64;
+        if end > self.allocated {
+            self.preallocate(end)?;
+        }
+        Ok(())
+    }
+
     /// Appends one record holding `payload` and syncs it; the records it
     /// holds are durable when this returns `Ok`. The caller has checked
-    /// [`Journal::checkpoint_due`] (so the record fits).
+    /// [`Journal::checkpoint_due`] (so the record fits) and called
+    /// [`Journal::reserve`]. After an error the record may or may not be
+    /// on disk.
     pub(crate) fn append(&mut self, payload: &[u8]) -> ProviderResult<()> {
         let seq = self.last_seq + 1;
         frame(&mut self.frame, seq, self.id, payload);
@@ -250,9 +263,17 @@ fn header_u64(header: &[u8; 24], at: usize) -> [u8; 8] {
 }
 
 fn io_error(path: &Path, what: &str, err: &io::Error) -> ProviderError {
+    let full = err.raw_os_error() == Some(28) || err.kind() == io::ErrorKind::StorageFull;
+    if full {
+        return ProviderError::storage(format!(
+            "redb database file journal {}: no space left on device (ENOSPC) to {what} it; free \
+             disk space, then retry ({err})",
+            path.display()
+        ));
+    }
     ProviderError::storage(format!(
-        "redb journal {}: cannot {what} the journal: {err}; acknowledged writes stay safe in it, \
-         fix the disk and reopen the provider",
+        "redb database file journal {}: cannot {what} it: {err}; acknowledged writes stay safe \
+         in it: fix the disk and reopen the provider",
         path.display()
     ))
 }
