@@ -80,7 +80,14 @@ async fn a_full_disk_fails_writes_clearly_and_keeps_acknowledged_ones() {
     std::fs::write(&filler, vec![7u8; 1 << 20]).expect("write the filler file");
     let file = mount.dir.join("state.redb");
     let library = load("stateplug-provider-redb");
-    let config = serde_json::json!({ "path": file });
+    // The journal takes disk space of its own, up to `journal_bytes`: on a
+    // 4 MiB disk it gets 256 KiB, so that the 1 MiB freed below is enough
+    // for the reopen to replay what the journal holds.
+    let config = serde_json::json!({
+        "path": file,
+        "journal_bytes": 256 * 1024,
+        "checkpoint_bytes": 128 * 1024,
+    });
 
     let store = library.open(&config).expect("open redb on the tmpfs");
     let mut acknowledged = Vec::new();

@@ -17,7 +17,8 @@ use crate::provider::RedbProvider;
 /// a file.
 ///
 /// For tests only: a storage backend is not part of the provider's
-/// interface and may change with redb.
+/// interface and may change with redb. Writes make no journal here (as
+/// with `"journal": false`); [`open_with_backends`] gives one.
 #[doc(hidden)]
 pub fn open_with_backend(
     config: &RedbConfig,
@@ -28,4 +29,22 @@ pub fn open_with_backend(
         .create_with_backend(backend)
         .at(&path)?;
     RedbProvider::on_database(db, path, config)
+}
+
+/// [`open_with_backend`] with the journal on `journal` (in place of the
+/// file `<path>.journal`): its pending records are replayed at open, and
+/// writes use it unless `config.journal` is `false`.
+///
+/// For tests only, as [`open_with_backend`].
+#[doc(hidden)]
+pub fn open_with_backends(
+    config: &RedbConfig,
+    backend: impl redb::StorageBackend,
+    journal: impl redb::StorageBackend,
+) -> ProviderResult<RedbProvider> {
+    let path = PathBuf::from(config.database_file()?);
+    let db = RedbProvider::database_builder(config)
+        .create_with_backend(backend)
+        .at(&path)?;
+    RedbProvider::on_database_with(db, path, config, Some(Box::new(journal)))
 }

@@ -14,6 +14,16 @@
 //! write of the group gets the error: nothing of the group was committed.
 //! What each write changed is kept in a [`ChangeLog`] and handed to its
 //! caller only once the transaction holding it is committed.
+//!
+//! With a journal (see [`crate::journal`]) a group is made durable by one
+//! journal append and one sync, and only then committed to redb without
+//! durability; so readers never see a write that is not yet durable. A
+//! group that finds a checkpoint due commits to redb durably instead,
+//! recording the last journaled `seq` in the same commit, and the journal
+//! starts over. After a journal I/O error, or a redb commit that fails
+//! after its record was synced (the write is durable but not in the open
+//! database), every later write is refused until the provider is reopened,
+//! which replays the journal.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -24,11 +34,13 @@ use std::{
     },
 };
 
-use redb::Database;
+use redb::{Database, Durability};
 use stateplug_provider_api::{apply, ProviderError, ProviderResult, WriteFailure, WriteOp};
 
 use crate::errors::AtPath;
+use crate::journal::Journal;
 use crate::ops::{ChangeLog, OwnedWrite};
+use crate::record::Effects;
 use crate::writer::{Revisions, Tables};
 
 /// The answer to one write: its revision (0: it changed nothing) and what
@@ -99,16 +111,67 @@ pub(crate) struct Committer {
     revisions: Mutex<Revisions>,
     /// Durable commits made (for tests and figures).
     commits: AtomicU64,
+    /// The journal, when the file has one; used only by the leader.
+    journal: Option<Mutex<JournalState>>,
+}
+
+/// The journal and what a group needs around it.
+struct JournalState {
+    journal: Journal,
+    /// The record being built, reused between groups.
+    effects: Effects,
+    /// Set when writes can no longer be made durable in order: every
+    /// later group fails with it.
+    broken: Option<ProviderError>,
 }
 
 impl Committer {
-    /// A committer for a file whose `META[REVISION]` is `stored`.
-    pub(crate) fn new(stored: u64) -> Self {
+    /// A committer for a file whose `META[REVISION]` is `stored`, with
+    /// `journal` if the file has one (already replayed).
+    pub(crate) fn new(stored: u64, journal: Option<Journal>) -> Self {
         Committer {
             state: Mutex::default(),
             revisions: Mutex::new(Revisions::from_stored(stored)),
             commits: AtomicU64::new(0),
+            journal: journal.map(|journal| {
+                Mutex::new(JournalState {
+                    journal,
+                    effects: Effects::default(),
+                    broken: None,
+                })
+            }),
         }
+    }
+
+    /// Journal records appended since the file was opened (0 without a journal).
+    pub(crate) fn journal_appends(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| {
+            j.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .journal
+                .appends()
+        })
+    }
+
+    /// Checkpoints the journal, if anything is journaled since the last
+    /// checkpoint: one durable redb commit recording the last `seq`. Runs
+    /// when the provider closes, so the next open replays nothing.
+    pub(crate) fn checkpoint(&self, db: &Database, path: &Path) -> ProviderResult<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        let mut js = journal.lock().unwrap_or_else(|p| p.into_inner());
+        if js.broken.is_some() || !js.journal.dirty() {
+            return Ok(());
+        }
+        let txn = db.begin_write().at(path)?;
+        txn.open_table(crate::schema::META)
+            .at(path)?
+            .insert(crate::schema::JOURNAL_SEQ, js.journal.last_seq())
+            .at(path)?;
+        txn.commit().at(path)?;
+        js.journal.checkpointed();
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -209,15 +272,28 @@ fn run_transaction(
     jobs: &[Job<'_>],
     committer: &Committer,
 ) -> ProviderResult<Vec<Answer>> {
+    let mut journal = committer
+        .journal
+        .as_ref()
+        .map(|j| j.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(err) = journal.as_ref().and_then(|j| j.broken.clone()) {
+        return Err(err);
+    }
+    let effects = journal.as_mut().map(|j| {
+        let mut effects = std::mem::take(&mut j.effects);
+        effects.clear();
+        effects
+    });
     let start = *committer
         .revisions
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let txn = db.begin_write().at(path)?;
+    let mut txn = db.begin_write().at(path)?;
     let mut answers = Vec::with_capacity(jobs.len());
     let mut writes = 0;
-    let changed = {
-        let mut tables = Tables::open(&txn, path, start)?;
+    let mut checkpoint = false;
+    let (changed, effects) = {
+        let mut tables = Tables::open(&txn, path, start, effects)?;
         for (store_id, ops) in jobs {
             let mut writer = tables.writer(store_id)?;
             let mut log = ChangeLog::default();
@@ -226,23 +302,74 @@ fn run_transaction(
                     writes += usize::from(writer.finish()?.is_some());
                     answers.push(Ok((revision, log)));
                 }
-                Err(WriteFailure::Refused(err)) => answers.push(Err(err)),
+                Err(WriteFailure::Refused(err)) => {
+                    tables.drop_call();
+                    answers.push(Err(err));
+                }
                 // Part of the write may be in the transaction: abort it all.
                 Err(WriteFailure::Failed(err)) => return Err(err),
             }
         }
-        tables.finish()?
+        let effects = tables.take_effects();
+        if let (Some(j), Some(e)) = (journal.as_mut(), effects.as_ref()) {
+            let len = e.bytes().len();
+            checkpoint = j.journal.checkpoint_due(len);
+            // A journal that cannot grow (a full disk) is checkpointed and
+            // reused from its start instead.
+            if !checkpoint {
+                if let Err(err) = j.journal.reserve(len) {
+                    tracing::warn!(%err, "checkpointing instead of growing the journal");
+                    checkpoint = true;
+                }
+            }
+            if checkpoint {
+                tables.set_journal_seq(j.journal.last_seq())?;
+            }
+        }
+        (tables.finish()?, effects)
     };
-    if let Some(revisions) = changed {
-        txn.commit().at(path)?;
-        *committer
-            .revisions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = revisions;
-        committer.commits.fetch_add(1, Ordering::Relaxed);
-        tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={}", jobs.len());
-    } else {
+    let Some(revisions) = changed else {
         txn.abort().at(path)?;
+        if let (Some(j), Some(e)) = (journal.as_mut(), effects) {
+            j.effects = e;
+        }
+        return Ok(answers);
+    };
+    match (journal.as_mut(), effects) {
+        (Some(j), Some(effects)) if !checkpoint => {
+            txn.set_durability(Durability::None).at(path)?;
+            if let Err(err) = j.journal.append(effects.bytes()) {
+                // The record may or may not be on disk: refuse writes until
+                // a reopen settles it by replay.
+                j.broken = Some(err.clone());
+                let _ = txn.abort();
+                return Err(err);
+            }
+            j.effects = effects;
+            if let Err(err) = txn.commit().at(path) {
+                let err = ProviderError::storage(format!(
+                    "{}; the write is durable in the journal but not applied: reopen the \
+                     provider to replay it",
+                    err.message()
+                ));
+                j.broken = Some(err.clone());
+                return Err(err);
+            }
+        }
+        (Some(j), effects) => {
+            txn.commit().at(path)?;
+            j.journal.checkpointed();
+            if let Some(effects) = effects {
+                j.effects = effects;
+            }
+        }
+        (None, _) => txn.commit().at(path)?,
     }
+    *committer
+        .revisions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = revisions;
+    committer.commits.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={} checkpoint={checkpoint}", jobs.len());
     Ok(answers)
 }

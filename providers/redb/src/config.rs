@@ -1,9 +1,21 @@
 //! The provider's JSON configuration.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use stateplug_provider_api::{parse_config, ProviderError, ProviderResult};
+
+use crate::journal::JournalLimits;
+
+/// Default size of the journal file (`journal_bytes`).
+pub const DEFAULT_JOURNAL_BYTES: u64 = 64 << 20;
+/// Default bytes journaled between checkpoints (`checkpoint_bytes`).
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 16 << 20;
+/// Default longest time between checkpoints (`checkpoint_interval_ms`).
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
+/// The smallest journal accepted (`journal_bytes`).
+pub const MIN_JOURNAL_BYTES: u64 = 64 << 10;
 
 /// The configuration of the redb provider, read from JSON; unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -27,6 +39,26 @@ pub struct RedbConfig {
     /// silently started afresh.
     #[serde(default)]
     pub initialise_empty_file: bool,
+    /// Make writes durable through a write-ahead journal beside the file
+    /// (`<path>.journal`): one append and one sync per group commit, the
+    /// redb file brought up to date by periodic checkpoints. On unless
+    /// `false`; off, every group commit is a durable redb commit. A journal
+    /// left by an earlier open is replayed either way.
+    #[serde(default)]
+    pub journal: Option<bool>,
+    /// The journal file's size in bytes, at least 64 KiB; default 64 MiB.
+    /// It bounds the replay at open (replay reads the whole journal).
+    #[serde(default)]
+    pub journal_bytes: Option<u64>,
+    /// Checkpoint after this many journaled bytes, at most `journal_bytes`;
+    /// default 16 MiB. It bounds the writes held in memory as non-durable
+    /// redb commits between checkpoints.
+    #[serde(default)]
+    pub checkpoint_bytes: Option<u64>,
+    /// Checkpoint at the first write this many milliseconds after the last
+    /// checkpoint; default 1000.
+    #[serde(default)]
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 impl RedbConfig {
@@ -34,7 +66,43 @@ impl RedbConfig {
     pub fn parse(config_json: &str) -> ProviderResult<Self> {
         let config: RedbConfig = parse_config("redb", config_json)?;
         config.database_file()?;
+        config.journal_limits()?;
         Ok(config)
+    }
+
+    /// The journal's limits, or `INVALID_ARGUMENT` naming the field and
+    /// the fix when they contradict each other.
+    pub(crate) fn journal_limits(&self) -> ProviderResult<JournalLimits> {
+        let capacity = self.journal_bytes.unwrap_or(DEFAULT_JOURNAL_BYTES);
+        if capacity < MIN_JOURNAL_BYTES {
+            return Err(ProviderError::invalid_argument(format!(
+                "redb provider configuration: `journal_bytes` is {capacity}, below the minimum \
+                 of {MIN_JOURNAL_BYTES}; set it to at least {MIN_JOURNAL_BYTES} (default \
+                 {DEFAULT_JOURNAL_BYTES})"
+            )));
+        }
+        let checkpoint_bytes = self
+            .checkpoint_bytes
+            .unwrap_or(DEFAULT_CHECKPOINT_BYTES.min(capacity));
+        if checkpoint_bytes > capacity {
+            return Err(ProviderError::invalid_argument(format!(
+                "redb provider configuration: `checkpoint_bytes` ({checkpoint_bytes}) exceeds \
+                 `journal_bytes` ({capacity}); set it at most to `journal_bytes`"
+            )));
+        }
+        Ok(JournalLimits {
+            capacity,
+            checkpoint_bytes,
+            checkpoint_interval: Duration::from_millis(
+                self.checkpoint_interval_ms
+                    .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            ),
+        })
+    }
+
+    /// Whether writes go through the journal.
+    pub(crate) fn journaled(&self) -> bool {
+        self.journal.unwrap_or(true)
     }
 
     /// The database file, or `INVALID_ARGUMENT` naming `path` and the fix
@@ -86,6 +154,32 @@ mod tests {
         assert_eq!(c.history_versions, Some(5));
         let err = RedbConfig::parse(r#"{"path": "x", "history_versions": -1}"#).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT, "{err}");
+    }
+
+    #[test]
+    fn journal_limits_default_and_contradictions_are_refused() {
+        let c = RedbConfig::parse(r#"{"path": "x"}"#).unwrap();
+        assert!(c.journaled());
+        let limits = c.journal_limits().unwrap();
+        assert_eq!(limits.capacity, DEFAULT_JOURNAL_BYTES);
+        assert_eq!(limits.checkpoint_bytes, DEFAULT_CHECKPOINT_BYTES);
+        assert_eq!(limits.checkpoint_interval, Duration::from_secs(1));
+        let c = RedbConfig::parse(r#"{"path": "x", "journal": false, "journal_bytes": 100000}"#)
+            .unwrap();
+        assert!(!c.journaled());
+        assert_eq!(c.journal_limits().unwrap().checkpoint_bytes, 100000);
+        let err = RedbConfig::parse(r#"{"path": "x", "journal_bytes": 10}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT);
+        assert!(err.message().contains("`journal_bytes` is 10"), "{err}");
+        let err = RedbConfig::parse(
+            r#"{"path": "x", "journal_bytes": 100000, "checkpoint_bytes": 200000}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.message()
+                .contains("`checkpoint_bytes` (200000) exceeds"),
+            "{err}"
+        );
     }
 
     #[test]

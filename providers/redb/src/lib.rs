@@ -4,11 +4,15 @@
 mod backend;
 mod committer;
 mod config;
+mod crc;
 mod encoding;
 mod errors;
 mod history;
+mod journal;
 mod ops;
 mod provider;
+mod record;
+mod replay;
 mod schema;
 mod writer;
 
@@ -16,8 +20,11 @@ mod writer;
 mod tests;
 
 #[doc(hidden)]
-pub use backend::open_with_backend;
-pub use config::RedbConfig;
+pub use backend::{open_with_backend, open_with_backends};
+pub use config::{
+    RedbConfig, DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_JOURNAL_BYTES,
+    MIN_JOURNAL_BYTES,
+};
 pub use errors::map_error;
 pub use provider::RedbProvider;
 

@@ -14,15 +14,20 @@ use crate::config::RedbConfig;
 use crate::encoding::{corrupt_key, decode_key, decode_value, entry_key, key_bytes, Span};
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
-use crate::schema::{ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION, STORES};
+use crate::journal::{journal_path, Journal, JournalFile, Storage};
+use crate::replay::replay;
+use crate::schema::{
+    ENTRIES, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
+};
 
 type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// A durable state store provider: every store_id in one redb database file.
 ///
-/// Each write call is committed with immediate durability before it
-/// returns; concurrent calls share one transaction and one fsync (group
-/// commit). Reads run on a redb read snapshot and never write. The file is
+/// Each write call is durable before it returns: with the journal (the
+/// default) its group's record is appended to `<path>.journal` and synced,
+/// without it the group is a durable redb commit; concurrent calls share
+/// one transaction and one sync (group commit). Reads run on a redb read snapshot and never write. The file is
 /// locked while the provider is open, so a second open of the same file fails
 /// with `UNAVAILABLE`.
 pub struct RedbProvider {
@@ -44,6 +49,7 @@ impl RedbProvider {
     /// nothing (no folder, no file) and refuses a file that does not exist.
     pub fn open_config_with(config: &RedbConfig, context: &OpenContext) -> ProviderResult<Self> {
         let path = config.database_file()?.to_path_buf();
+        let journal = journal_path(&path);
         if context.read_only {
             return match fs::metadata(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -52,7 +58,12 @@ impl RedbProvider {
                 Ok(meta) if meta.is_file() && meta.len() == 0 => Err(empty_file_error(&path)),
                 _ => {
                     let db = Self::database_builder(config).open(&path).at(&path)?;
-                    Self::on_database(db, path, config)
+                    // A read-only open creates no journal, but replays one.
+                    let storage = match journal.exists() {
+                        true => Some(Box::new(JournalFile::open(&journal)?) as Storage),
+                        false => None,
+                    };
+                    Self::on_database_with(db, path, config, storage)
                 }
             };
         }
@@ -62,6 +73,7 @@ impl RedbProvider {
         let builder = Self::database_builder(config);
         match fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                remove_stale_journal(&journal)?;
                 create_atomically(&builder, &path)?;
             }
             Ok(meta) if meta.is_file() && meta.len() == 0 => {
@@ -69,6 +81,7 @@ impl RedbProvider {
                     return Err(empty_file_error(&path));
                 }
                 tracing::warn!(path = %path.display(), "initialising an empty file as a new database (initialise_empty_file)");
+                remove_stale_journal(&journal)?;
                 create_atomically(&builder, &path)?;
             }
             // Anything else (a database, a folder, an unreadable path) is
@@ -76,7 +89,11 @@ impl RedbProvider {
             _ => {}
         }
         let db = builder.create(&path).at(&path)?;
-        Self::on_database(db, path, config)
+        let storage = match config.journaled() || journal.exists() {
+            true => Some(Box::new(JournalFile::open(&journal)?) as Storage),
+            false => None,
+        };
+        Self::on_database_with(db, path, config, storage)
     }
 
     /// The database builder `config` asks for (its cache size).
@@ -95,6 +112,19 @@ impl RedbProvider {
         path: PathBuf,
         config: &RedbConfig,
     ) -> ProviderResult<Self> {
+        Self::on_database_with(db, path, config, None)
+    }
+
+    /// [`RedbProvider::on_database`] with the journal on `journal`: its
+    /// pending records are replayed, and writes use it if `config` asks
+    /// for a journal.
+    pub(crate) fn on_database_with(
+        db: Database,
+        path: PathBuf,
+        config: &RedbConfig,
+        journal: Option<Storage>,
+    ) -> ProviderResult<Self> {
+        let limits = config.journal_limits()?;
         // Create every table once, so that reads never have to.
         let txn = db.begin_write().at(&path)?;
         txn.open_table(ENTRIES).at(&path)?;
@@ -102,8 +132,17 @@ impl RedbProvider {
         let mut meta = txn.open_table(META).at(&path)?;
         // Writers read the retention from the file. Without a setting the
         // file keeps its own; an explicit 0 turns history off and discards it.
-        let stored_revision = meta
-            .get(REVISION)
+        let found_id = meta.get(JOURNAL_ID).at(&path)?.map(|g| g.value());
+        let journal_id = match found_id {
+            Some(id) => id,
+            None => {
+                let id = new_journal_id();
+                meta.insert(JOURNAL_ID, id).at(&path)?;
+                id
+            }
+        };
+        let checkpointed = meta
+            .get(JOURNAL_SEQ)
             .at(&path)?
             .map(|g| g.value())
             .unwrap_or(0);
@@ -121,11 +160,31 @@ impl RedbProvider {
             txn.delete_table(HISTORY).at(&path)?;
         }
         txn.commit().at(&path)?;
-        tracing::debug!(path = %path.display(), history_versions, "opened redb database");
+        let journal = match journal {
+            Some(storage) => {
+                let mut journal = Journal::new(
+                    storage,
+                    journal_path(&path),
+                    limits,
+                    journal_id,
+                    checkpointed,
+                )?;
+                replay(&db, &path, &mut journal)?;
+                config.journaled().then_some(journal)
+            }
+            None => None,
+        };
+        let stored_revision = {
+            let txn = db.begin_read().at(&path)?;
+            let meta = txn.open_table(META).at(&path)?;
+            let found = meta.get(REVISION).at(&path)?;
+            found.map(|g| g.value()).unwrap_or(0)
+        };
+        tracing::debug!(path = %path.display(), history_versions, journal = journal.is_some(), "opened redb database");
         Ok(RedbProvider {
             db,
             path,
-            committer: Committer::new(stored_revision),
+            committer: Committer::new(stored_revision, journal),
             history_versions,
         })
     }
@@ -146,6 +205,12 @@ impl RedbProvider {
     /// writers, fewer than the write calls (group commit).
     pub fn commits(&self) -> u64 {
         self.committer.commits()
+    }
+
+    /// Journal records appended since the file was opened: with the
+    /// journal, one per group commit that was not a checkpoint.
+    pub fn journal_appends(&self) -> u64 {
+        self.committer.journal_appends()
     }
 
     /// The database file.
@@ -385,6 +450,44 @@ impl Provider for RedbProvider {
         self.require_history("get_version")?;
         history::get_version(&self.db, &self.path, store_id, key, version)
     }
+}
+
+/// Checkpoints the journal when the provider closes, so that the next
+/// open has nothing to replay. A failure is logged: everything
+/// acknowledged is in the journal, and the next open replays it.
+impl Drop for RedbProvider {
+    fn drop(&mut self) {
+        if let Err(err) = self.committer.checkpoint(&self.db, &self.path) {
+            tracing::warn!(path = %self.path.display(), %err, "closing without a checkpoint; the next open replays the journal");
+        }
+    }
+}
+
+/// Removes a journal left beside a database file that no longer exists,
+/// before a new file is made there. (Its records could not replay into the
+/// new file anyway: their journal id differs.)
+fn remove_stale_journal(journal: &Path) -> ProviderResult<()> {
+    match fs::remove_file(journal) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ProviderError::storage(format!(
+            "cannot remove the stale journal {} before creating its database: {e}; remove it \
+             by hand",
+            journal.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A journal id unlikely to repeat: the clock and the process, hashed
+/// with a per-process random key.
+fn new_journal_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// Creates a new database file so that a crash at any moment leaves either

@@ -9,6 +9,9 @@
 //!   reservation, see `writer::Revisions`); it only grows.
 //! - `META[HISTORY_VERSIONS]` is the history retention the file was opened
 //!   with (absent or 0: history is off and `HISTORY` does not exist).
+//! - `META[JOURNAL_SEQ]` is the `seq` of the last journal record whose
+//!   effects the file holds durably; `META[JOURNAL_ID]` ties the journal to
+//!   the file (see [`crate::journal`]).
 //! - `HISTORY` holds, per `(store_id, key)`, the last `HISTORY_VERSIONS`
 //!   versions written (a deletion as `None`), written in the same transaction
 //!   as the entry; a cleared store has no rows in it.
@@ -33,6 +36,14 @@ pub(crate) const REVISION: &str = "revision";
 /// The `META` row holding the number of versions kept per key in [`HISTORY`]
 /// (0 or absent: history is off).
 pub(crate) const HISTORY_VERSIONS: &str = "history_versions";
+
+/// The `META` row holding the `seq` of the last journal record the file
+/// contains (written by every checkpoint; absent: none).
+pub(crate) const JOURNAL_SEQ: &str = "journal_seq";
+
+/// The `META` row holding the id that ties the journal's records to this
+/// file (made at the first open).
+pub(crate) const JOURNAL_ID: &str = "journal_id";
 
 /// `(store_id, key, version)`, as stored in [`HISTORY`].
 pub(crate) type HistoryKey<'a> = (&'a str, &'a str, u64);

@@ -22,9 +22,10 @@ use stateplug_provider_api::{ProviderError, ProviderResult};
 
 use crate::encoding::{decode_key, decode_value, write_entry_key, write_entry_value, Span};
 use crate::errors::AtPath;
+use crate::record::Effects;
 use crate::schema::{
-    key_history, next_store, store_history, ENTRIES, HISTORY, HISTORY_VERSIONS, META, REVISION,
-    STORES,
+    key_history, next_store, store_history, ENTRIES, HISTORY, HISTORY_VERSIONS, JOURNAL_SEQ, META,
+    REVISION, STORES,
 };
 
 type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
@@ -81,14 +82,20 @@ pub(crate) struct Tables<'t> {
     /// so that a batch allocates nothing per entry.
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
+    /// Whether any call of this transaction changed something.
+    changed: bool,
+    /// What the calls changed, for the journal (`None`: not journaled).
+    effects: Option<Effects>,
 }
 
 impl<'t> Tables<'t> {
     /// Opens the tables of `txn`.
+    /// `effects`, when given, receives every change the calls make.
     pub(crate) fn open(
         txn: &'t WriteTransaction,
         path: &'t Path,
         start: Revisions,
+        effects: Option<Effects>,
     ) -> ProviderResult<Self> {
         let entries = txn.open_table(ENTRIES).at(path)?;
         let stores = txn.open_table(STORES).at(path)?;
@@ -117,7 +124,40 @@ impl<'t> Tables<'t> {
             counts: HashMap::new(),
             key_buf: Vec::new(),
             value_buf: Vec::new(),
+            changed: false,
+            effects,
         })
+    }
+
+    /// The changes recorded so far, handed back for the journal.
+    pub(crate) fn take_effects(&mut self) -> Option<Effects> {
+        self.effects.take()
+    }
+
+    /// Forgets what the current call recorded: it was refused, so it
+    /// changed nothing.
+    pub(crate) fn drop_call(&mut self) {
+        if let Some(effects) = self.effects.as_mut() {
+            effects.drop_unit();
+        }
+    }
+
+    /// Records in `META` that the file holds every journal record up to `seq`.
+    pub(crate) fn set_journal_seq(&mut self, seq: u64) -> ProviderResult<()> {
+        self.meta.insert(JOURNAL_SEQ, seq).at(self.path)?;
+        Ok(())
+    }
+
+    /// A writer for one call on `store_id` whose puts get version
+    /// `revision`: replaying a journal record gives back the versions it
+    /// acknowledged.
+    pub(crate) fn writer_at<'w>(
+        &'w mut self,
+        store_id: &'w str,
+        revision: u64,
+    ) -> ProviderResult<StoreWriter<'w, 't>> {
+        self.last_revision = revision.saturating_sub(1);
+        self.writer(store_id)
     }
 
     /// The key count of `store_id`, including this transaction's changes.
@@ -151,6 +191,9 @@ impl<'t> Tables<'t> {
                 self.path.display()
             ))
         })?;
+        if let Some(effects) = self.effects.as_mut() {
+            effects.begin_unit(revision, store_id);
+        }
         Ok(StoreWriter {
             tables: self,
             store_id,
@@ -166,7 +209,7 @@ impl<'t> Tables<'t> {
     /// transaction, or `None` if nothing changed (the caller then aborts
     /// instead of committing, and keeps its revisions).
     pub(crate) fn finish(mut self) -> ProviderResult<Option<Revisions>> {
-        if self.last_revision == self.start.given {
+        if !self.changed {
             return Ok(None);
         }
         for (store_id, (n, changed)) in &self.counts {
@@ -232,6 +275,9 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
             self.added += 1;
         }
         self.changed = true;
+        if let Some(effects) = tables.effects.as_mut() {
+            effects.put(key, value);
+        }
         self.record(key, Some(value))?;
         Ok(prior)
     }
@@ -250,6 +296,9 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
         if prior.is_some() {
             self.removed += 1;
             self.changed = true;
+            if let Some(effects) = tables.effects.as_mut() {
+                effects.delete(key);
+            }
             self.record(key, None)?;
         }
         Ok(prior)
@@ -259,6 +308,9 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
     /// rows alone (a store whose keys were all deleted) is a change too.
     fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {
         let path = self.tables.path;
+        if let Some(effects) = self.tables.effects.as_mut() {
+            effects.clear_store();
+        }
         let mut n = 0u64;
         let mut damage = None;
         if self.count()? > 0 {
@@ -367,6 +419,7 @@ impl StoreWriter<'_, '_> {
             self.tables.set_count(self.store_id, count);
         }
         self.tables.last_revision = self.revision;
+        self.tables.changed = true;
         Ok(Some(self.revision))
     }
 }

@@ -27,7 +27,7 @@ use std::{
 
 use redb::StorageBackend;
 use stateplug_provider_api::{ErrorKind, Expected, Provider, TxnOpRef};
-use stateplug_provider_redb::{open_with_backend, RedbConfig, RedbProvider};
+use stateplug_provider_redb::{open_with_backend, open_with_backends, RedbConfig, RedbProvider};
 
 // ---------------------------------------------------------------- randomness
 
@@ -98,19 +98,27 @@ struct Disk {
     durable: Vec<u8>,
     /// Changes since the last sync, in order.
     unsynced: Vec<Change>,
-    /// Writes, length changes and syncs so far.
+    syncs: u64,
+    /// A surviving unsynced write may survive only in part (a torn write).
+    torn_writes: bool,
+}
+
+/// The power supply of one machine: every disk on it fails at once.
+#[derive(Debug, Default)]
+struct Power {
+    /// Writes, length changes and syncs so far, on every disk.
     calls: u64,
     /// Power fails at this call (counted from 1).
     cut_at: Option<u64>,
     /// Power has failed: every call errs.
     off: bool,
-    syncs: u64,
 }
 
 /// An in-memory storage backend that can lose power.
 #[derive(Debug, Clone, Default)]
 struct PowerBackend {
     disk: Arc<Mutex<Disk>>,
+    power: Arc<Mutex<Power>>,
 }
 
 fn power_off() -> io::Error {
@@ -129,23 +137,38 @@ impl PowerBackend {
         backend
     }
 
+    /// A second disk holding `image`, on the same power supply as `self`;
+    /// writes to it that survive a cut may be torn.
+    fn sibling(&self, image: Vec<u8>) -> Self {
+        let backend = PowerBackend::with_image(image);
+        backend.lock().torn_writes = true;
+        PowerBackend {
+            disk: backend.disk,
+            power: Arc::clone(&self.power),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Disk> {
         self.disk.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn power(&self) -> MutexGuard<'_, Power> {
+        self.power.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Power fails at the `n`th write, length change or sync from now.
     fn cut_after(&self, n: u64) {
-        let mut disk = self.lock();
-        disk.cut_at = Some(disk.calls + n);
+        let mut power = self.power();
+        power.cut_at = Some(power.calls + n);
     }
 
     /// Power fails now.
     fn cut_now(&self) {
-        self.lock().off = true;
+        self.power().off = true;
     }
 
     fn is_off(&self) -> bool {
-        self.lock().off
+        self.power().off
     }
 
     fn syncs(&self) -> u64 {
@@ -153,13 +176,14 @@ impl PowerBackend {
     }
 
     /// Counts a mutating call; errs if power is (or just went) off.
-    fn call(disk: &mut Disk) -> io::Result<()> {
-        if disk.off {
+    fn call(&self) -> io::Result<()> {
+        let mut power = self.power();
+        if power.off {
             return Err(power_off());
         }
-        disk.calls += 1;
-        if disk.cut_at.is_some_and(|at| disk.calls >= at) {
-            disk.off = true;
+        power.calls += 1;
+        if power.cut_at.is_some_and(|at| power.calls >= at) {
+            power.off = true;
             return Err(power_off());
         }
         Ok(())
@@ -172,8 +196,21 @@ impl PowerBackend {
         if loss == Loss::RandomSubset {
             let survive_in_8 = [0, 4, 7, 8][rng.below(4) as usize];
             for change in &disk.unsynced {
-                if rng.below(8) < survive_in_8 {
-                    change.apply(&mut image);
+                if rng.below(8) >= survive_in_8 {
+                    continue;
+                }
+                match change {
+                    // A torn write: only a prefix reached the platter, and
+                    // sometimes a bit of it is flipped.
+                    Change::Write(offset, data) if disk.torn_writes && rng.chance(3) => {
+                        let mut part = data[..rng.below(data.len() as u64 + 1) as usize].to_vec();
+                        if !part.is_empty() && rng.chance(2) {
+                            let at = rng.below(part.len() as u64) as usize;
+                            part[at] ^= 1 << rng.below(8);
+                        }
+                        Change::Write(*offset, part).apply(&mut image);
+                    }
+                    _ => change.apply(&mut image),
                 }
             }
         }
@@ -193,18 +230,18 @@ impl PowerBackend {
 
 impl StorageBackend for PowerBackend {
     fn len(&self) -> io::Result<u64> {
-        let disk = self.lock();
-        if disk.off {
+        if self.is_off() {
             return Err(power_off());
         }
+        let disk = self.lock();
         Ok(disk.live.len() as u64)
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        let disk = self.lock();
-        if disk.off {
+        if self.is_off() {
             return Err(power_off());
         }
+        let disk = self.lock();
         let offset = offset as usize;
         let end = offset + out.len();
         if end > disk.live.len() {
@@ -215,8 +252,8 @@ impl StorageBackend for PowerBackend {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
+        self.call()?;
         let mut disk = self.lock();
-        Self::call(&mut disk)?;
         let change = Change::SetLen(len);
         change.apply(&mut disk.live);
         disk.unsynced.push(change);
@@ -224,8 +261,8 @@ impl StorageBackend for PowerBackend {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.call()?;
         let mut disk = self.lock();
-        Self::call(&mut disk)?;
         let Disk {
             durable, unsynced, ..
         } = &mut *disk;
@@ -237,8 +274,8 @@ impl StorageBackend for PowerBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.call()?;
         let mut disk = self.lock();
-        Self::call(&mut disk)?;
         let change = Change::Write(offset, data.to_vec());
         change.apply(&mut disk.live);
         disk.unsynced.push(change);
@@ -510,7 +547,15 @@ fn diff(expected: &State, actual: &State) -> String {
 }
 
 fn config() -> RedbConfig {
-    RedbConfig::parse(r#"{"path": "power-loss.redb"}"#).expect("config")
+    RedbConfig::parse(r#"{"path": "power-loss.redb", "journal": false}"#).expect("config")
+}
+
+/// A journal small enough to checkpoint every few writes and to wrap.
+fn journal_config() -> RedbConfig {
+    RedbConfig::parse(
+        r#"{"path": "power-loss.redb", "journal_bytes": 65536, "checkpoint_bytes": 16384}"#,
+    )
+    .expect("config")
 }
 
 /// Opens redb itself on a copy of `image` and runs its integrity check.
@@ -534,9 +579,66 @@ struct Figures {
     acknowledged: u64,
     in_flight_applied: u32,
     in_flight_lost: u32,
+    cut_during_replay: u32,
+    /// Group commits that went to the journal.
+    journal_appends: u64,
+    /// Group commits that were durable redb commits (all of them without
+    /// the journal; checkpoints with it).
+    checkpoints: u64,
 }
 
-fn power_loss_cycles(loss: Loss) {
+/// The disks of one machine: the database file's, and the journal's when
+/// the provider runs with one.
+#[derive(Clone)]
+struct Disks {
+    db: PowerBackend,
+    journal: Option<PowerBackend>,
+}
+
+/// What survives on the disks of one machine.
+#[derive(Clone)]
+struct Images {
+    db: Vec<u8>,
+    journal: Option<Vec<u8>>,
+}
+
+impl Disks {
+    fn with_images(images: &Images) -> Self {
+        let db = PowerBackend::with_image(images.db.clone());
+        let journal = images.journal.clone().map(|j| db.sibling(j));
+        Disks { db, journal }
+    }
+
+    fn open(
+        &self,
+        config: &RedbConfig,
+    ) -> Result<RedbProvider, stateplug_provider_api::ProviderError> {
+        match &self.journal {
+            Some(journal) => open_with_backends(config, self.db.clone(), journal.clone()),
+            None => open_with_backend(config, self.db.clone()),
+        }
+    }
+
+    fn surviving(&self, loss: Loss, rng: &mut Rng) -> Images {
+        Images {
+            db: self.db.surviving_image(loss, rng),
+            journal: self.journal.as_ref().map(|j| j.surviving_image(loss, rng)),
+        }
+    }
+
+    fn durable(&self) -> Images {
+        Images {
+            db: self.db.durable_image(),
+            journal: self.journal.as_ref().map(PowerBackend::durable_image),
+        }
+    }
+
+    fn syncs(&self) -> u64 {
+        self.db.syncs() + self.journal.as_ref().map_or(0, PowerBackend::syncs)
+    }
+}
+
+fn power_loss_cycles(loss: Loss, journal: bool) {
     let cuts: u32 = std::env::var("STATEPLUG_POWER_CUTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -549,27 +651,30 @@ fn power_loss_cycles(loss: Loss) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    println!("power loss ({loss:?}): {cuts} cuts, STATEPLUG_POWER_SEED={seed}");
+    println!("power loss ({loss:?}, journal {journal}): {cuts} cuts, STATEPLUG_POWER_SEED={seed}");
     let mut rng = Rng(seed);
-    let config = config();
+    let config = if journal { journal_config() } else { config() };
 
     // A new database, closed cleanly: the provider creates files
     // atomically, so a crash never leaves a half-created one.
-    let backend = PowerBackend::default();
-    drop(open_with_backend(&config, backend.clone()).expect("create"));
-    let mut image = backend.durable_image();
+    let disks = Disks::with_images(&Images {
+        db: Vec::new(),
+        journal: journal.then(Vec::new),
+    });
+    drop(disks.open(&config).expect("create"));
+    let mut images = disks.durable();
 
     let mut model = State::new();
     let mut highest = 0u64;
     let mut figures = Figures::default();
     for cycle in 0..cuts {
-        let what = format!("cycle {cycle} (seed {seed}, {loss:?})");
-        let backend = PowerBackend::with_image(image.clone());
-        backend.cut_after(1 + rng.below(400));
+        let what = format!("cycle {cycle} (seed {seed}, {loss:?}, journal {journal})");
+        let disks = Disks::with_images(&images);
+        disks.db.cut_after(1 + rng.below(400));
         let mut in_flight = None;
-        match open_with_backend(&config, backend.clone()) {
+        match disks.open(&config) {
             Err(e) => {
-                assert!(backend.is_off(), "{what}: open failed with power on: {e}");
+                assert!(disks.db.is_off(), "{what}: open failed with power on: {e}");
                 assert_ne!(e.kind(), ErrorKind::PANIC, "{what}: {e}");
                 figures.cut_while_opening += 1;
             }
@@ -586,27 +691,44 @@ fn power_loss_cycles(loss: Loss) {
                             figures.acknowledged += 1;
                         }
                         Err(e) => {
-                            assert!(backend.is_off(), "{what}: {op:?} failed with power on: {e}");
+                            assert!(
+                                disks.db.is_off(),
+                                "{what}: {op:?} failed with power on: {e}"
+                            );
                             in_flight = Some(op);
                             break;
                         }
                     }
                 }
-                if backend.is_off() {
+                if disks.db.is_off() {
                     figures.cut_during_a_call += 1;
                 } else {
-                    backend.cut_now();
+                    disks.db.cut_now();
                     figures.cut_after_the_calls += 1;
                 }
+                figures.journal_appends += p.journal_appends();
+                figures.checkpoints += p.commits() - p.journal_appends();
                 // Closing on a dead disk must fail quietly, not panic.
                 drop(p);
             }
         }
-        image = backend.surviving_image(loss, &mut rng);
-        assert_integrity(&image, &what);
+        images = disks.surviving(loss, &mut rng);
+        if journal && rng.chance(2) {
+            // Power fails again while the next open replays the journal.
+            let replaying = Disks::with_images(&images);
+            replaying.db.cut_after(1 + rng.below(6));
+            if let Ok(p) = replaying.open(&config) {
+                drop(p);
+            } else {
+                figures.cut_during_replay += 1;
+            }
+            images = replaying.surviving(loss, &mut rng);
+        }
+        assert_integrity(&images.db, &what);
 
-        let survivor = PowerBackend::with_image(image);
-        let p = open_with_backend(&config, survivor.clone())
+        let survivor = Disks::with_images(&images);
+        let p = survivor
+            .open(&config)
             .unwrap_or_else(|e| panic!("{what}: the surviving image does not open: {e}"));
         let actual = read_all(&p);
         check(&actual, &model, highest, in_flight.as_ref(), &what);
@@ -634,22 +756,43 @@ fn power_loss_cycles(loss: Loss) {
         );
         drop(p);
         assert!(survivor.syncs() > 0);
-        image = survivor.durable_image();
+        images = survivor.durable();
     }
     println!(
-        "power loss ({loss:?}): {figures:?}, {} keys at the end",
+        "power loss ({loss:?}, journal {journal}): {figures:?}, {} keys at the end",
         model.len()
     );
     assert!(figures.cut_during_a_call > 0, "some cuts land inside calls");
     assert!(figures.acknowledged > 0);
+    if journal {
+        assert!(figures.journal_appends > 0, "writes went to the journal");
+        assert!(figures.checkpoints > 0, "some writes were checkpoints");
+    } else {
+        assert_eq!(figures.journal_appends, 0, "no journal");
+    }
 }
 
 #[test]
 fn acknowledged_writes_survive_losing_every_unsynced_write() {
-    power_loss_cycles(Loss::AllUnsynced);
+    power_loss_cycles(Loss::AllUnsynced, false);
 }
 
 #[test]
 fn acknowledged_writes_survive_any_subset_of_unsynced_writes() {
-    power_loss_cycles(Loss::RandomSubset);
+    power_loss_cycles(Loss::RandomSubset, false);
+}
+
+/// With the journal: cuts between a record's append and its sync, inside
+/// checkpoints (a small journal checkpoints every few writes and wraps),
+/// and during the replay at the next open.
+#[test]
+fn journaled_writes_survive_losing_every_unsynced_write() {
+    power_loss_cycles(Loss::AllUnsynced, true);
+}
+
+/// With the journal, and unsynced journal writes that survive whole, torn
+/// (a prefix of a record), or torn with a flipped bit.
+#[test]
+fn journaled_writes_survive_torn_and_bit_flipped_records() {
+    power_loss_cycles(Loss::RandomSubset, true);
 }
