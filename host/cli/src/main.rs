@@ -7,6 +7,7 @@
 //! stopped by SIGINT / SIGTERM after a graceful stop.
 
 mod exit;
+mod metrics_server;
 mod output;
 mod provider_cmd;
 mod run_cmd;
@@ -33,6 +34,13 @@ enum Command {
         /// Load the provider libraries even if other users could have replaced them.
         #[arg(long)]
         allow_writable_library: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics while running
+        /// (port 0 picks a free port; overrides `[host] metrics_addr`).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect or check a provider library.
     #[command(subcommand)]
@@ -152,7 +160,16 @@ fn main() -> ExitCode {
             Command::Run {
                 config,
                 allow_writable_library,
-            } => run_cmd::run(&config, allow_writable_library).await,
+                metrics_addr,
+                json,
+            } => {
+                let options = run_cmd::RunOptions {
+                    allow_writable_library,
+                    metrics_addr,
+                    json,
+                };
+                run_cmd::run(&config, options).await
+            }
             Command::Provider(ProviderCommand::Info {
                 library,
                 json,
