@@ -7,6 +7,7 @@ pub mod durable;
 pub mod e2e;
 pub mod get;
 pub mod memory;
+pub mod metrics_cost;
 pub mod postgres;
 pub mod scan;
 pub mod tally;

@@ -60,8 +60,8 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
                     }
                 }
             }
-            bare_ns.push(median(&mut b));
-            watched_ns.push(median(&mut w));
+            bare_ns.push(median(&b));
+            watched_ns.push(median(&w));
         }
         assert_eq!(
             events,
@@ -69,7 +69,7 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
             "every set was reported once"
         );
     });
-    let (b, w) = (median(&mut bare_ns), median(&mut watched_ns));
+    let (b, w) = (median(&bare_ns), median(&watched_ns));
     vec![Row {
         scenario: "set under a watch layer, memory".into(),
         metric: "ns/set".into(),
