@@ -50,6 +50,7 @@ const SCENARIOS: [&str; 10] = [
     "memory",
     "e2e",
     "postgres",
+    "metrics",
 ];
 
 /// Sizes of one benchmark run.
@@ -163,6 +164,11 @@ fn main() {
             Ok(url) => report.rows.extend(scenarios::postgres::run(&sizes, &url)),
             Err(_) => eprintln!("skipped postgres: STATEPLUG_TEST_POSTGRES_URL is not set"),
         }
+    }
+    // Last: it installs a global metrics recorder, which the host paths of
+    // the other scenarios would then feed.
+    if wanted("metrics") {
+        report.rows.extend(scenarios::metrics_cost::run(&sizes));
     }
     report::print(&report, io::available());
 }

@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod fencing;
 pub mod get;
 pub mod memory;
+pub mod metrics_cost;
 pub mod postgres;
 pub mod scan;
 pub mod tally;

@@ -7,6 +7,8 @@
 //! stopped by SIGINT / SIGTERM after a graceful stop.
 
 mod exit;
+mod generate;
+mod metrics_server;
 mod output;
 mod provider_cmd;
 mod run_cmd;
@@ -14,11 +16,21 @@ mod state;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// `stateplug --version`: the command's version and the provider
+/// interface version it speaks.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (provider interface {})",
+        env!("CARGO_PKG_VERSION"),
+        stateplug::provider::INTERFACE_VERSION
+    )
+});
 
 /// The stateplug state-store plugin host.
 #[derive(Debug, Parser)]
-#[command(name = "stateplug", version, about, after_help = exit::TABLE)]
+#[command(name = "stateplug", version = VERSION.as_str(), about, after_help = exit::TABLE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,12 +45,36 @@ enum Command {
         /// Load the provider libraries even if other users could have replaced them.
         #[arg(long)]
         allow_writable_library: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics while running
+        /// (port 0 picks a free port; overrides `[host] metrics_addr`).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect or check a provider library.
     #[command(subcommand)]
     Provider(ProviderCommand),
     /// Inspect, change, back up, restore and migrate the state a provider holds.
     State(Box<state::StateArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `source <(stateplug completions bash)`;
+    /// zsh: `stateplug completions zsh > "${fpath[1]}/_stateplug"`;
+    /// fish: `stateplug completions fish > ~/.config/fish/completions/stateplug.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder.
+    ///
+    /// `stateplug man | man -l -`, or `stateplug man --dir /usr/local/share/man/man1`.
+    Man {
+        /// Write `stateplug.1`, `stateplug-run.1`, ... into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +100,9 @@ enum ProviderCommand {
         /// Load the library even if other users could have replaced it.
         #[arg(long)]
         allow_writable_library: bool,
+        /// Print JSON: every case with its outcome (pass, fail, skip) and reason.
+        #[arg(long)]
+        json: bool,
     },
     /// List the providers a pipeline configuration names, with their capabilities.
     List {
@@ -152,7 +191,16 @@ fn main() -> ExitCode {
             Command::Run {
                 config,
                 allow_writable_library,
-            } => run_cmd::run(&config, allow_writable_library).await,
+                metrics_addr,
+                json,
+            } => {
+                let options = run_cmd::RunOptions {
+                    allow_writable_library,
+                    metrics_addr,
+                    json,
+                };
+                run_cmd::run(&config, options).await
+            }
             Command::Provider(ProviderCommand::Info {
                 library,
                 json,
@@ -162,8 +210,10 @@ fn main() -> ExitCode {
                 library,
                 config,
                 allow_writable_library,
+                json,
             }) => {
-                provider_cmd::check(&library, &config, &load_options(allow_writable_library)).await
+                let options = load_options(allow_writable_library);
+                provider_cmd::check(&library, &config, json, &options).await
             }
             Command::Provider(ProviderCommand::List {
                 config,
@@ -172,6 +222,8 @@ fn main() -> ExitCode {
                 allow_writable_library,
             }) => provider_cmd::list(&config, open, json, allow_writable_library),
             Command::State(args) => state::run(*args).await,
+            Command::Completions { shell } => generate::completions(Cli::command(), shell),
+            Command::Man { dir } => generate::man(Cli::command(), dir.as_deref()),
         }
     });
     // A provider call abandoned after its timeout may still hold a blocking

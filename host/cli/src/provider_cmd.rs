@@ -72,6 +72,7 @@ pub(crate) fn info(
 pub(crate) async fn check(
     path: &Path,
     config: &str,
+    json: bool,
     options: &stateplug::LoadOptions,
 ) -> Result<(), Failure> {
     let path = &resolve_library_arg(path)?;
@@ -85,12 +86,14 @@ pub(crate) async fn check(
         .open(&config)
         .map_err(|e| Failure::new(exit::of_load(&e), e))?;
     let info = store.info().clone();
-    outln!(
-        "checking {} {} ({})",
-        info.name,
-        info.version,
-        path.display()
-    )?;
+    if !json {
+        outln!(
+            "checking {} {} ({})",
+            info.name,
+            info.version,
+            path.display()
+        )?;
+    }
 
     // Failures are reported in the table; keep the panics' own output quiet.
     let previous_hook = std::panic::take_hook();
@@ -111,29 +114,53 @@ pub(crate) async fn check(
 
     let width = report.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     let (mut passed, mut skipped, mut failed) = (0, 0, Vec::new());
+    let mut cases = Vec::new();
     for (name, outcome) in &report {
-        match outcome {
+        let (label, reason) = match outcome {
             conformance::Outcome::Passed => {
                 passed += 1;
-                outln!("  pass  {name:<width$}")?;
+                ("pass", None)
             }
             conformance::Outcome::Skipped(why) => {
                 skipped += 1;
-                outln!("  skip  {name:<width$}  {why}")?;
+                ("skip", Some(why.to_string()))
             }
             conformance::Outcome::Failed(why) => {
                 failed.push(*name);
-                outln!(
-                    "  FAIL  {name:<width$}  {}",
-                    why.lines().next().unwrap_or("")
-                )?;
+                ("fail", Some(why.to_string()))
             }
+        };
+        if json {
+            cases.push(serde_json::json!({ "name": name, "outcome": label, "reason": reason }));
+            continue;
+        }
+        let first_line = reason
+            .as_deref()
+            .and_then(|r| r.lines().next())
+            .unwrap_or("");
+        match label {
+            "pass" => outln!("  pass  {name:<width$}")?,
+            "skip" => outln!("  skip  {name:<width$}  {first_line}")?,
+            _ => outln!("  FAIL  {name:<width$}  {first_line}")?,
         }
     }
-    outln!(
-        "{passed} passed, {} failed, {skipped} skipped",
-        failed.len()
-    )?;
+    if json {
+        let value = serde_json::json!({
+            "library": path,
+            "name": info.name,
+            "version": info.version,
+            "cases": cases,
+            "passed": passed,
+            "failed": failed.len(),
+            "skipped": skipped,
+        });
+        outln!("{value:#}")?;
+    } else {
+        outln!(
+            "{passed} passed, {} failed, {skipped} skipped",
+            failed.len()
+        )?;
+    }
     if failed.is_empty() {
         Ok(())
     } else {

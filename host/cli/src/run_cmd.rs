@@ -1,20 +1,37 @@
 //! `stateplug run <config>`.
 
-use std::path::Path;
+use std::{net::SocketAddr, path::Path};
 
 use stateplug::{
-    config::PipelineConfig, plugin::PluginRegistry, runtime::HostProgress, PluginKind,
+    config::PipelineConfig,
+    plugin::PluginRegistry,
+    runtime::{HostProgress, RunReport, StopSignal},
+    PluginKind,
 };
 
-use crate::{exit, output::outln, Failure};
+use crate::{exit, metrics_server, output::outln, Failure};
+
+/// How `stateplug run` is asked to run.
+pub(crate) struct RunOptions {
+    /// Load libraries other users could replace.
+    pub(crate) allow_writable_library: bool,
+    /// Serve `/metrics` here (overrides `[host] metrics_addr`).
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    /// Print the report as JSON.
+    pub(crate) json: bool,
+}
 
 /// Runs the pipeline until Ctrl-C, SIGTERM or a plugin failure, logging
 /// progress; prints every plugin's figures after a graceful stop. A run a
-/// signal stopped ends with 130 (SIGINT) or 143 (SIGTERM).
-pub(crate) async fn run(path: &Path, allow_writable_library: bool) -> Result<(), Failure> {
+/// signal stopped ends with 130 (SIGINT) or 143 (SIGTERM). With a metrics
+/// address, serves `/metrics` from before the host is built until it stops.
+pub(crate) async fn run(path: &Path, options: RunOptions) -> Result<(), Failure> {
     let mut config = PipelineConfig::load(path).map_err(Failure::usage)?;
-    if allow_writable_library {
+    if options.allow_writable_library {
         config.allow_writable_libraries();
+    }
+    if let Some(addr) = options.metrics_addr.or(config.metrics_addr()) {
+        metrics_server::serve(addr).await?;
     }
     let mut registry = PluginRegistry::new();
     stateplug_plugins_example::register(&mut registry);
@@ -39,20 +56,48 @@ pub(crate) async fn run(path: &Path, allow_writable_library: bool) -> Result<(),
     let outcome = running.run_until_shutdown().await;
     progress.abort();
     let report = outcome.map_err(|e| Failure::new(exit::of_host(&e), e))?;
-    let printed = report.plugins.iter().try_for_each(|plugin| {
-        outln!(
-            "{:<9} {:<24} events {:>12}   last checkpoint {}",
-            kind_name(plugin.kind),
-            plugin.id,
-            plugin.events,
-            plugin.last_checkpoint
-        )
-    });
+    let printed = if options.json {
+        outln!("{}", report_json(&report))
+    } else {
+        report.plugins.iter().try_for_each(|plugin| {
+            outln!(
+                "{:<9} {:<24} events {:>12}   last checkpoint {}",
+                kind_name(plugin.kind),
+                plugin.id,
+                plugin.events,
+                plugin.last_checkpoint
+            )
+        })
+    };
     // The signal decides the code, whether or not anybody read the figures.
     match report.stopped_by {
         Some(signal) => Err(Failure::quiet(exit::of_signal(signal))),
         None => printed,
     }
+}
+
+/// The run report as one JSON object: `plugins` (id, kind, events,
+/// checkpoints, last_checkpoint) and `stopped_by` (`"SIGINT"`, `"SIGTERM"`
+/// or null).
+fn report_json(report: &RunReport) -> serde_json::Value {
+    let plugins: Vec<serde_json::Value> = report
+        .plugins
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "id": p.id,
+                "kind": kind_name(p.kind),
+                "events": p.events,
+                "checkpoints": p.checkpoints,
+                "last_checkpoint": p.last_checkpoint,
+            })
+        })
+        .collect();
+    let stopped_by = report.stopped_by.map(|s| match s {
+        StopSignal::Interrupt => "SIGINT",
+        StopSignal::Terminate => "SIGTERM",
+    });
+    serde_json::json!({ "plugins": plugins, "stopped_by": stopped_by })
 }
 
 fn kind_name(kind: PluginKind) -> &'static str {

@@ -337,6 +337,11 @@ impl PipelineConfig {
     pub fn progress_interval(&self) -> Duration {
         Duration::from_secs(self.host.progress_interval_secs.unwrap_or(5).max(1))
     }
+
+    /// Where `stateplug run` serves metrics (`[host] metrics_addr`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.host.metrics_addr
+    }
 }
 
 /// A toml error as [`ConfigError::Invalid`] (line, column and a one-line

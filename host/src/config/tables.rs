@@ -45,6 +45,9 @@ pub struct HostSection {
     pub checkpoint_interval_ms: Option<u64>,
     /// How often `stateplug run` logs progress, in seconds (default 5).
     pub progress_interval_secs: Option<u64>,
+    /// Where `stateplug run` serves Prometheus metrics at `/metrics`
+    /// (`"127.0.0.1:9464"`; port 0 picks a free port). Default: not served.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `restart = { ... }` of a source.

@@ -15,7 +15,7 @@ where
 {
     let store = open();
     if !store.is_durable() {
-        println!(
+        eprintln!(
             "skipped reopen_preserves_data: provider {} is not durable",
             store.info().name
         );

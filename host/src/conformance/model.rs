@@ -406,6 +406,6 @@ pub fn random_ops(seed: u64, len: usize) -> Vec<ModelOp> {
 /// after every step.
 pub async fn random_operations_match_a_model(store: Arc<dyn StateStore>) {
     let seed = rand::random::<u64>();
-    println!("random_operations_match_a_model seed {seed}");
+    eprintln!("random_operations_match_a_model seed {seed}");
     check_against_model(&store, &random_ops(seed, 300)).await;
 }

@@ -9,6 +9,8 @@
 //!
 //! - [`TracingLayer`]: one `tracing` event per call with operation, provider,
 //!   store_id, outcome and duration.
+//! - [`MetricsLayer`]: latency, errors, bytes and durable commits per
+//!   provider and operation, through the `metrics` facade.
 //! - [`RetryLayer`]: bounded retries with backoff of temporary failures of
 //!   calls that are safe to repeat.
 //! - [`FaultLayer`]: injected failures and delays, for tests.
@@ -33,6 +35,7 @@
 
 mod fault;
 mod layered;
+pub mod metrics;
 mod retry;
 mod tracing;
 mod watch;
@@ -41,9 +44,10 @@ use std::future::Future;
 
 pub use self::fault::{Fault, FaultLayer};
 pub use self::layered::Layered;
+pub use self::metrics::MetricsLayer;
 pub use self::retry::{RetryLayer, RetryPolicy};
 pub use self::tracing::TracingLayer;
-pub use self::watch::{WatchEvent, WatchLayer, Watcher};
+pub use self::watch::{WatchEvent, WatchLayer, Watcher, WATCHERS, WATCH_LAGGED, WATCH_MISSED};
 use crate::store::{Operation, StoreFuture, StoreResult, WriteOp, Written};
 
 /// A shared layer: the same state for every store it wraps.

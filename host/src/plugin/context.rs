@@ -1,10 +1,7 @@
 //! What a running plugin is handed: its scoped store, its inputs or outputs,
 //! and the host's stop signal.
 
-use std::{
-    collections::HashMap,
-    sync::{atomic::Ordering, Arc},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -78,7 +75,7 @@ impl SourceContext {
             }
         }
         self.progress.set_emitted(position);
-        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        self.stats.add_events(1);
         Ok(())
     }
 
@@ -209,14 +206,10 @@ impl ReactionContext {
             if let Some(progress) = self.progress.get(source) {
                 progress.acknowledge(self.id(), position);
             }
-            self.stats
-                .last_checkpoint
-                .store(position, Ordering::Relaxed);
+            self.stats.set_checkpoint(position);
         }
-        self.stats
-            .events
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.stats.add_events(batch.len() as u64);
+        self.stats.add_commit();
         Ok(version)
     }
 

@@ -22,6 +22,9 @@ pub use self::library::{LoadOptions, OpenOptions, ProviderLibrary};
 pub(crate) use self::lookup::library_file;
 pub use self::lookup::{default_provider_dirs, resolve_library};
 pub(crate) use self::provider_store::{ProviderStore, DEFAULT_CALL_TIMEOUT};
+/// The provider interface version this host speaks (a provider built
+/// against an older minor version of it also loads).
+pub use stateplug_provider_api::ffi::INTERFACE_VERSION;
 
 /// Whether the calling task runs on a multi-thread tokio runtime, where
 /// `block_in_place` hands the worker's other tasks to another thread.

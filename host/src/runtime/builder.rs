@@ -10,7 +10,7 @@ use std::{
 use super::routes::{Route, Routes};
 use crate::provider::library_file;
 use crate::{
-    layers::{Layer, Layered, TracingLayer, WatchLayer},
+    layers::{Layer, Layered, MetricsLayer, TracingLayer, WatchLayer},
     plugin::{BootstrapProvider, Reaction, Source},
     provider::{LibraryCache, LoadError, LoadOptions, OpenOptions},
     runtime::Host,
@@ -477,12 +477,15 @@ impl HostBuilder {
                 });
             }
         }
-        // Every write passes through the host, so watching works for every provider.
+        // Every write passes through the host, so watching works for every
+        // provider. Metrics sit below change events: they time the provider's call.
         let layers = self.layers;
         let routes: Vec<Route> = stores
             .into_iter()
             .map(|(name, store)| {
                 let store = layers.iter().fold(store, |inner, wrap| wrap(inner));
+                let metrics = MetricsLayer::new(&name, store.is_durable());
+                let store: Arc<dyn StateStore> = Arc::new(Layered::new(store, metrics));
                 let watch = Arc::new(Layered::new(Arc::clone(&store), WatchLayer::new(&store)));
                 let store: Arc<dyn StateStore> =
                     Arc::new(Layered::new(watch.clone(), TracingLayer));

@@ -316,7 +316,7 @@ impl Host {
             for source in reaction.subscriptions() {
                 outputs.entry(source).or_default().push(tx.clone());
             }
-            let plugin_stats = Arc::new(PluginStats::default());
+            let plugin_stats = Arc::new(PluginStats::new(reaction.id(), "reaction"));
             let ctx = ReactionContext {
                 store,
                 input: Arc::new(Mutex::new(rx)),
@@ -346,10 +346,8 @@ impl Host {
             ));
         }
         for (source, policy) in sources {
-            let plugin_stats = Arc::new(PluginStats::default());
-            plugin_stats
-                .last_checkpoint
-                .store(stored[source.id()], std::sync::atomic::Ordering::Relaxed);
+            let plugin_stats = Arc::new(PluginStats::new(source.id(), "source"));
+            plugin_stats.set_checkpoint(stored[source.id()]);
             stats.push((
                 source.id().to_string(),
                 PluginKind::Source,
@@ -481,10 +479,8 @@ async fn persist_watermarks(
             }
             *last = mark;
             if let Some((_, _, s)) = stats.iter().find(|(id, _, _)| **id == *p.source) {
-                s.last_checkpoint
-                    .store(mark, std::sync::atomic::Ordering::Relaxed);
-                s.checkpoints
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                s.set_checkpoint(mark);
+                s.add_commit();
             }
         }
     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod builder;
 mod host;
+pub mod metrics;
 pub(crate) mod owner;
 pub(crate) mod progress;
 pub(crate) mod routes;

@@ -11,7 +11,10 @@ use std::sync::{
     Arc,
 };
 
+use metrics::Gauge;
 use tokio::sync::Notify;
+
+use crate::runtime::metrics::{source_lag, PluginMetrics};
 
 /// The key under which the host keeps a source's checkpoint (its watermark) in the source's own store.
 pub const SOURCE_CHECKPOINT_KEY: &str = "$checkpoint";
@@ -21,8 +24,9 @@ pub fn reaction_checkpoint_key(source: &str) -> String {
     format!("$checkpoint/{source}")
 }
 
-/// Counters one plugin exposes while the host runs.
-#[derive(Debug, Default)]
+/// Counters one plugin exposes while the host runs (also recorded as
+/// metrics: [`crate::runtime::metrics`]).
+#[derive(Debug)]
 pub struct PluginStats {
     /// Events emitted (sources) or committed (reactions).
     pub events: AtomicU64,
@@ -30,6 +34,37 @@ pub struct PluginStats {
     pub checkpoints: AtomicU64,
     /// The last checkpoint position written.
     pub last_checkpoint: AtomicU64,
+    metrics: PluginMetrics,
+}
+
+impl PluginStats {
+    /// Zeroed figures of plugin `id` of `kind` (`source`, `reaction`).
+    pub(crate) fn new(id: &str, kind: &'static str) -> Self {
+        PluginStats {
+            events: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            last_checkpoint: AtomicU64::new(0),
+            metrics: PluginMetrics::new(id, kind),
+        }
+    }
+
+    /// Counts `n` events emitted or committed.
+    pub(crate) fn add_events(&self, n: u64) {
+        self.events.fetch_add(n, Ordering::Relaxed);
+        self.metrics.events.increment(n);
+    }
+
+    /// Sets the last checkpoint position written, without counting a commit.
+    pub(crate) fn set_checkpoint(&self, position: u64) {
+        self.last_checkpoint.store(position, Ordering::Relaxed);
+        self.metrics.checkpoint.set(position as f64);
+    }
+
+    /// Counts one commit (or persisted checkpoint).
+    pub(crate) fn add_commit(&self) {
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.metrics.commits.increment(1);
+    }
 }
 
 /// The acknowledgement board of one source.
@@ -39,12 +74,14 @@ pub(crate) struct SourceProgress {
     subscribers: Vec<(Arc<str>, AtomicU64)>,
     emitted: AtomicU64,
     pub(crate) changed: Notify,
+    lag: Gauge,
 }
 
 impl SourceProgress {
     /// A board for `source` with each subscriber's committed position.
     pub(crate) fn new(source: Arc<str>, subscribers: Vec<(Arc<str>, u64)>, emitted: u64) -> Self {
         SourceProgress {
+            lag: source_lag(&source),
             source,
             subscribers: subscribers
                 .into_iter()
@@ -74,6 +111,7 @@ impl SourceProgress {
 
     pub(crate) fn set_emitted(&self, position: u64) {
         self.emitted.store(position, Ordering::Release);
+        self.record_lag();
         if self.subscribers.is_empty() {
             self.changed.notify_one();
         }
@@ -86,7 +124,14 @@ impl SourceProgress {
                 committed.fetch_max(position, Ordering::AcqRel);
             }
         }
+        self.record_lag();
         self.changed.notify_one();
+    }
+
+    /// Sets the lag gauge: emitted positions not yet committed by every subscriber.
+    fn record_lag(&self) {
+        let lag = self.emitted().saturating_sub(self.watermark());
+        self.lag.set(lag as f64);
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{
 use tokio::sync::broadcast;
 
 pub use self::event::WatchEvent;
-pub use self::watcher::Watcher;
+pub use self::watcher::{Watcher, WATCHERS, WATCH_LAGGED, WATCH_MISSED};
 use self::{
     event::{Batch, Published},
     feed::Feed,
@@ -156,6 +156,7 @@ impl WatchLayer {
         // the receiver exists.
         let rx = self.sender.subscribe();
         self.watchers.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge!(watcher::WATCHERS).increment(1.0);
         if let Some(feed) = &self.feed {
             feed.wake.notify_one();
             feed.start();

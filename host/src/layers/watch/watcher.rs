@@ -20,6 +20,13 @@ use super::{
 };
 use crate::store::ChangeRecord;
 
+/// Live watchers of every watch layer (gauge).
+pub const WATCHERS: &str = "stateplug_watchers";
+/// Times a watcher fell behind and had batches dropped (counter).
+pub const WATCH_LAGGED: &str = "stateplug_watch_lagged_total";
+/// Write batches dropped for watchers that fell behind (counter).
+pub const WATCH_MISSED: &str = "stateplug_watch_missed_batches_total";
+
 /// Receives the changes of a [`WatchLayer`](super::WatchLayer), filtered to one store_id (or
 /// all) and one key prefix.
 pub struct Watcher {
@@ -36,7 +43,15 @@ pub(super) struct LiveWatcher(pub(super) Arc<AtomicUsize>);
 impl Drop for LiveWatcher {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!(WATCHERS).decrement(1.0);
     }
+}
+
+/// A [`WatchEvent::Lagged`], counted in [`WATCH_LAGGED`] and [`WATCH_MISSED`].
+fn lagged(missed: u64) -> WatchEvent {
+    metrics::counter!(WATCH_LAGGED).increment(1);
+    metrics::counter!(WATCH_MISSED).increment(missed);
+    WatchEvent::Lagged { missed }
 }
 
 impl Watcher {
@@ -53,7 +68,7 @@ impl Watcher {
                         return Some(event);
                     }
                 }
-                Err(RecvError::Lagged(missed)) => return Some(WatchEvent::Lagged { missed }),
+                Err(RecvError::Lagged(missed)) => return Some(lagged(missed)),
                 Err(RecvError::Closed) => return None,
             }
         }
@@ -74,7 +89,7 @@ impl Watcher {
                         return Some(event);
                     }
                 }
-                Err(TryRecvError::Lagged(missed)) => return Some(WatchEvent::Lagged { missed }),
+                Err(TryRecvError::Lagged(missed)) => return Some(lagged(missed)),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
             }
         }
@@ -92,7 +107,7 @@ impl Watcher {
     fn pick(&self, batch: &Published) -> Option<WatchEvent> {
         let batch = match batch {
             Published::Changes(changes) => changes,
-            Published::Missed(missed) => return Some(WatchEvent::Lagged { missed: *missed }),
+            Published::Missed(missed) => return Some(lagged(*missed)),
         };
         // A batch holds changes of one store_id.
         let first = batch.first()?;
