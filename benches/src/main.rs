@@ -39,7 +39,7 @@ struct Args {
 }
 
 /// The scenarios `--only` picks from, in the order they run.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "get",
     "watch",
     "fencing",
