@@ -30,7 +30,8 @@ pub(crate) async fn run(path: &Path, options: RunOptions) -> Result<(), Failure>
     if options.allow_writable_library {
         config.allow_writable_libraries();
     }
-    if let Some(addr) = options.metrics_addr.or(config.metrics_addr()) {
+    let metrics_addr = options.metrics_addr.or(config.metrics_addr());
+    if let Some(addr) = metrics_addr {
         metrics_server::serve(addr).await?;
     }
     let mut registry = PluginRegistry::new();
@@ -38,6 +39,7 @@ pub(crate) async fn run(path: &Path, options: RunOptions) -> Result<(), Failure>
     let host = config
         .builder(&registry)
         .map_err(Failure::usage)?
+        .record_metrics(metrics_addr.is_some())
         .build()
         .map_err(|e| match exit::of_build(&e) {
             exit::USAGE => Failure::usage(format!("configuration {}: {e}", path.display())),

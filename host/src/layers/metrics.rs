@@ -43,7 +43,8 @@ struct OperationHandles {
 
 /// Records every call of the wrapped store through the `metrics` facade
 /// (wrap a store in it with [`Layered`](crate::layers::Layered)). The host
-/// puts one around every provider it opens; an embedder installs a
+/// puts one around every provider it opens when asked to
+/// ([`HostBuilder::record_metrics`](crate::HostBuilder::record_metrics)); an embedder installs a
 /// recorder (for example `metrics-exporter-prometheus`) to collect them,
 /// and without one recording costs a few atomic loads per call.
 ///

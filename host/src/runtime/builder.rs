@@ -169,6 +169,8 @@ pub(crate) struct Settings {
     pub(crate) checkpoint_interval: Duration,
     /// The name this instance writes into the owner records it takes.
     pub(crate) host_name: Option<String>,
+    /// Whether each provider's store is wrapped in a [`MetricsLayer`].
+    pub(crate) record_metrics: bool,
 }
 
 impl Default for HostBuilder {
@@ -185,6 +187,7 @@ impl Default for HostBuilder {
                 stop_timeout: Duration::from_secs(30),
                 checkpoint_interval: Duration::from_millis(200),
                 host_name: None,
+                record_metrics: false,
             },
         }
     }
@@ -340,6 +343,17 @@ impl HostBuilder {
         self
     }
 
+    /// Whether the host records the calls to its providers through the
+    /// `metrics` facade ([`MetricsLayer`]: latency, errors, bytes, durable
+    /// commits). Off by default: it costs a clock read and a histogram
+    /// update per call (measured in BENCHMARKS.md). Install a recorder
+    /// before [`build`](Self::build). `stateplug run` turns it on when it
+    /// serves metrics. Plugin and watch figures are recorded either way.
+    pub fn record_metrics(mut self, on: bool) -> Self {
+        self.settings.record_metrics = on;
+        self
+    }
+
     /// How often source checkpoints are persisted while running. Default 200 ms.
     pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
         self.settings.checkpoint_interval = interval;
@@ -480,12 +494,17 @@ impl HostBuilder {
         // Every write passes through the host, so watching works for every
         // provider. Metrics sit below change events: they time the provider's call.
         let layers = self.layers;
+        let record_metrics = self.settings.record_metrics;
         let routes: Vec<Route> = stores
             .into_iter()
             .map(|(name, store)| {
                 let store = layers.iter().fold(store, |inner, wrap| wrap(inner));
-                let metrics = MetricsLayer::new(&name, store.is_durable());
-                let store: Arc<dyn StateStore> = Arc::new(Layered::new(store, metrics));
+                let store: Arc<dyn StateStore> = if record_metrics {
+                    let metrics = MetricsLayer::new(&name, store.is_durable());
+                    Arc::new(Layered::new(store, metrics))
+                } else {
+                    store
+                };
                 let watch = Arc::new(Layered::new(Arc::clone(&store), WatchLayer::new(&store)));
                 let store: Arc<dyn StateStore> =
                     Arc::new(Layered::new(watch.clone(), TracingLayer));

@@ -5,7 +5,7 @@
 //! stop and finish; reactions drain what was emitted and commit; source
 //! checkpoints are persisted; the provider is synced.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use tokio::{
     sync::{mpsc, watch, Mutex},
@@ -14,125 +14,19 @@ use tokio::{
 
 use super::{
     builder::Settings,
-    owner::Ownership,
+    checkpoint::{persist_watermarks, read_position, spawn_checkpointer},
+    owner::{default_host_name, Ownership},
     progress::{reaction_checkpoint_key, PluginStats, SourceProgress, SOURCE_CHECKPOINT_KEY},
+    report::{HostError, PluginFailure, PluginKind, PluginReport, RunReport, StopSignal},
     routes::Routes,
     supervise::{spawn_reaction, spawn_source, Finished},
     FailurePolicy, HostBuilder,
 };
 use crate::{
     layers::Watcher,
-    plugin::{BootstrapProvider, PluginError, Reaction, ReactionContext, Source},
-    store::{CapabilityFlags, ScopedStore, StateStore, StoreError, TxnOp},
+    plugin::{BootstrapProvider, Reaction, ReactionContext, Source},
+    store::{CapabilityFlags, ScopedStore, StateStore},
 };
-
-/// Whether a plugin is a source or a reaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginKind {
-    /// A source.
-    Source,
-    /// A reaction.
-    Reaction,
-}
-
-/// One plugin's failure: which plugin, and what happened.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{kind:?} {id:?} failed: {message}")]
-pub struct PluginFailure {
-    /// The plugin id.
-    pub id: String,
-    /// Source or reaction.
-    pub kind: PluginKind,
-    /// The error or panic message.
-    pub message: String,
-    /// The plugin failed on a store error its provider marked temporary
-    /// (a lost connection, a file in use): running it again may succeed.
-    pub temporary: bool,
-    /// Another host instance took the plugin's store over (see
-    /// [`Fenced`](crate::runtime::Fenced)): this instance stopped it, and the
-    /// new owner goes on from the checkpoint.
-    pub fenced: bool,
-}
-
-/// A host-level error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HostError {
-    /// Reading or writing checkpoints failed.
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
-    /// A checkpoint in a plugin's store is not a position.
-    #[error("checkpoint {key:?} of plugin {plugin:?} is not a position ({value:?}); fix or delete it with `stateplug state`")]
-    BadCheckpoint {
-        /// The plugin.
-        plugin: String,
-        /// The key.
-        key: String,
-        /// What was stored.
-        value: String,
-    },
-    /// A bootstrap provider failed.
-    #[error("bootstrap of source {source_id:?} failed: {error}")]
-    Bootstrap {
-        /// The source.
-        source_id: String,
-        /// The error.
-        error: PluginError,
-    },
-    /// A plugin's provider cannot make a write conditional on ownership, so
-    /// two hosts running the plugin could both commit.
-    #[error(
-        "plugin {plugin:?} cannot be fenced: its provider {provider} lacks {missing}; \
-             use a provider with compare-and-set and transactions (memory, redb, postgres)"
-    )]
-    CannotFence {
-        /// The plugin.
-        plugin: String,
-        /// The provider holding its state.
-        provider: String,
-        /// The capabilities it lacks.
-        missing: String,
-    },
-    /// Plugins failed; the host stopped gracefully.
-    #[error("the host stopped because plugins failed: {}", .0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
-    PluginsFailed(Vec<PluginFailure>),
-}
-
-/// One plugin's figures at the end of a run or during it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginReport {
-    /// The plugin id.
-    pub id: String,
-    /// Source or reaction.
-    pub kind: PluginKind,
-    /// Events emitted (source) or committed (reaction).
-    pub events: u64,
-    /// Checkpoints written.
-    pub checkpoints: u64,
-    /// The last checkpoint position.
-    pub last_checkpoint: u64,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default)]
-pub struct RunReport {
-    /// Every plugin's figures.
-    pub plugins: Vec<PluginReport>,
-    /// Failures, in the order they happened (empty for a clean run).
-    pub failures: Vec<PluginFailure>,
-    /// The signal that stopped the run, if one did
-    /// ([`RunningHost::run_until_shutdown`]).
-    pub stopped_by: Option<StopSignal>,
-}
-
-/// A signal that asks a running host to stop gracefully.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopSignal {
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM (what `kill`, systemd and Kubernetes send).
-    Terminate,
-}
 
 pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
 
@@ -394,120 +288,6 @@ impl Host {
         }
         .counted())
     }
-}
-
-async fn read_position(store: &ScopedStore, key: &str) -> Result<Option<u64>, HostError> {
-    let Some(bytes) = store.get(key).await? else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    text.trim()
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| HostError::BadCheckpoint {
-            plugin: store.store_id().to_string(),
-            key: key.to_string(),
-            value: text.into_owned(),
-        })
-}
-
-/// How many times a source checkpoint whose answer was lost is written again.
-const UNKNOWN_OUTCOME_ATTEMPTS: u32 = 8;
-
-/// The host name of [`HostBuilder::host_name`]'s default.
-fn default_host_name() -> String {
-    ["STATEPLUG_HOST_NAME", "HOSTNAME"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
-/// Persists every source's watermark as its checkpoint (in the source's
-/// own store, in its provider), when it moved, each conditional on this
-/// instance still owning the source; a fenced source is marked so (its
-/// `emit` then fails) and left out.
-async fn persist_watermarks(
-    routes: &Routes,
-    progress: &[Arc<SourceProgress>],
-    owners: &HashMap<String, Arc<Ownership>>,
-    persisted: &mut HashMap<Arc<str>, u64>,
-    stats: &[(String, PluginKind, Arc<PluginStats>)],
-) -> Result<(), StoreError> {
-    for p in progress {
-        let mark = p.watermark();
-        let last = persisted.entry(Arc::clone(&p.source)).or_insert(0);
-        let Some(owner) = owners.get(&*p.source) else {
-            continue;
-        };
-        if mark > *last && owner.fenced().is_none() {
-            let ops = vec![
-                owner.check(),
-                TxnOp::put(SOURCE_CHECKPOINT_KEY, mark.to_string().into_bytes()),
-            ];
-            let store = &routes.route(&p.source).store;
-            let mut result = store.transaction(&p.source, ops.clone()).await;
-            // The write is a put under the ownership check: running it again
-            // after a lost answer stores the same checkpoint, or is fenced.
-            for _ in 0..UNKNOWN_OUTCOME_ATTEMPTS {
-                match &result {
-                    Err(e) if e.kind() == crate::store::ErrorKind::OUTCOME_UNKNOWN => {
-                        result = store.transaction(&p.source, ops.clone()).await;
-                    }
-                    _ => break,
-                }
-            }
-            if let Err(e) = result {
-                match owner.explain(e).await {
-                    PluginError::Fenced(_) => continue,
-                    PluginError::Store(e) => return Err(e),
-                    other => {
-                        return Err(StoreError::host(
-                            crate::store::Operation::Transaction,
-                            "host",
-                            &p.source,
-                            crate::store::ErrorKind::INTERNAL,
-                            other.to_string(),
-                        ))
-                    }
-                }
-            }
-            *last = mark;
-            if let Some((_, _, s)) = stats.iter().find(|(id, _, _)| **id == *p.source) {
-                s.set_checkpoint(mark);
-                s.add_commit();
-            }
-        }
-    }
-    Ok(())
-}
-
-fn spawn_checkpointer(
-    routes: Routes,
-    progress: Vec<Arc<SourceProgress>>,
-    owners: HashMap<String, Arc<Ownership>>,
-    interval: Duration,
-    stats: Vec<(String, PluginKind, Arc<PluginStats>)>,
-) -> JoinHandle<HashMap<Arc<str>, u64>> {
-    tokio::spawn(async move {
-        let mut persisted: HashMap<Arc<str>, u64> = progress
-            .iter()
-            .map(|p| (Arc::clone(&p.source), p.watermark()))
-            .collect();
-        loop {
-            tokio::time::sleep(interval).await;
-            if let Err(e) =
-                persist_watermarks(&routes, &progress, &owners, &mut persisted, &stats).await
-            {
-                tracing::warn!(error = %e, "could not persist source checkpoints; will retry");
-            }
-        }
-    })
 }
 
 /// Reads a running host's figures; cheap to clone.

@@ -246,3 +246,17 @@ impl Ownership {
         let _ = rx.wait_for(Option::is_some).await;
     }
 }
+
+/// The host name of [`HostBuilder::host_name`]'s default.
+pub(crate) fn default_host_name() -> String {
+    ["STATEPLUG_HOST_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_string())
+}

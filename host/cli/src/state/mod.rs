@@ -10,6 +10,7 @@ mod progress;
 mod show;
 mod target;
 mod transfer;
+mod watch;
 
 use std::{
     io::{IsTerminal, Write},
@@ -182,6 +183,17 @@ enum StateCommand {
         #[arg(long)]
         allow_writable_library: bool,
     },
+    /// Print the changes of a store as they are committed, by this host or
+    /// any other (needs a provider with a change feed: postgres), until Ctrl-C.
+    Watch {
+        /// The store (a plugin id).
+        store_id: String,
+        /// Only keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// List the retained versions of a key, newest first (needs history).
     History {
         /// The store.
@@ -229,6 +241,7 @@ impl StateCommand {
             | StateCommand::Dump { target, .. }
             | StateCommand::Restore { target, .. }
             | StateCommand::History { target, .. }
+            | StateCommand::Watch { target, .. }
             | StateCommand::Lock(LockCommand::List { target })
             | StateCommand::ForceUnlock { target, .. } => Some(target),
             StateCommand::Migrate { .. } => None,
@@ -245,6 +258,7 @@ impl StateCommand {
                 | StateCommand::Get { .. }
                 | StateCommand::Dump { .. }
                 | StateCommand::History { .. }
+                | StateCommand::Watch { .. }
                 | StateCommand::Lock(LockCommand::List { .. })
         )
     }
@@ -315,6 +329,9 @@ async fn run_on(
 ) -> Result<(), Failure> {
     match command {
         StateCommand::Stores { .. } => stores(store, json).await,
+        StateCommand::Watch {
+            store_id, prefix, ..
+        } => watch::watch(store, &store_id, &prefix, json).await,
         StateCommand::Owners { .. } => owners(store, json).await,
         StateCommand::Keys {
             store_id, prefix, ..
