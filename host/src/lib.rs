@@ -28,6 +28,7 @@
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
 
+mod clock;
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -41,6 +42,7 @@ pub mod store;
 
 /// Re-exported so plugin authors implement `Source` and `Reaction` without another dependency.
 pub use async_trait::async_trait;
+pub use clock::Clock;
 pub use error::Error;
 pub use plugin::{
     BootstrapProvider, Event, PluginError, PluginResult, Reaction, ReactionContext, Snapshot,

@@ -36,6 +36,13 @@ impl CapabilityFlags {
     /// `change_head` and `wait_changes` report every committed change, also
     /// those made by other processes or hosts sharing the storage.
     pub const CHANGE_FEED: CapabilityFlags = CapabilityFlags(1 << 9);
+    /// A put may carry an expiry ([`WriteOp::PutExpiring`](crate::WriteOp::PutExpiring)):
+    /// from that time on no read returns the key, the provider removes it
+    /// in the background, and a change feed reports the removal as
+    /// [`ChangeKind::Expired`](crate::ChangeKind::Expired). A put without
+    /// one clears the key's expiry. The provider reads the time from the
+    /// [`Clock`](crate::Clock) of its [`OpenContext`](crate::OpenContext).
+    pub const TTL: CapabilityFlags = CapabilityFlags(1 << 12);
 }
 
 /// # Scheduling hints
@@ -71,7 +78,7 @@ impl CapabilityFlags {
 
 impl CapabilityFlags {
     /// Every flag defined by this interface version.
-    pub const ALL: CapabilityFlags = CapabilityFlags(0b1111_1111_1111);
+    pub const ALL: CapabilityFlags = CapabilityFlags(0b1_1111_1111_1111);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: CapabilityFlags) -> bool {
@@ -105,7 +112,7 @@ impl CapabilityFlags {
 }
 
 /// Each flag with its display name, in declaration order.
-const NAMED_FLAGS: [(CapabilityFlags, &str); 12] = [
+const NAMED_FLAGS: [(CapabilityFlags, &str); 13] = [
     (CapabilityFlags::DURABLE, "durable"),
     (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
     (
@@ -119,6 +126,7 @@ const NAMED_FLAGS: [(CapabilityFlags, &str); 12] = [
     (CapabilityFlags::INLINE_WRITES, "inline writes"),
     (CapabilityFlags::HISTORY, "history"),
     (CapabilityFlags::CHANGE_FEED, "change feed"),
+    (CapabilityFlags::TTL, "time to live"),
     (CapabilityFlags::LOCAL_IO, "local I/O only"),
     (CapabilityFlags::GROUP_WRITES, "group writes"),
 ];

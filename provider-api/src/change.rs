@@ -9,6 +9,9 @@ pub enum ChangeKind {
     Updated,
     /// The key existed and was removed.
     Deleted,
+    /// The key's time to live ran out and the provider removed it (its
+    /// version is the removal's own revision).
+    Expired,
 }
 
 impl ChangeKind {
@@ -18,6 +21,7 @@ impl ChangeKind {
             ChangeKind::Created => 0,
             ChangeKind::Updated => 1,
             ChangeKind::Deleted => 2,
+            ChangeKind::Expired => 3,
         }
     }
 
@@ -27,6 +31,7 @@ impl ChangeKind {
             0 => Some(ChangeKind::Created),
             1 => Some(ChangeKind::Updated),
             2 => Some(ChangeKind::Deleted),
+            3 => Some(ChangeKind::Expired),
             _ => None,
         }
     }
@@ -42,7 +47,8 @@ pub struct ChangeRecord {
     /// What happened.
     pub kind: ChangeKind,
     /// The revision of the write (every change of one write call shares it;
-    /// for a deletion, the revision of the delete).
+    /// for a deletion, the revision of the delete; for an expiry, the
+    /// revision of the removal).
     pub version: u64,
 }
 

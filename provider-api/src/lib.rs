@@ -22,6 +22,7 @@
 
 mod capabilities;
 mod change;
+mod clock;
 mod config;
 mod entry;
 mod error;
@@ -40,6 +41,7 @@ mod write;
 
 pub use capabilities::{Capabilities, CapabilityFlags, ProviderInfo};
 pub use change::{ChangeKind, ChangePage, ChangeRecord};
+pub use clock::{system_now_ms, Clock};
 pub use config::parse_config;
 pub use entry::{Entry, Expected, HistoryEntry};
 pub use error::{ErrorKind, ProviderError, ProviderResult};

@@ -22,6 +22,18 @@ pub enum WriteOp<'a> {
         /// The value.
         value: &'a [u8],
     },
+    /// Writes `value` under `key` as [`WriteOp::Put`] does, to expire at
+    /// `expires_at_ms` (unix milliseconds): from then on no read returns
+    /// it, and the provider removes it in the background. Needs
+    /// [`CapabilityFlags::TTL`](crate::CapabilityFlags::TTL).
+    PutExpiring {
+        /// The key.
+        key: &'a str,
+        /// The value.
+        value: &'a [u8],
+        /// When the key expires, in milliseconds since the unix epoch.
+        expires_at_ms: u64,
+    },
     /// Removes `key` if it exists.
     Delete {
         /// The key.
@@ -47,6 +59,15 @@ impl<'a> WriteOp<'a> {
         WriteOp::Put { key, value }
     }
 
+    /// A put that expires at `expires_at_ms` (unix milliseconds).
+    pub fn put_expiring(key: &'a str, value: &'a [u8], expires_at_ms: u64) -> Self {
+        WriteOp::PutExpiring {
+            key,
+            value,
+            expires_at_ms,
+        }
+    }
+
     /// A delete.
     pub fn delete(key: &'a str) -> Self {
         WriteOp::Delete { key }
@@ -57,12 +78,27 @@ impl<'a> WriteOp<'a> {
         WriteOp::Check { key, expected }
     }
 
+    /// A put's key, value and expiry (`None` for an operation that is not
+    /// a put, and an expiry of `None` for a put that never expires).
+    pub fn as_put(&self) -> Option<(&'a str, &'a [u8], Option<u64>)> {
+        match *self {
+            WriteOp::Put { key, value } => Some((key, value, None)),
+            WriteOp::PutExpiring {
+                key,
+                value,
+                expires_at_ms,
+            } => Some((key, value, Some(expires_at_ms))),
+            _ => None,
+        }
+    }
+
     /// The key the operation names (`None` for [`WriteOp::Clear`]).
     pub fn key(&self) -> Option<&'a str> {
         match *self {
-            WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Check { key, .. } => {
-                Some(key)
-            }
+            WriteOp::Put { key, .. }
+            | WriteOp::PutExpiring { key, .. }
+            | WriteOp::Delete { key }
+            | WriteOp::Check { key, .. } => Some(key),
             WriteOp::Clear => None,
         }
     }
@@ -114,6 +150,30 @@ pub trait StoreWriter {
     /// Writes `value` under `key` at `version` (the write's
     /// [`revision`](StoreWriter::revision)); returns the key's prior version.
     fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>>;
+
+    /// Writes `value` under `key` at `version`, to expire at
+    /// `expires_at_ms` (`None`: never, clearing any expiry the key had);
+    /// returns the key's prior version. [`apply`] writes every put through
+    /// here. The default writes an unexpiring put through
+    /// [`put`](StoreWriter::put) and refuses an expiry with `UNSUPPORTED`;
+    /// a provider that declares
+    /// [`CapabilityFlags::TTL`](crate::CapabilityFlags::TTL) overrides it
+    /// (and makes `put` the same with `None`).
+    fn put_expiring(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        expires_at_ms: Option<u64>,
+    ) -> ProviderResult<Option<u64>> {
+        match expires_at_ms {
+            None => self.put(key, value, version),
+            Some(_) => Err(ProviderError::unsupported(format!(
+                "put of key {key:?} carries a time to live, which this provider does not \
+                 implement; write it without one"
+            ))),
+        }
+    }
 
     /// Removes `key`; returns its prior version (`None`: nothing removed).
     fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>>;
@@ -200,9 +260,12 @@ fn apply_checked(
     let mut revision = 0;
     for op in ops {
         match *op {
-            WriteOp::Put { key, value } => {
+            WriteOp::Put { .. } | WriteOp::PutExpiring { .. } => {
+                let Some((key, value, expires_at_ms)) = op.as_put() else {
+                    continue;
+                };
                 revision = writer.revision()?;
-                let prior = writer.put(key, value, revision)?;
+                let prior = writer.put_expiring(key, value, revision, expires_at_ms)?;
                 changed(KeyChange {
                     key,
                     prior,

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use stateplug::StateStore;
 
 fn memory() -> (Arc<dyn StateStore>, ()) {
-    let store = stateplug::provider::open_in_process(
-        stateplug_provider_memory::open_in_process,
+    let store = stateplug::provider::open_in_process_with(
+        stateplug_provider_memory::open_in_process_with,
         &serde_json::Value::Null,
+        &stateplug::Clock::system(),
     )
     .expect("open memory in process");
     (store, ())

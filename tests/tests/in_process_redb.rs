@@ -10,9 +10,12 @@ use stateplug::StateStore;
 fn redb() -> (Arc<dyn StateStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = stateplug_tests::redb_config(dir.path());
-    let store =
-        stateplug::provider::open_in_process(stateplug_provider_redb::open_in_process, &config)
-            .expect("open redb in process");
+    let store = stateplug::provider::open_in_process_with(
+        stateplug_provider_redb::open_in_process_with,
+        &config,
+        &stateplug::Clock::system(),
+    )
+    .expect("open redb in process");
     (store, dir)
 }
 

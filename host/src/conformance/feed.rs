@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// Reads the feed from `after` until `want` changes of store `s` arrived (or 10 s passed).
-async fn collect(
+pub(crate) async fn collect(
     store: &Arc<dyn StateStore>,
     s: &str,
     after: u64,

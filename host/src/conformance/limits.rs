@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use super::{fails_with, fresh_store_id, ok};
-use crate::store::{CapabilityFlags, ErrorKind, Expected, Scan, StateStore, TxnOp};
+use crate::store::{
+    CapabilityFlags, ErrorKind, Expected, Operation, Scan, StateStore, TxnOp, WriteOp,
+};
 
 /// Input at each declared limit is accepted; one past it is refused with
 /// INVALID_ARGUMENT naming the limit.
@@ -206,6 +208,18 @@ pub async fn undeclared_capabilities_are_unsupported(store: Arc<dyn StateStore>)
     if !caps.has(CapabilityFlags::HISTORY) {
         fails_with(store.history(&s, "k", 10).await, no, "history");
         fails_with(store.get_version(&s, "k", 1).await, no, "get_version");
+    }
+    if !caps.has(CapabilityFlags::TTL) {
+        let ttl = std::time::Duration::from_secs(60);
+        fails_with(store.set_with_ttl(&s, "k", b"", ttl).await, no, "set_with_ttl");
+        // Past the host's own check, straight to the provider: it refuses
+        // too, and never writes the key without its expiry.
+        let expiring = [WriteOp::put_expiring("k", b"", u64::MAX)];
+        fails_with(
+            store.write(Operation::Set, &s, &expiring).await,
+            no,
+            "a put with an expiry",
+        );
     }
     if !caps.has(CapabilityFlags::CHANGE_FEED) {
         fails_with(store.change_head().await, no, "change_head");

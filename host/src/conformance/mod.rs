@@ -31,6 +31,7 @@ mod limits;
 mod model;
 mod partitioning;
 mod scans;
+mod ttl;
 mod versions;
 
 use std::{fmt::Debug, future::Future, io::Write, pin::Pin, sync::Arc};
@@ -45,6 +46,7 @@ pub use limits::*;
 pub use model::*;
 pub use partitioning::*;
 pub use scans::*;
+pub use ttl::*;
 pub use versions::*;
 
 use crate::store::{CapabilityFlags, ErrorKind, StateStore, StoreError, StoreResult};
@@ -251,6 +253,12 @@ macro_rules! conformance_tests {
             random_operations_match_a_model: TRANSACTIONS | COMPARE_AND_SET | ORDERED_SCANS,
             history_lists_versions_newest_first: HISTORY,
             change_feed_reports_every_write_in_order: CHANGE_FEED | TRANSACTIONS | COMPARE_AND_SET,
+            expired_keys_are_absent_from_every_read: TTL,
+            expired_keys_are_absent_to_writes: TTL,
+            a_put_without_ttl_clears_the_expiry: TTL,
+            transaction_puts_may_carry_a_ttl: TTL | TRANSACTIONS | COMPARE_AND_SET,
+            zero_ttl_is_refused: TTL,
+            expiry_is_reported_by_the_change_feed: TTL | CHANGE_FEED,
         );
     };
     (@cases ; $($name:ident : $($need:ident)|+),* $(,)?) => {

@@ -7,6 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 
 use crate::{
+    clock::Clock,
     layers::{Call, Layer},
     store::{
         Capabilities, ChangePage, Entry, HistoryEntry, Operation, RowPage, Scan, StateStore,
@@ -56,6 +57,10 @@ impl<L: Layer> StateStore for Layered<L> {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    fn clock(&self) -> &Clock {
+        self.inner.clock()
     }
 
     fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {

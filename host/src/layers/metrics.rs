@@ -118,9 +118,9 @@ impl MetricsLayer {
         let bytes: usize = call
             .ops
             .iter()
-            .map(|op| match op {
-                WriteOp::Put { key, value } => key.len() + value.len(),
-                WriteOp::Delete { key } | WriteOp::Check { key, .. } => key.len(),
+            .map(|op| match (op.as_put(), op) {
+                (Some((key, value, _)), _) => key.len() + value.len(),
+                (None, WriteOp::Delete { key } | WriteOp::Check { key, .. }) => key.len(),
                 _ => 0,
             })
             .sum();

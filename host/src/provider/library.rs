@@ -13,12 +13,13 @@ use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RSome;
 use stateplug_provider_api::{
     ffi::{
-        frozen_0_1, FfiOpen, FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION, OPEN_READ_ONLY,
+        frozen_0_1, frozen_0_1_1, FfiOpen, FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION, OPEN_READ_ONLY,
     },
-    Capabilities, ErrorKind, ProviderError,
+    Capabilities, ErrorKind, OpenContext, ProviderError,
 };
 
 use crate::{
+    clock::Clock,
     provider::{library_file::LibraryFile, log_bridge::host_logger, LoadError, ProviderStore},
     store::{StateStore, StoreInfo},
 };
@@ -129,43 +130,78 @@ impl ProviderLibrary {
         self.open_with(config, &OpenOptions::default())
     }
 
-    /// Opens an instance with a JSON configuration and host-side options.
+    /// Opens an instance with a JSON configuration and host-side options,
+    /// on a clock of its own (see [`ProviderLibrary::open_with_clock`]).
     pub fn open_with(
         &self,
         config: &serde_json::Value,
         options: &OpenOptions,
     ) -> Result<Arc<dyn StateStore>, LoadError> {
+        self.open_with_clock(config, options, &Clock::system())
+    }
+
+    /// Opens an instance as [`ProviderLibrary::open_with`] does, the
+    /// provider reading the time from `clock` (the store's
+    /// [`StateStore::clock`]). A library built before provider-api 0.1.2
+    /// reads the system clock, and declares no TTL.
+    pub fn open_with_clock(
+        &self,
+        config: &serde_json::Value,
+        options: &OpenOptions,
+        clock: &Clock,
+    ) -> Result<Arc<dyn StateStore>, LoadError> {
         let json = config_json(config);
-        let opened = match self.module.open_with() {
-            Some(open_with) => {
-                let host = FfiOpen {
-                    logger: RSome(host_logger()),
-                    flags: if options.read_only { OPEN_READ_ONLY } else { 0 },
-                };
-                open_with(json.as_str().into(), host)
-            }
-            // A library built against provider-api 0.1.
-            None => (self.module.open())(json.as_str().into(), RSome(host_logger())),
+        let host = FfiOpen {
+            logger: RSome(host_logger()),
+            flags: if options.read_only { OPEN_READ_ONLY } else { 0 },
+        };
+        let opened = match (self.module.open_with_clock(), self.module.open_with()) {
+            (Some(open), _) => open(json.as_str().into(), host, clock.to_provider()),
+            // A library built against provider-api 0.1.1.
+            (None, Some(open_with)) => open_with(json.as_str().into(), host),
+            // A library built against provider-api 0.1.0.
+            (None, None) => (self.module.open())(json.as_str().into(), RSome(host_logger())),
         };
         let ffi = opened_or_error(opened.into_result(), &self.path, &self.info.name)?;
-        Ok(Arc::new(ProviderStore::new(ffi, options.call_timeout)))
+        Ok(Arc::new(ProviderStore::new(
+            ffi,
+            options.call_timeout,
+            clock.clone(),
+        )))
     }
 }
 
 /// Opens a provider compiled into this process (its crate's
 /// `open_in_process`), through the same adapter a loaded library uses.
+/// The provider reads the system clock, so moving the store's clock does
+/// not expire its keys: use [`open_in_process_with`] for that.
 pub fn open_in_process(
     open: fn(&str) -> Result<FfiProviderBox, ProviderError>,
     config: &serde_json::Value,
 ) -> Result<Arc<dyn StateStore>, LoadError> {
-    let ffi = opened_or_error(
-        open(&config_json(config)),
-        Path::new("<in-process>"),
-        "in-process",
-    )?;
+    in_process_store(open(&config_json(config)), Clock::system())
+}
+
+/// Opens a provider compiled into this process (its crate's
+/// `open_in_process_with`), the provider reading the time from `clock`.
+pub fn open_in_process_with(
+    open: fn(&str, &OpenContext) -> Result<FfiProviderBox, ProviderError>,
+    config: &serde_json::Value,
+    clock: &Clock,
+) -> Result<Arc<dyn StateStore>, LoadError> {
+    let context = OpenContext::READ_WRITE.with_clock(clock.to_provider_clock());
+    in_process_store(open(&config_json(config), &context), clock.clone())
+}
+
+fn in_process_store(
+    opened: Result<FfiProviderBox, ProviderError>,
+    clock: Clock,
+) -> Result<Arc<dyn StateStore>, LoadError> {
+    let ffi = opened_or_error(opened, Path::new("<in-process>"), "in-process")?;
     Ok(Arc::new(ProviderStore::new(
         ffi,
         crate::provider::DEFAULT_CALL_TIMEOUT,
+        clock,
     )))
 }
 
@@ -229,16 +265,17 @@ fn check_interface_version(path: &Path, library_version: &str) -> Result<(), Loa
 /// version and then read as this version's (see
 /// `stateplug_provider_api::ffi::frozen_0_1` for why that is sound).
 fn module_of(header: &LibHeader, library_version: &str) -> Result<ProviderModuleRef, LibraryError> {
-    if library_version != "0.1.0" || INTERFACE_VERSION == "0.1.0" {
-        return header.check_layout::<ProviderModuleRef>();
+    match library_version {
+        "0.1.0" => header.ensure_layout::<frozen_0_1::ProviderModuleRef>()?,
+        "0.1.1" => header.ensure_layout::<frozen_0_1_1::ProviderModuleRef>()?,
+        _ => return header.check_layout::<ProviderModuleRef>(),
     }
-    header.ensure_layout::<frozen_0_1::ProviderModuleRef>()?;
-    // SAFETY: the library's module has the layout of interface 0.1.0 (just
-    // checked), of which this version's `ProviderModule` and `FfiProvider`
-    // are extensions by appended fields only; every appended field is read
-    // through an accessor that checks the library's own field count and
-    // answers `None` (module) or runs the default body (provider object)
-    // when it is missing.
+    // SAFETY: the library's module has the layout of an older interface
+    // (just checked), of which this version's `ProviderModule` and
+    // `FfiProvider` are extensions by appended fields only; every appended
+    // field is read through an accessor that checks the library's own field
+    // count and answers `None` (module) or runs the default body (provider
+    // object) when it is missing.
     unsafe { header.unchecked_layout::<ProviderModuleRef>() }
         .map_err(|e| e.into_library_error::<ProviderModuleRef>())
 }

@@ -17,7 +17,7 @@ mod write_call;
 pub use self::cache::LibraryCache;
 pub use self::error::LoadError;
 #[doc(hidden)]
-pub use self::library::open_in_process;
+pub use self::library::{open_in_process, open_in_process_with};
 pub use self::library::{LoadOptions, OpenOptions, ProviderLibrary};
 pub(crate) use self::lookup::library_file;
 pub use self::lookup::{default_provider_dirs, resolve_library};

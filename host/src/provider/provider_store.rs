@@ -17,6 +17,7 @@ use stateplug_provider_api::{
 };
 
 use crate::{
+    clock::Clock,
     provider::{
         group_writer::GroupWriter,
         on_multi_thread_runtime,
@@ -34,6 +35,8 @@ pub struct ProviderStore {
     info: StoreInfo,
     caps: Capabilities,
     call_timeout: Duration,
+    /// The clock the provider was opened with.
+    clock: Clock,
     /// For providers declaring `GROUP_WRITES`: the writes of concurrent
     /// tasks go to the provider in groups.
     group: Option<Arc<GroupWriter>>,
@@ -54,8 +57,9 @@ fn strs<'a>(keys: &'a [&'a str]) -> Vec<RStr<'a>> {
 }
 
 impl ProviderStore {
-    /// Wraps an opened provider object, whose calls time out after `call_timeout`.
-    pub(crate) fn new(ffi: FfiProviderBox, call_timeout: Duration) -> Self {
+    /// Wraps an opened provider object, whose calls time out after
+    /// `call_timeout`, opened with `clock`.
+    pub(crate) fn new(ffi: FfiProviderBox, call_timeout: Duration, clock: Clock) -> Self {
         let raw = ffi.info();
         let info = StoreInfo {
             name: raw.name.into_string(),
@@ -74,6 +78,7 @@ impl ProviderStore {
             info,
             caps,
             call_timeout,
+            clock,
             group,
         }
     }
@@ -162,6 +167,10 @@ impl StateStore for ProviderStore {
 
     fn capabilities(&self) -> Capabilities {
         self.caps
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn get<'a>(&'a self, store_id: &'a str, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {

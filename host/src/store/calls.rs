@@ -2,6 +2,8 @@
 //! the [`StateStore`] trait: methods of `dyn StateStore`, so they work on
 //! every provider and pass through every layer alike.
 
+use std::time::Duration;
+
 use stateplug_provider_api::WriteOp;
 
 use crate::store::{
@@ -24,6 +26,63 @@ impl dyn StateStore {
     ) -> StoreResult<u64> {
         let ops = [WriteOp::put(key, value.as_ref())];
         Ok(self.write(Operation::Set, store_id, &ops).await?.revision())
+    }
+
+    /// Writes `value` under `key` to expire `ttl` from now by the store's
+    /// [`clock`](StateStore::clock); returns the new version (needs `TTL`).
+    /// From its expiry on no read returns the key, and the provider removes
+    /// it in the background. A later put without a time to live clears
+    /// the expiry.
+    /// - A `ttl` of zero is `INVALID_ARGUMENT`; a provider without `TTL`
+    ///   answers `UNSUPPORTED`.
+    pub async fn set_with_ttl(
+        &self,
+        store_id: &str,
+        key: &str,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> StoreResult<u64> {
+        let expires_at_ms = self.expiry_after(Operation::Set, store_id, ttl)?;
+        let ops = [WriteOp::put_expiring(key, value.as_ref(), expires_at_ms)];
+        Ok(self.write(Operation::Set, store_id, &ops).await?.revision())
+    }
+
+    /// The expiry of a put issued now with time to live `ttl`, or why
+    /// `ttl` cannot be honoured: zero, or a provider without `TTL`.
+    pub(crate) fn expiry_after(
+        &self,
+        operation: Operation,
+        store_id: &str,
+        ttl: Duration,
+    ) -> StoreResult<u64> {
+        let refuse = |kind, message: String| {
+            Err(StoreError::host(
+                operation,
+                &self.info().name,
+                store_id,
+                kind,
+                message,
+            ))
+        };
+        if !self.capabilities().has(CapabilityFlags::TTL) {
+            return refuse(
+                ErrorKind::UNSUPPORTED,
+                format!(
+                    "provider {} does not declare TTL, so it cannot expire keys; write without \
+                     a time to live, or use a provider that declares it (memory, redb, postgres)",
+                    self.info().name
+                ),
+            );
+        }
+        if ttl.is_zero() {
+            return refuse(
+                ErrorKind::INVALID_ARGUMENT,
+                "a time to live of zero expires the key before anyone reads it; give a \
+                 positive duration, or delete the key"
+                    .to_string(),
+            );
+        }
+        Ok(self.clock().expiry_after(ttl))
     }
 
     /// Removes `key`; returns whether it existed.
@@ -119,7 +178,10 @@ impl dyn StateStore {
                 ),
             ));
         }
-        let ops: Vec<WriteOp<'_>> = ops.iter().map(TxnOp::as_write).collect();
+        let ops: Vec<WriteOp<'_>> = ops
+            .iter()
+            .map(|op| op.as_write(|ttl| self.expiry_after(Operation::Transaction, store_id, ttl)))
+            .collect::<StoreResult<_>>()?;
         let written = self.write(Operation::Transaction, store_id, &ops).await?;
         Ok(written.revision())
     }

@@ -91,6 +91,19 @@ impl ScopedStore {
         self.store.set(&self.store_id, key, value.into()).await
     }
 
+    /// Writes `value` under `key` to expire after `ttl` (needs `TTL`; see
+    /// `set_with_ttl` on [`StateStore`]).
+    pub async fn set_with_ttl(
+        &self,
+        key: &str,
+        value: impl Into<Vec<u8>>,
+        ttl: std::time::Duration,
+    ) -> StoreResult<u64> {
+        self.store
+            .set_with_ttl(&self.store_id, key, value.into(), ttl)
+            .await
+    }
+
     /// Removes `key`; returns whether it existed.
     pub async fn delete(&self, key: &str) -> StoreResult<bool> {
         self.store.delete(&self.store_id, key).await

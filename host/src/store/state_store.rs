@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use stateplug_provider_api::WriteOp;
 
-use crate::store::{
+use crate::{clock::Clock, store::{
     Capabilities, ChangePage, Entry, HistoryEntry, Operation, RowPage, Scan, StoreFuture,
     StoreResult, Written,
-};
+}};
 
 /// Name and versions of the provider behind a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,11 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// What the provider declares it can do.
     fn capabilities(&self) -> Capabilities;
+
+    /// The store's clock: a put with a time to live expires this long
+    /// after this clock's now, and the provider reads the same clock to
+    /// tell expired keys. Moving it (a test) moves the provider's too.
+    fn clock(&self) -> &Clock;
 
     /// The value of `key`, or `None`.
     ///

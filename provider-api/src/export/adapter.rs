@@ -59,13 +59,12 @@ fn to_ffi_entry(e: Entry) -> FfiEntry {
 /// compare-and-set; anything else is a transaction.
 fn needed_by(ops: &[WriteOp<'_>]) -> Option<(CapabilityFlags, &'static str)> {
     let all = |f: fn(&WriteOp<'_>) -> bool| ops.iter().all(f);
-    if all(|op| matches!(op, WriteOp::Put { .. })) || all(|op| matches!(op, WriteOp::Delete { .. }))
-    {
+    if all(|op| op.as_put().is_some()) || all(|op| matches!(op, WriteOp::Delete { .. })) {
         return None;
     }
     match ops {
         [WriteOp::Clear] => None,
-        [WriteOp::Check { key, .. }, WriteOp::Put { key: k, .. } | WriteOp::Delete { key: k }]
+        [WriteOp::Check { key, .. }, WriteOp::Put { key: k, .. } | WriteOp::PutExpiring { key: k, .. } | WriteOp::Delete { key: k }]
             if key == k =>
         {
             Some((CapabilityFlags::COMPARE_AND_SET, "compare_and_set"))
@@ -121,6 +120,11 @@ impl<P: Provider> Exported<P> {
         for op in ops {
             match *op {
                 WriteOp::Put { key, value } => {
+                    limits.check_key(key)?;
+                    limits.check_value(key, value)?;
+                }
+                WriteOp::PutExpiring { key, value, .. } => {
+                    self.require(CapabilityFlags::TTL, "a put with a time to live")?;
                     limits.check_key(key)?;
                     limits.check_value(key, value)?;
                 }

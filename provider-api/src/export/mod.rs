@@ -13,8 +13,11 @@ use abi_stable::{
 pub use self::adapter::in_process;
 use self::adapter::{guard, info_of};
 use crate::{
-    ffi::{FfiOpen, FfiProviderBox, HostLogger, ProviderModule, ProviderModuleRef, OPEN_READ_ONLY},
-    log_bridge, Capabilities, OpenContext, Provider, ProviderError, ProviderInfo, ProviderResult,
+    ffi::{
+        FfiClockBox, FfiOpen, FfiProviderBox, HostLogger, ProviderModule, ProviderModuleRef,
+        OPEN_READ_ONLY,
+    },
+    log_bridge, Capabilities, Clock, OpenContext, Provider, ProviderError, ProviderInfo, ProviderResult,
 };
 
 /// Ties a provider type to the version of the crate that exports it.
@@ -67,11 +70,28 @@ extern "C" fn module_open_with<E: Export>(
     config_json: RStr<'_>,
     host: FfiOpen,
 ) -> RResult<FfiProviderBox, ProviderError> {
+    open_from_host::<E>(config_json, host, Clock::SYSTEM)
+}
+
+extern "C" fn module_open_with_clock<E: Export>(
+    config_json: RStr<'_>,
+    host: FfiOpen,
+    clock: FfiClockBox,
+) -> RResult<FfiProviderBox, ProviderError> {
+    open_from_host::<E>(config_json, host, Clock::from_host(clock))
+}
+
+fn open_from_host<E: Export>(
+    config_json: RStr<'_>,
+    host: FfiOpen,
+    clock: Clock,
+) -> RResult<FfiProviderBox, ProviderError> {
     if let ROption::RSome(logger) = host.logger {
         log_bridge::install(logger);
     }
     let context = OpenContext {
         read_only: host.flags & OPEN_READ_ONLY != 0,
+        clock,
     };
     open_in_process::<E::Provider>(config_json.as_str(), &context, E::VERSION).into()
 }
@@ -83,6 +103,7 @@ pub fn root_module<E: Export>() -> ProviderModuleRef {
         capabilities: module_capabilities::<E>,
         open: module_open::<E>,
         open_with: module_open_with::<E>,
+        open_with_clock: module_open_with_clock::<E>,
     }
     .leak_into_prefix()
 }
@@ -145,6 +166,20 @@ macro_rules! export_provider {
             $crate::export::open_in_process::<$provider>(
                 config_json,
                 &$crate::OpenContext::READ_WRITE,
+                env!("CARGO_PKG_VERSION"),
+            )
+        }
+
+        /// Opens this crate's provider in the host's own process with what
+        /// the host asks of it (its clock, say), through the same adapter
+        /// the loaded library uses.
+        pub fn open_in_process_with(
+            config_json: &str,
+            context: &$crate::OpenContext,
+        ) -> ::std::result::Result<$crate::ffi::FfiProviderBox, $crate::ProviderError> {
+            $crate::export::open_in_process::<$provider>(
+                config_json,
+                context,
                 env!("CARGO_PKG_VERSION"),
             )
         }

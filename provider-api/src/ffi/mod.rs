@@ -129,6 +129,9 @@ pub const WRITE_CHECK_ABSENT: u8 = 2;
 pub const WRITE_CHECK_VERSION: u8 = 3;
 /// [`FfiWriteOp`] tag: remove every key of the store.
 pub const WRITE_CLEAR: u8 = 4;
+/// [`FfiWriteOp`] tag: put `value` under `key`, to expire at `arg` (unix
+/// milliseconds); see [`crate::WriteOp::PutExpiring`].
+pub const WRITE_PUT_EXPIRING: u8 = 5;
 
 /// One operation of a write, borrowed from the host (see
 /// [`crate::WriteOp`]); `tag` is one of the `WRITE_*` constants, and fields
@@ -143,7 +146,7 @@ pub struct FfiWriteOp<'a> {
     pub key: RStr<'a>,
     /// The value of a put.
     pub value: RSlice<'a, u8>,
-    /// The version of a version check.
+    /// The version of a version check; the expiry of an expiring put.
     pub arg: u64,
 }
 
@@ -162,6 +165,11 @@ impl<'a> FfiWriteOp<'a> {
     pub fn from_op(op: &WriteOp<'a>) -> Self {
         let (tag, key, value, arg) = match *op {
             WriteOp::Put { key, value } => (WRITE_PUT, key, value, 0),
+            WriteOp::PutExpiring {
+                key,
+                value,
+                expires_at_ms,
+            } => (WRITE_PUT_EXPIRING, key, value, expires_at_ms),
             WriteOp::Delete { key } => (WRITE_DELETE, key, &[][..], 0),
             WriteOp::Check {
                 key,
@@ -188,6 +196,11 @@ impl<'a> FfiWriteOp<'a> {
             WRITE_PUT => WriteOp::Put {
                 key,
                 value: self.value.as_slice(),
+            },
+            WRITE_PUT_EXPIRING => WriteOp::PutExpiring {
+                key,
+                value: self.value.as_slice(),
+                expires_at_ms: self.arg,
             },
             WRITE_DELETE => WriteOp::Delete { key },
             WRITE_CHECK_ABSENT => WriteOp::Check {
@@ -266,7 +279,7 @@ pub struct FfiChangeRecord {
     pub store_id: RString,
     /// The key.
     pub key: RString,
-    /// Created 0, updated 1, deleted 2.
+    /// Created 0, updated 1, deleted 2, expired 3.
     pub kind: u8,
     /// The revision of the write.
     pub version: u64,
@@ -500,7 +513,26 @@ pub struct ProviderModule {
         config_json: RStr<'_>,
         host: FfiOpen,
     ) -> RResult<FfiProviderBox, ProviderError>,
+    /// Opens an instance as `open_with` does, reading the time from the
+    /// host's `clock` (appended in 0.1.2; `None` in a library built before,
+    /// which then reads the system clock and declares no TTL).
+    #[sabi(missing_field(option))]
+    pub open_with_clock: extern "C" fn(
+        config_json: RStr<'_>,
+        host: FfiOpen,
+        clock: FfiClockBox,
+    ) -> RResult<FfiProviderBox, ProviderError>,
 }
+
+/// The host's clock, as a provider reads it (see [`crate::Clock`]).
+#[sabi_trait]
+pub trait FfiClock: Send + Sync {
+    /// Now, in milliseconds since the unix epoch. Never panics.
+    fn now_ms(&self) -> u64;
+}
+
+/// An owned, type-erased host clock.
+pub type FfiClockBox = FfiClock_TO<'static, RBox<()>>;
 
 /// [`FfiOpen`] flag: open for reading only; create nothing (see
 /// [`crate::OpenContext::read_only`]).
@@ -526,6 +558,7 @@ impl RootModule for ProviderModuleRef {
 
 mod frames;
 pub mod frozen_0_1;
+pub mod frozen_0_1_1;
 
 pub use self::frames::{frame_change, frame_row, visit_framed_rows, FramedChanges};
 

@@ -8,15 +8,27 @@
 //!   so each call (batch, transaction) is atomic and isolated.
 //! - `revision` only grows; every write call takes the next value while
 //!   holding the shard lock, so versions are never reused.
+//! - `expiries` holds `(expiry, store_id, key)` of every key put with an
+//!   expiry (and may hold stale ones, of keys since rewritten or removed,
+//!   which the sweep skips). Reads never return an expired key; each write
+//!   then removes up to [`SWEEP_PER_WRITE`] expired keys, outside any shard
+//!   lock, so removal costs a writer a bounded amount of work.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
+};
 
 use dashmap::DashMap;
 use hashbrown::DefaultHashBuilder;
 use serde::Deserialize;
+use smol_str::SmolStr;
 use stateplug_provider_api::{
-    apply, parse_config, Capabilities, CapabilityFlags, ChangeSink, Entry, KeyBytesVisitor, Page,
-    Provider, ProviderResult, ScanRef, StoreWriter, WriteOp,
+    apply, parse_config, Capabilities, CapabilityFlags, ChangeSink, Clock, Entry, KeyBytesVisitor,
+    OpenContext, Page, Provider, ProviderResult, ScanRef, StoreWriter, WriteOp,
 };
 
 use crate::store::{Slot, Store};
@@ -32,12 +44,51 @@ struct MemoryConfig {}
 pub struct MemoryProvider {
     stores: DashMap<Box<str>, Store, DefaultHashBuilder>,
     revision: AtomicU64,
+    clock: Clock,
+    expiries: Mutex<BTreeSet<(u64, Box<str>, SmolStr)>>,
 }
 
+/// How many expired keys a write removes, at most, after its own work.
+pub const SWEEP_PER_WRITE: usize = 64;
+
 impl MemoryProvider {
-    /// An empty provider.
+    /// An empty provider on the system clock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty provider reading the time from `clock`.
+    pub fn with_clock(clock: Clock) -> Self {
+        MemoryProvider {
+            clock,
+            ..Self::default()
+        }
+    }
+
+    /// Removes up to `limit` keys expired by `now`, each only if it still
+    /// carries the expiry it was indexed with. Takes no shard lock while
+    /// holding the index lock.
+    fn sweep(&self, now: u64, limit: usize) {
+        let due: Vec<(u64, Box<str>, SmolStr)> = {
+            let mut expiries = self.expiries.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut due = Vec::new();
+            while due.len() < limit {
+                match expiries.first() {
+                    Some((at, _, _)) if *at <= now => due.extend(expiries.pop_first()),
+                    _ => break,
+                }
+            }
+            due
+        };
+        for (at, store_id, key) in due {
+            let emptied = match self.stores.get_mut(&*store_id) {
+                Some(mut store) => store.expire(&key, at) && store.is_empty(),
+                None => false,
+            };
+            if emptied {
+                self.remove_if_empty(&store_id);
+            }
+        }
     }
 
     /// Runs `f` on the store's map with its shard write-locked, creating the
@@ -87,16 +138,22 @@ impl Provider for MemoryProvider {
             .union(CapabilityFlags::ORDERED_SCANS)
             .union(CapabilityFlags::LIST_STORES)
             .union(CapabilityFlags::INLINE_READS)
-            .union(CapabilityFlags::INLINE_WRITES),
+            .union(CapabilityFlags::INLINE_WRITES)
+            .union(CapabilityFlags::TTL),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
+        Self::open_with(config_json, &OpenContext::READ_WRITE)
+    }
+
+    fn open_with(config_json: &str, context: &OpenContext) -> ProviderResult<Self> {
         let MemoryConfig {} = parse_config(Self::NAME, config_json)?;
-        Ok(Self::new())
+        Ok(Self::with_clock(context.clock.clone()))
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
-        Ok(self.with_store(store_id, |s| s.get(key).map(Slot::entry), None))
+        let now = self.clock.now_ms();
+        Ok(self.with_store(store_id, |s| s.get(key, now).map(Slot::entry), None))
     }
 
     fn read(
@@ -105,49 +162,67 @@ impl Provider for MemoryProvider {
         key: &str,
         visit: &mut dyn FnMut(&[u8]),
     ) -> ProviderResult<bool> {
+        let now = self.clock.now_ms();
         Ok(self.with_store(
             store_id,
-            |s| s.get(key).map(|slot| visit(&slot.value)).is_some(),
+            |s| s.get(key, now).map(|slot| visit(&slot.value)).is_some(),
             false,
         ))
     }
 
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
+        let now = self.clock.now_ms();
         Ok(self.with_store(
             store_id,
-            |s| keys.iter().map(|k| s.get(k).map(Slot::entry)).collect(),
+            |s| keys.iter().map(|k| s.get(k, now).map(Slot::entry)).collect(),
             vec![None; keys.len()],
         ))
     }
 
     /// Runs under the store's shard lock, so the write is atomic and
-    /// isolated; a write that changes nothing consumes no revision.
+    /// isolated; a write that changes nothing consumes no revision. Then
+    /// sweeps expired keys, with no lock held.
     fn write(
         &self,
         store_id: &str,
         ops: &[WriteOp<'_>],
         changed: ChangeSink<'_>,
     ) -> ProviderResult<u64> {
-        self.write_store(store_id, |store| {
+        let now = self.clock.now_ms();
+        let mut expiring = Vec::new();
+        let revision = self.write_store(store_id, |store| {
             let mut writer = Writer {
                 store,
                 revisions: &self.revision,
                 revision: None,
+                now,
+                expiring: &mut expiring,
             };
             Ok(apply(ops, &mut writer, changed)?)
-        })
+        });
+        if !expiring.is_empty() {
+            let mut expiries = self.expiries.lock().unwrap_or_else(PoisonError::into_inner);
+            for (at, key) in expiring {
+                expiries.insert((at, store_id.into(), key));
+            }
+        }
+        self.sweep(now, SWEEP_PER_WRITE);
+        revision
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
-        Ok(self.with_store(store_id, Store::keys, Vec::new()))
+        let now = self.clock.now_ms();
+        Ok(self.with_store(store_id, |s| s.keys(now), Vec::new()))
     }
 
     fn store_exists(&self, store_id: &str) -> ProviderResult<bool> {
-        Ok(self.stores.contains_key(store_id))
+        let now = self.clock.now_ms();
+        Ok(self.with_store(store_id, |s| s.len(now) > 0, false))
     }
 
     fn key_count(&self, store_id: &str) -> ProviderResult<u64> {
-        Ok(self.with_store(store_id, |s| s.len() as u64, 0))
+        let now = self.clock.now_ms();
+        Ok(self.with_store(store_id, |s| s.len(now) as u64, 0))
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
@@ -165,38 +240,65 @@ impl Provider for MemoryProvider {
         scan: ScanRef<'_>,
         visit: KeyBytesVisitor<'_>,
     ) -> ProviderResult<Option<String>> {
-        Ok(self.with_store(store_id, |store| store.scan_visit(&scan, visit), None))
+        let now = self.clock.now_ms();
+        Ok(self.with_store(
+            store_id,
+            |store| store.scan_visit(&scan, visit, now),
+            None,
+        ))
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
-        let mut ids: Vec<String> = self.stores.iter().map(|s| s.key().to_string()).collect();
+        let now = self.clock.now_ms();
+        let mut ids: Vec<String> = self
+            .stores
+            .iter()
+            .filter(|s| s.value().len(now) > 0)
+            .map(|s| s.key().to_string())
+            .collect();
         ids.sort_unstable();
         Ok(ids)
     }
 }
 
-/// One write on one store's map, under its shard lock.
+/// One write on one store's map, under its shard lock, at time `now`.
 struct Writer<'s> {
     store: &'s mut Store,
     revisions: &'s AtomicU64,
     revision: Option<u64>,
+    now: u64,
+    /// The expiry and key of every expiring put, for the sweep's index.
+    expiring: &'s mut Vec<(u64, SmolStr)>,
 }
 
 impl StoreWriter for Writer<'_> {
     fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
-        Ok(self.store.version(key))
+        Ok(self.store.version(key, self.now))
     }
 
     fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
-        Ok(self.store.put(key, value, version))
+        self.put_expiring(key, value, version, None)
+    }
+
+    fn put_expiring(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        expires_at_ms: Option<u64>,
+    ) -> ProviderResult<Option<u64>> {
+        if let Some(at) = expires_at_ms {
+            self.expiring.push((at, SmolStr::new(key)));
+        }
+        Ok(self.store.put(key, value, version, expires_at_ms, self.now))
     }
 
     fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>> {
-        Ok(self.store.remove(key))
+        Ok(self.store.remove(key, self.now))
     }
 
     fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {
-        self.store.clear(removed);
+        self.store.clear(removed, self.now);
         Ok(())
     }
 
@@ -271,6 +373,55 @@ mod tests {
             (0, 0)
         );
         assert_eq!(write(&p, "s", &[WriteOp::put("b", b"1")]).unwrap(), (2, 1));
+    }
+
+    /// A provider on a clock the test sets, and the clock's hand.
+    fn on_moved_clock() -> (MemoryProvider, std::sync::Arc<AtomicU64>) {
+        let now = std::sync::Arc::new(AtomicU64::new(1_000));
+        let hand = now.clone();
+        let p = MemoryProvider::with_clock(Clock::from_fn(move || hand.load(Ordering::SeqCst)));
+        (p, now)
+    }
+
+    #[test]
+    fn expired_keys_read_as_absent_and_the_next_writes_remove_them() {
+        let (p, now) = on_moved_clock();
+        let ops = [
+            WriteOp::put_expiring("a", b"1", 2_000),
+            WriteOp::put_expiring("b", b"1", 2_000),
+            WriteOp::put("c", b"1"),
+        ];
+        write(&p, "s", &ops).unwrap();
+        write(&p, "t", &[WriteOp::put_expiring("x", b"1", 2_000)]).unwrap();
+        assert_eq!(p.key_count("s").unwrap(), 3);
+        now.store(2_000, Ordering::SeqCst);
+        assert!(p.get_entry("s", "a").unwrap().is_none());
+        assert_eq!(p.key_count("s").unwrap(), 1);
+        assert_eq!(p.list_keys("s").unwrap(), ["c"]);
+        assert!(!p.store_exists("t").unwrap());
+        assert_eq!(p.list_stores().unwrap(), ["s"]);
+        let create = [
+            WriteOp::check("a", Expected::Absent),
+            WriteOp::put("a", b"2"),
+        ];
+        let (revision, _) = write(&p, "s", &create).unwrap();
+        assert_eq!(p.get_entry("s", "a").unwrap().unwrap().version, revision);
+        assert!(p.stores.get("t").is_none(), "the write swept the other store");
+        assert_eq!(
+            p.stores.get("s").map(|s| s.len(u64::MAX)),
+            Some(2),
+            "b is gone, a (rewritten without expiry) and c stay"
+        );
+    }
+
+    #[test]
+    fn a_put_without_ttl_clears_the_expiry() {
+        let (p, now) = on_moved_clock();
+        write(&p, "s", &[WriteOp::put_expiring("a", b"1", 2_000)]).unwrap();
+        write(&p, "s", &[WriteOp::put("a", b"2")]).unwrap();
+        now.store(10_000, Ordering::SeqCst);
+        write(&p, "s", &[WriteOp::put("z", b"")]).unwrap();
+        assert_eq!(p.get_entry("s", "a").unwrap().unwrap().value, b"2");
     }
 
     #[test]

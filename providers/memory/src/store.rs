@@ -1,8 +1,12 @@
 //! One store_id's keys: a hash map for point operations and an ordered
 //! set of the same keys for scans.
 //!
-//! Invariant: `order` holds exactly the keys of `slots`, so a point read
-//! costs one hash lookup and a scan walks keys in order without sorting.
+//! Invariants: `order` holds exactly the keys of `slots`, so a point read
+//! costs one hash lookup and a scan walks keys in order without sorting;
+//! `expiring` holds exactly `(expiry, key)` of every slot with an expiry,
+//! so counting the expired keys costs only as much as there are of them.
+//! A slot whose expiry is at or before `now` is expired: every read and
+//! every version a write sees treat it as absent until it is removed.
 //! Keys are `SmolStr`: up to 23 bytes live inline in the table (no pointer
 //! to follow when comparing, which is what a lookup spends its time on);
 //! longer ones share one allocation between both structures.
@@ -22,9 +26,16 @@ fn as_str(bound: &Bound<String>) -> Bound<&str> {
 pub(crate) struct Slot {
     pub(crate) value: Box<[u8]>,
     pub(crate) version: u64,
+    /// When the key expires, in unix milliseconds (`None`: never).
+    pub(crate) expires_at_ms: Option<u64>,
 }
 
 impl Slot {
+    /// Whether the slot has not expired by `now`.
+    pub(crate) fn live(&self, now: u64) -> bool {
+        self.expires_at_ms.is_none_or(|at| at > now)
+    }
+
     pub(crate) fn entry(&self) -> Entry {
         Entry {
             value: self.value.to_vec(),
@@ -38,84 +49,133 @@ impl Slot {
 pub(crate) struct Store {
     slots: HashMap<SmolStr, Slot>,
     order: BTreeSet<SmolStr>,
+    expiring: BTreeSet<(u64, SmolStr)>,
 }
 
 impl Store {
-    pub(crate) fn get(&self, key: &str) -> Option<&Slot> {
-        self.slots.get(key)
+    /// The slot of `key`, unless it is missing or expired by `now`.
+    pub(crate) fn get(&self, key: &str, now: u64) -> Option<&Slot> {
+        self.slots.get(key).filter(|s| s.live(now))
     }
 
-    pub(crate) fn version(&self, key: &str) -> Option<u64> {
-        self.slots.get(key).map(|s| s.version)
+    pub(crate) fn version(&self, key: &str, now: u64) -> Option<u64> {
+        self.get(key, now).map(|s| s.version)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+    /// How many keys have not expired by `now`.
+    pub(crate) fn len(&self, now: u64) -> usize {
+        let expired = match now.checked_add(1) {
+            Some(after) => self.expiring.range(..(after, SmolStr::default())).count(),
+            None => self.expiring.len(),
+        };
+        self.slots.len() - expired
     }
 
+    /// Whether the map holds no key at all, expired or not.
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
-    /// Writes `value` under `key` at `version`; returns the key's prior version.
-    pub(crate) fn put(&mut self, key: &str, value: &[u8], version: u64) -> Option<u64> {
-        if let Some(slot) = self.slots.get_mut(key) {
-            let prior = slot.version;
-            *slot = Slot {
-                value: value.into(),
-                version,
-            };
-            return Some(prior);
+    /// Writes `value` under `key` at `version`, expiring at `expires_at_ms`
+    /// (`None`: never); returns the key's prior version, unless it had
+    /// expired by `now`.
+    pub(crate) fn put(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        expires_at_ms: Option<u64>,
+        now: u64,
+    ) -> Option<u64> {
+        let slot = Slot {
+            value: value.into(),
+            version,
+            expires_at_ms,
+        };
+        if let Some((key, old)) = self.slots.get_key_value_mut(key) {
+            let prior = old.live(now).then_some(old.version);
+            if let Some(at) = old.expires_at_ms {
+                self.expiring.remove(&(at, key.clone()));
+            }
+            if let Some(at) = expires_at_ms {
+                self.expiring.insert((at, key.clone()));
+            }
+            *old = slot;
+            return prior;
         }
         let key = SmolStr::new(key);
         self.order.insert(key.clone());
-        self.slots.insert(
-            key,
-            Slot {
-                value: value.into(),
-                version,
-            },
-        );
+        if let Some(at) = expires_at_ms {
+            self.expiring.insert((at, key.clone()));
+        }
+        self.slots.insert(key, slot);
         None
     }
 
-    /// Removes `key`; returns its prior version.
-    pub(crate) fn remove(&mut self, key: &str) -> Option<u64> {
+    /// Removes `key`; returns its prior version, unless it had expired by `now`.
+    pub(crate) fn remove(&mut self, key: &str, now: u64) -> Option<u64> {
         let (key, slot) = self.slots.remove_entry(key)?;
         self.order.remove(&key);
-        Some(slot.version)
+        if let Some(at) = slot.expires_at_ms {
+            self.expiring.remove(&(at, key));
+        }
+        slot.live(now).then_some(slot.version)
     }
 
-    /// Removes every key, handing each to `removed` with its version, in order.
-    pub(crate) fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) {
+    /// Removes `key` if it still expires at `at` (a later put may have
+    /// moved or cleared its expiry); returns whether it did.
+    pub(crate) fn expire(&mut self, key: &str, at: u64) -> bool {
+        let current = self.slots.get(key).and_then(|s| s.expires_at_ms);
+        if current != Some(at) {
+            return false;
+        }
+        self.remove(key, at);
+        true
+    }
+
+    /// Removes every key, handing each that has not expired by `now` to
+    /// `removed` with its version, in order.
+    pub(crate) fn clear(&mut self, removed: &mut dyn FnMut(&str, u64), now: u64) {
+        self.expiring.clear();
         for key in std::mem::take(&mut self.order) {
             if let Some(slot) = self.slots.remove(&key) {
-                removed(&key, slot.version);
+                if slot.live(now) {
+                    removed(&key, slot.version);
+                }
             }
         }
     }
 
-    /// Every key, ascending.
-    pub(crate) fn keys(&self) -> Vec<String> {
-        self.order.iter().map(|k| k.to_string()).collect()
+    /// Every key that has not expired by `now`, ascending.
+    pub(crate) fn keys(&self, now: u64) -> Vec<String> {
+        self.order
+            .iter()
+            .filter(|k| self.slots[*k].live(now))
+            .map(|k| k.to_string())
+            .collect()
     }
 
-    /// One page of `scan`, row by row; returns the continuation.
+    /// One page of `scan` over the keys that have not expired by `now`,
+    /// row by row; returns the continuation.
     pub(crate) fn scan_visit(
         &self,
         scan: &ScanRef<'_>,
         visit: KeyBytesVisitor<'_>,
+        now: u64,
     ) -> Option<String> {
         let (lower, upper) = scan.key_range()?;
         let range = self.order.range::<str, _>((as_str(&lower), as_str(&upper)));
-        let mut rows: Box<dyn Iterator<Item = &SmolStr>> = if scan.descending {
+        let range: Box<dyn Iterator<Item = &SmolStr>> = if scan.descending {
             Box::new(range.rev())
         } else {
             Box::new(range)
         };
-        let mut last: Option<&SmolStr> = None;
-        for key in rows.by_ref().take(scan.limit as usize) {
+        let mut rows = range.filter_map(|key| {
             let slot = &self.slots[key];
+            slot.live(now).then_some((key, slot))
+        });
+        let mut last: Option<&SmolStr> = None;
+        for (key, slot) in rows.by_ref().take(scan.limit as usize) {
             visit(key.as_bytes(), slot.version, &slot.value);
             last = Some(key);
         }

@@ -1,0 +1,172 @@
+//! Time to live (providers declaring `TTL`): expired keys vanish from
+//! every read once the store's clock passes their expiry, without a test
+//! waiting for it.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{fails_with, feed::collect, fresh_store_id, ok};
+use crate::{
+    store::{CapabilityFlags, ErrorKind, Expected, Scan, StateStore, TxnOp},
+    ChangeKind,
+};
+
+/// Longer than any case runs, so only a moved clock expires it.
+const TTL: Duration = Duration::from_secs(3_600);
+
+/// Moves the store's clock past every expiry set with [`TTL`].
+fn pass_the_expiry(store: &Arc<dyn StateStore>) {
+    store.clock().advance(TTL * 2);
+}
+
+/// An expired key is returned by no read: get, get_entry, contains_key,
+/// get_many, list_keys, key_count, store_exists, scans and list_stores;
+/// keys without a time to live stay.
+pub async fn expired_keys_are_absent_from_every_read(store: Arc<dyn StateStore>) {
+    let caps = store.capabilities();
+    let s = fresh_store_id("ttl-reads");
+    let only_ttl = fresh_store_id("ttl-only");
+    ok(store.set_with_ttl(&s, "a", b"1", TTL).await, "set_with_ttl");
+    ok(store.set(&s, "b", b"2").await, "set");
+    ok(store.set_with_ttl(&s, "c", b"3", TTL).await, "set_with_ttl");
+    ok(store.set_with_ttl(&only_ttl, "k", b"", TTL).await, "set_with_ttl");
+    assert_eq!(
+        ok(store.get(&s, "a").await, "get"),
+        Some(b"1".to_vec()),
+        "a key is readable until it expires"
+    );
+    assert_eq!(ok(store.key_count(&s).await, "key_count"), 3);
+    pass_the_expiry(&store);
+    assert_eq!(ok(store.get(&s, "a").await, "get"), None, "get");
+    assert_eq!(ok(store.get_entry(&s, "a").await, "get_entry"), None);
+    assert!(!ok(store.contains_key(&s, "c").await, "contains_key"));
+    let many = ok(store.get_many(&s, &["a", "b", "c"]).await, "get_many");
+    assert_eq!(many.keys().collect::<Vec<_>>(), ["b"], "get_many");
+    assert_eq!(ok(store.list_keys(&s).await, "list_keys"), ["b"]);
+    assert_eq!(ok(store.key_count(&s).await, "key_count"), 1);
+    assert!(ok(store.store_exists(&s).await, "store_exists"));
+    assert!(
+        !ok(store.store_exists(&only_ttl).await, "store_exists"),
+        "a store holding only expired keys does not exist"
+    );
+    assert_eq!(ok(store.key_count(&only_ttl).await, "key_count"), 0);
+    if caps.has(CapabilityFlags::ORDERED_SCANS) {
+        for scan in [Scan::prefix(""), Scan::prefix("").descending().limit(1)] {
+            let page = ok(store.scan(&s, &scan).await, "scan");
+            let keys: Vec<&str> = page.entries.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys, ["b"], "scan {scan:?}");
+            assert_eq!(page.next, None, "nothing follows the last live key");
+        }
+    }
+    if caps.has(CapabilityFlags::LIST_STORES) {
+        let stores = ok(store.list_stores().await, "list_stores");
+        assert!(stores.contains(&s));
+        assert!(!stores.contains(&only_ttl), "list_stores: {stores:?}");
+    }
+    ok(store.clear_store(&s).await, "clear_store");
+    ok(store.clear_store(&only_ttl).await, "clear_store");
+}
+
+/// Writes see an expired key as absent: a delete finds nothing, a clear
+/// counts it not, and a put creates the key anew at a fresh version.
+pub async fn expired_keys_are_absent_to_writes(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-writes");
+    let first = ok(store.set_with_ttl(&s, "a", b"1", TTL).await, "set_with_ttl");
+    ok(store.set_with_ttl(&s, "b", b"1", TTL).await, "set_with_ttl");
+    ok(store.set_with_ttl(&s, "c", b"1", TTL).await, "set_with_ttl");
+    pass_the_expiry(&store);
+    assert!(
+        !ok(store.delete(&s, "a").await, "delete"),
+        "deleting an expired key finds nothing"
+    );
+    let again = if store.capabilities().has(CapabilityFlags::COMPARE_AND_SET) {
+        ok(
+            store
+                .compare_and_set(&s, "b", Expected::Absent, b"2")
+                .await,
+            "create-if-absent over an expired key",
+        )
+    } else {
+        ok(store.set(&s, "b", b"2").await, "set")
+    };
+    assert!(again > first, "versions keep growing: {again} after {first}");
+    assert_eq!(ok(store.clear_store(&s).await, "clear_store"), 1, "only b");
+}
+
+/// A put without a time to live clears the key's expiry; a put with one
+/// moves it; a TTL put gets a version like any write.
+pub async fn a_put_without_ttl_clears_the_expiry(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-clear");
+    let v1 = ok(store.set_with_ttl(&s, "kept", b"1", TTL).await, "set_with_ttl");
+    let v2 = ok(store.set(&s, "kept", b"2").await, "set");
+    assert!(v2 > v1, "a TTL put is versioned as any write");
+    ok(store.set(&s, "moved", b"1").await, "set");
+    ok(
+        store.set_with_ttl(&s, "moved", b"2", TTL * 4).await,
+        "set_with_ttl",
+    );
+    pass_the_expiry(&store);
+    let kept = ok(store.get_entry(&s, "kept").await, "get_entry").expect("kept has no expiry");
+    assert_eq!((kept.value, kept.version), (b"2".to_vec(), v2));
+    assert_eq!(
+        ok(store.get(&s, "moved").await, "get"),
+        Some(b"2".to_vec()),
+        "its expiry is 4 TTL away"
+    );
+    pass_the_expiry(&store);
+    assert_eq!(ok(store.get(&s, "moved").await, "get"), None);
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
+/// A transaction's put may carry a time to live; the checks of the
+/// transaction see expired keys as absent.
+pub async fn transaction_puts_may_carry_a_ttl(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-txn");
+    let ops = vec![
+        TxnOp::check("a", Expected::Absent),
+        TxnOp::put_with_ttl("a", b"1".to_vec(), TTL),
+        TxnOp::put("b", b"1".to_vec()),
+    ];
+    let v = ok(store.transaction(&s, ops).await, "transaction");
+    assert_eq!(ok(store.get_entry(&s, "a").await, "get_entry").map(|e| e.version), Some(v));
+    pass_the_expiry(&store);
+    assert_eq!(ok(store.list_keys(&s).await, "list_keys"), ["b"]);
+    let recreate = vec![
+        TxnOp::check("a", Expected::Absent),
+        TxnOp::put("a", b"2".to_vec()),
+    ];
+    ok(store.transaction(&s, recreate).await, "create over an expired key");
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
+/// A time to live of zero is refused with INVALID_ARGUMENT, writing nothing.
+pub async fn zero_ttl_is_refused(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-zero");
+    fails_with(
+        store.set_with_ttl(&s, "k", b"", Duration::ZERO).await,
+        ErrorKind::INVALID_ARGUMENT,
+        "set_with_ttl of zero",
+    );
+    assert!(!ok(store.store_exists(&s).await, "store_exists"));
+}
+
+/// The provider removes expired keys in the background and its change
+/// feed reports each removal as `Expired`, at a revision of its own.
+pub async fn expiry_is_reported_by_the_change_feed(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-feed");
+    let head = ok(store.change_head().await, "change_head");
+    let put = ok(store.set_with_ttl(&s, "k", b"1", TTL).await, "set_with_ttl");
+    pass_the_expiry(&store);
+    let changes = collect(&store, &s, head, 2).await;
+    let got: Vec<(&str, ChangeKind)> = changes.iter().map(|c| (c.key.as_str(), c.kind)).collect();
+    assert_eq!(
+        got,
+        [("k", ChangeKind::Created), ("k", ChangeKind::Expired)],
+        "the feed reports the put, then the expiry"
+    );
+    assert!(
+        changes[1].version > put,
+        "the expiry has a revision of its own ({} after {put})",
+        changes[1].version
+    );
+    assert!(!ok(store.store_exists(&s).await, "store_exists"));
+}
