@@ -35,7 +35,7 @@ use std::{
 };
 
 use redb::{Database, Durability};
-use stateplug_provider_api::{apply, ProviderError, ProviderResult, WriteFailure, WriteOp};
+use stateplug_provider_api::{apply, Clock, ProviderError, ProviderResult, WriteFailure, WriteOp};
 
 use crate::errors::AtPath;
 use crate::journal::Journal;
@@ -113,7 +113,13 @@ pub(crate) struct Committer {
     commits: AtomicU64,
     /// The journal, when the file has one; used only by the leader.
     journal: Option<Mutex<JournalState>>,
+    /// The time each group runs at: it hides keys expired by then from
+    /// the group's writes, and removes up to [`SWEEP_PER_GROUP`] of them.
+    pub(crate) clock: Clock,
 }
+
+/// How many expired keys a group commit removes, at most.
+pub(crate) const SWEEP_PER_GROUP: usize = 64;
 
 /// The journal and what a group needs around it.
 struct JournalState {
@@ -140,6 +146,7 @@ impl Committer {
                     broken: None,
                 })
             }),
+            clock: Clock::SYSTEM,
         }
     }
 
@@ -294,6 +301,7 @@ fn run_transaction(
     let mut checkpoint = false;
     let (changed, effects) = {
         let mut tables = Tables::open(&txn, path, start, effects)?;
+        tables.set_now(committer.clock.now_ms());
         for (store_id, ops) in jobs {
             let mut writer = tables.writer(store_id)?;
             let mut log = ChangeLog::default();
@@ -310,6 +318,7 @@ fn run_transaction(
                 Err(WriteFailure::Failed(err)) => return Err(err),
             }
         }
+        tables.sweep_expired(SWEEP_PER_GROUP)?;
         let effects = tables.take_effects();
         if let (Some(j), Some(e)) = (journal.as_mut(), effects.as_ref()) {
             let len = e.bytes().len();

@@ -4,7 +4,9 @@
 //! The length prefix makes every store's keys one contiguous interval, in
 //! which keys sort by their UTF-8 bytes, and no store's interval overlaps
 //! another's (a store_id that is a prefix of another has another length).
-//! Value: `[version: u64 little-endian][value bytes]`.
+//! Value: `[version: u64 little-endian][value bytes]`, or, for a key with
+//! an expiry, `[version | EXPIRES: u64 LE][expires_at_ms: u64 LE][value
+//! bytes]`: versions stay below 2^63, so the top bit marks the expiry.
 //!
 //! Plain byte keys compare with one `memcmp`, where tuple keys would be
 //! decoded field by field on every comparison.
@@ -80,12 +82,54 @@ pub(crate) fn write_entry_value(out: &mut Vec<u8>, version: u64, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
+/// The bit of an `ENTRIES` value's version word that says an expiry follows.
+const EXPIRES: u64 = 1 << 63;
+
+/// Replaces the contents of `out` with the `ENTRIES` value of `value` at
+/// `version`, expiring at `expires_at_ms` (`None`: never).
+pub(crate) fn write_entry_value_expiring(
+    out: &mut Vec<u8>,
+    version: u64,
+    value: &[u8],
+    expires_at_ms: Option<u64>,
+) {
+    match expires_at_ms {
+        None => write_entry_value(out, version, value),
+        Some(at) => {
+            out.clear();
+            out.extend_from_slice(&(version | EXPIRES).to_le_bytes());
+            out.extend_from_slice(&at.to_le_bytes());
+            out.extend_from_slice(value);
+        }
+    }
+}
+
 /// The version and value bytes of an `ENTRIES` value.
 pub(crate) fn decode_value(raw: &[u8]) -> ProviderResult<(u64, &[u8])> {
-    let (version, value) = raw.split_first_chunk::<8>().ok_or_else(|| {
+    decode_expiring(raw).map(|(version, value, _)| (version, value))
+}
+
+/// The version, value bytes and expiry (`None`: never) of an `ENTRIES` value.
+pub(crate) fn decode_expiring(raw: &[u8]) -> ProviderResult<(u64, &[u8], Option<u64>)> {
+    let malformed = || {
         ProviderError::storage("an entry value in the database file is malformed; the file is corrupt, restore from backup")
-    })?;
-    Ok((u64::from_le_bytes(*version), value))
+    };
+    let (word, rest) = raw.split_first_chunk::<8>().ok_or_else(malformed)?;
+    let word = u64::from_le_bytes(*word);
+    if word & EXPIRES == 0 {
+        return Ok((word, rest, None));
+    }
+    let (at, value) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+    Ok((word & !EXPIRES, value, Some(u64::from_le_bytes(*at))))
+}
+
+/// The version and value bytes of an `ENTRIES` value, or `None` if the key
+/// has expired by `now`.
+pub(crate) fn decode_live(raw: &[u8], now: u64) -> ProviderResult<Option<(u64, &[u8])>> {
+    let (version, value, expires_at_ms) = decode_expiring(raw)?;
+    Ok(expires_at_ms
+        .is_none_or(|at| at > now)
+        .then_some((version, value)))
 }
 
 /// The `ENTRIES` interval of one store, optionally narrowed to key bounds.
@@ -178,6 +222,17 @@ mod tests {
         assert_eq!(decode_value(&raw).unwrap(), (42, &b"hello"[..]));
         assert_eq!(decode_value(&entry_value(7, b"")).unwrap(), (7, &b""[..]));
         assert!(decode_value(b"short").is_err());
+        let mut expiring = Vec::new();
+        write_entry_value_expiring(&mut expiring, 42, b"hello", Some(1_000));
+        assert_eq!(
+            decode_expiring(&expiring).unwrap(),
+            (42, &b"hello"[..], Some(1_000))
+        );
+        assert_eq!(decode_value(&expiring).unwrap(), (42, &b"hello"[..]));
+        assert_eq!(decode_live(&expiring, 999).unwrap(), Some((42, &b"hello"[..])));
+        assert_eq!(decode_live(&expiring, 1_000).unwrap(), None, "expired from its expiry on");
+        assert_eq!(decode_live(&raw, u64::MAX).unwrap(), Some((42, &b"hello"[..])));
+        assert!(decode_expiring(&expiring[..12]).is_err(), "a cut expiry is malformed");
         assert!(decode_key(&[0]).is_err());
         assert!(decode_key(&[0, 9, b'a']).is_err());
     }

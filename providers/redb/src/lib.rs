@@ -18,6 +18,8 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ttl_tests;
 
 #[doc(hidden)]
 pub use backend::{open_with_backend, open_with_backends};

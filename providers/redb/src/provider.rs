@@ -3,7 +3,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use redb::{AccessGuard, Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
+use redb::{
+    AccessGuard, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+};
 use stateplug_provider_api::{
     Capabilities, CapabilityFlags, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor, KeyChange,
     OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp, WriteUnit,
@@ -11,13 +13,13 @@ use stateplug_provider_api::{
 
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
-use crate::encoding::{corrupt_key, decode_key, decode_value, entry_key, key_bytes, Span};
+use crate::encoding::{corrupt_key, decode_key, decode_live, entry_key, key_bytes, Span};
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
 use crate::journal::{journal_path, Journal, JournalFile, Storage};
 use crate::replay::replay;
 use crate::schema::{
-    ENTRIES, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
+    ENTRIES, EXPIRING, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
 };
 
 type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -47,7 +49,15 @@ impl RedbProvider {
 
     /// Opens the database file named by `config`; a read-only open creates
     /// nothing (no folder, no file) and refuses a file that does not exist.
+    /// The provider reads the time from `context.clock`: a key is expired
+    /// from its expiry on.
     pub fn open_config_with(config: &RedbConfig, context: &OpenContext) -> ProviderResult<Self> {
+        let mut provider = Self::open_file(config, context)?;
+        provider.committer.clock = context.clock.clone();
+        Ok(provider)
+    }
+
+    fn open_file(config: &RedbConfig, context: &OpenContext) -> ProviderResult<Self> {
         let path = config.database_file()?.to_path_buf();
         let journal = journal_path(&path);
         if context.read_only {
@@ -129,6 +139,7 @@ impl RedbProvider {
         let txn = db.begin_write().at(&path)?;
         txn.open_table(ENTRIES).at(&path)?;
         txn.open_table(STORES).at(&path)?;
+        txn.open_table(EXPIRING).at(&path)?;
         let mut meta = txn.open_table(META).at(&path)?;
         // Writers read the retention from the file. Without a setting the
         // file keeps its own; an explicit 0 turns history off and discards it.
@@ -224,12 +235,48 @@ impl RedbProvider {
         txn.open_table(ENTRIES).at(&self.path)
     }
 
-    /// The key count of `store_id` in a fresh read snapshot (0 if unknown).
+    /// The database, for tests that look at the tables.
+    #[cfg(test)]
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Now, by the clock the provider was opened with.
+    fn now(&self) -> u64 {
+        self.committer.clock.now_ms()
+    }
+
+    /// The number of keys of `store_id` that have not expired, in a fresh
+    /// read snapshot (0 if unknown).
     fn count(&self, store_id: &str) -> ProviderResult<u64> {
         let txn = self.db.begin_read().at(&self.path)?;
         let stores = txn.open_table(STORES).at(&self.path)?;
         let found = stores.get(store_id).at(&self.path)?;
-        Ok(found.map(|g| g.value()).unwrap_or(0))
+        let stored = found.map(|g| g.value()).unwrap_or(0);
+        let mut expired = 0u64;
+        if stored > 0 {
+            self.visit_expired(&txn, &mut |store| expired += u64::from(store == store_id))?;
+        }
+        Ok(stored.saturating_sub(expired))
+    }
+
+    /// Hands the store_id of every key expired by now but not yet removed
+    /// to `visit` (in snapshot `txn`).
+    fn visit_expired(
+        &self,
+        txn: &ReadTransaction,
+        visit: &mut dyn FnMut(&str),
+    ) -> ProviderResult<()> {
+        let expiring = txn.open_table(EXPIRING).at(&self.path)?;
+        let rows = match self.now().checked_add(1) {
+            Some(after) => expiring.range(..(after, "", "")).at(&self.path)?,
+            None => expiring.iter().at(&self.path)?,
+        };
+        for row in rows {
+            let (row, _) = row.at(&self.path)?;
+            visit(row.value().1);
+        }
+        Ok(())
     }
 
     /// The entry of `key` in `table`.
@@ -242,16 +289,13 @@ impl RedbProvider {
         let found = table
             .get(entry_key(store_id, key).as_slice())
             .at(&self.path)?;
-        match found {
-            Some(raw) => {
-                let (version, value) = decode_value(raw.value())?;
-                Ok(Some(Entry {
-                    value: value.to_vec(),
-                    version,
-                }))
-            }
-            None => Ok(None),
-        }
+        let Some(raw) = found else {
+            return Ok(None);
+        };
+        Ok(decode_live(raw.value(), self.now())?.map(|(version, value)| Entry {
+            value: value.to_vec(),
+            version,
+        }))
     }
 }
 
@@ -270,7 +314,8 @@ impl Provider for RedbProvider {
             .union(CapabilityFlags::LIST_STORES)
             .union(CapabilityFlags::INLINE_READS)
             .union(CapabilityFlags::LOCAL_IO)
-            .union(CapabilityFlags::GROUP_WRITES),
+            .union(CapabilityFlags::GROUP_WRITES)
+            .union(CapabilityFlags::TTL),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
@@ -304,9 +349,13 @@ impl Provider for RedbProvider {
         let found = table
             .get(entry_key(store_id, key).as_slice())
             .at(&self.path)?;
-        match found {
-            Some(raw) => {
-                visit(decode_value(raw.value())?.1);
+        let live = match &found {
+            Some(raw) => decode_live(raw.value(), self.now())?,
+            None => None,
+        };
+        match live {
+            Some((_, value)) => {
+                visit(value);
                 Ok(true)
             }
             None => Ok(false),
@@ -364,10 +413,13 @@ impl Provider for RedbProvider {
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
         let table = self.entries()?;
         let span = Span::store(store_id);
+        let now = self.now();
         let mut keys = Vec::new();
         for row in table.range::<&[u8]>(span.bounds()).at(&self.path)? {
-            let (key, _) = row.at(&self.path)?;
-            keys.push(decode_key(key.value())?.to_string());
+            let (key, value) = row.at(&self.path)?;
+            if decode_live(value.value(), now)?.is_some() {
+                keys.push(decode_key(key.value())?.to_string());
+            }
         }
         Ok(keys)
     }
@@ -418,20 +470,28 @@ impl Provider for RedbProvider {
         let limit = scan.limit as usize;
         // Two monomorphic walks rather than one boxed iterator: the row loop
         // is the whole cost of a scan, and a boxed `next` cannot be inlined.
+        let now = self.now();
         if scan.descending {
-            visit_rows(range.rev(), limit, &self.path, visit)
+            visit_rows(range.rev(), limit, now, &self.path, visit)
         } else {
-            visit_rows(range, limit, &self.path, visit)
+            visit_rows(range, limit, now, &self.path, visit)
         }
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
         let txn = self.db.begin_read().at(&self.path)?;
         let stores = txn.open_table(STORES).at(&self.path)?;
+        let mut expired: std::collections::HashMap<String, u64> = Default::default();
+        self.visit_expired(&txn, &mut |store| {
+            *expired.entry(store.to_string()).or_default() += 1;
+        })?;
         let mut ids = Vec::new();
         for row in stores.iter().at(&self.path)? {
-            let (store_id, _) = row.at(&self.path)?;
-            ids.push(store_id.value().to_string());
+            let (store_id, count) = row.at(&self.path)?;
+            let store_id = store_id.value();
+            if count.value() > expired.get(store_id).copied().unwrap_or(0) {
+                ids.push(store_id.to_string());
+            }
         }
         Ok(ids)
     }
@@ -517,8 +577,9 @@ fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()>
         .map_err(|e| map_error(path, e.into()))
 }
 
-/// Visits up to `limit` rows of a walk over `ENTRIES`; returns the last key
-/// visited if another row follows (where the next page starts).
+/// Visits up to `limit` rows of a walk over `ENTRIES`, skipping keys expired
+/// by `now`; returns the last key visited if another live row follows
+/// (where the next page starts).
 fn visit_rows<'t>(
     rows: impl Iterator<
         Item = redb::Result<(
@@ -527,20 +588,25 @@ fn visit_rows<'t>(
         )>,
     >,
     limit: usize,
+    now: u64,
     path: &Path,
     visit: KeyBytesVisitor<'_>,
 ) -> ProviderResult<Option<String>> {
     let mut last = Vec::new();
-    for (visited, row) in rows.enumerate() {
+    let mut visited = 0;
+    for row in rows {
+        let (key, value) = row.at(path)?;
+        let Some((version, bytes)) = decode_live(value.value(), now)? else {
+            continue;
+        };
         if visited == limit {
-            // A row past the page: the walk continues after the last one visited.
+            // A live row past the page: the walk continues after the last one visited.
             return String::from_utf8(last).map(Some).map_err(|_| corrupt_key());
         }
-        let (key, value) = row.at(path)?;
         let key = key_bytes(key.value())?;
-        let (version, bytes) = decode_value(value.value())?;
         visit(key, version, bytes);
-        if visited + 1 == limit {
+        visited += 1;
+        if visited == limit {
             last.extend_from_slice(key);
         }
     }

@@ -8,13 +8,16 @@
 //!   call; every put of the call has version `revision`;
 //! - `PUT key_len:u32 key value_len:u32 value`;
 //! - `DELETE key_len:u32 key` (only of a key that existed);
-//! - `CLEAR` (every key of the store, and its history).
+//! - `CLEAR` (every key of the store, and its history);
+//! - `PUT_EXPIRING key_len:u32 key value_len:u32 value expires_at_ms:u64`
+//!   (a put that expires).
 
 /// Tags of the items.
 const UNIT: u8 = 1;
 const PUT: u8 = 2;
 const DELETE: u8 = 3;
 const CLEAR: u8 = 4;
+const PUT_EXPIRING: u8 = 5;
 
 /// Builds the payload of one record while a group's transaction runs.
 #[derive(Debug, Default)]
@@ -67,6 +70,15 @@ impl Effects {
         push_bytes(&mut self.buf, value);
     }
 
+    /// Records a put of `value` under `key` that expires at `expires_at_ms`.
+    pub(crate) fn put_expiring(&mut self, key: &str, value: &[u8], expires_at_ms: u64) {
+        self.header();
+        self.buf.push(PUT_EXPIRING);
+        push_bytes(&mut self.buf, key.as_bytes());
+        push_bytes(&mut self.buf, value);
+        self.buf.extend_from_slice(&expires_at_ms.to_le_bytes());
+    }
+
     /// Records the delete of an existing `key`.
     pub(crate) fn delete(&mut self, key: &str) {
         self.header();
@@ -91,6 +103,7 @@ fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Effect<'a> {
     Put(&'a str, &'a [u8]),
+    PutExpiring(&'a str, &'a [u8], u64),
     Delete(&'a str),
     Clear,
 }
@@ -124,6 +137,11 @@ pub(crate) fn parse(mut rest: &[u8]) -> Result<Vec<Unit<'_>>, &'static str> {
             PUT => {
                 let key = take_str(&mut rest)?;
                 Effect::Put(key, take_bytes(&mut rest).ok_or("truncated value")?)
+            }
+            PUT_EXPIRING => {
+                let key = take_str(&mut rest)?;
+                let value = take_bytes(&mut rest).ok_or("truncated value")?;
+                Effect::PutExpiring(key, value, take_u64(&mut rest).ok_or("truncated expiry")?)
             }
             DELETE => Effect::Delete(take_str(&mut rest)?),
             CLEAR => Effect::Clear,
@@ -170,6 +188,7 @@ mod tests {
         e.begin_unit(7, "s");
         e.put("a", b"1");
         e.delete("b");
+        e.put_expiring("c", b"2", 9_000);
         e.begin_unit(8, "t");
         e.put("x", b"refused");
         e.drop_unit();
@@ -184,7 +203,11 @@ mod tests {
                 Unit {
                     revision: 7,
                     store_id: "s",
-                    effects: vec![Effect::Put("a", b"1"), Effect::Delete("b")],
+                    effects: vec![
+                        Effect::Put("a", b"1"),
+                        Effect::Delete("b"),
+                        Effect::PutExpiring("c", b"2", 9_000)
+                    ],
                 },
                 Unit {
                     revision: 8,
@@ -207,6 +230,11 @@ mod tests {
             assert!(parse(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert_eq!(parse(&[PUT]), Err("truncated key"));
+        let mut e = Effects::default();
+        e.begin_unit(1, "s");
+        e.put_expiring("k", b"v", 5);
+        let bytes = e.bytes();
+        assert_eq!(parse(&bytes[..bytes.len() - 1]), Err("truncated expiry"));
         assert_eq!(parse(&[9]), Err("unknown item tag"));
     }
 }

@@ -71,6 +71,9 @@ pub(crate) fn replay(
                         Effect::Put(key, value) => {
                             writer.put(key, value, unit.revision)?;
                         }
+                        Effect::PutExpiring(key, value, at) => {
+                            writer.put_expiring(key, value, unit.revision, Some(at))?;
+                        }
                         Effect::Delete(key) => {
                             writer.delete(key)?;
                         }

@@ -12,6 +12,9 @@
 //! - `META[JOURNAL_SEQ]` is the `seq` of the last journal record whose
 //!   effects the file holds durably; `META[JOURNAL_ID]` ties the journal to
 //!   the file (see [`crate::journal`]).
+//! - `EXPIRING` holds `(expires_at_ms, store_id, key)` of exactly the
+//!   entries that carry an expiry (see [`crate::encoding`]); the store's
+//!   count in `STORES` includes its expired keys until they are removed.
 //! - `HISTORY` holds, per `(store_id, key)`, the last `HISTORY_VERSIONS`
 //!   versions written (a deletion as `None`), written in the same transaction
 //!   as the entry; a cleared store has no rows in it.
@@ -26,6 +29,10 @@ pub(crate) const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 
 /// `store_id -> key count`; the row is absent when the count is 0.
 pub(crate) const STORES: TableDefinition<&str, u64> = TableDefinition::new("stateplug_stores");
+
+/// The keys that expire, in expiry order: `(expires_at_ms, store_id, key)`.
+pub(crate) const EXPIRING: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("stateplug_expiring");
 
 /// Provider-wide counters; see [`REVISION`].
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("stateplug_meta");

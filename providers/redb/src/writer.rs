@@ -13,24 +13,33 @@
 //! - when history is on (`META[HISTORY_VERSIONS]` > 0), every put and every
 //!   delete of an existing key records `(store_id, key, revision)` in
 //!   `HISTORY` in the same transaction and prunes the key to its newest
-//!   `HISTORY_VERSIONS` rows; `clear` removes the store's history too.
+//!   `HISTORY_VERSIONS` rows; `clear` removes the store's history too;
+//! - every put, delete and clear keeps `EXPIRING` exact for the entries it
+//!   touches; a key expired by the transaction's `now` reads as absent to
+//!   the call (its version, and the prior version a put or delete reports)
+//!   while it still counts in `STORES` until it is physically removed;
+//!   [`Tables::sweep_expired`] removes expired keys, each store's in a unit
+//!   with a revision of its own.
 
 use std::{collections::HashMap, path::Path};
 
 use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
-use crate::encoding::{decode_key, decode_value, write_entry_key, write_entry_value, Span};
+use crate::encoding::{
+    decode_expiring, decode_key, write_entry_key, write_entry_value_expiring, Span,
+};
 use crate::errors::AtPath;
 use crate::record::Effects;
 use crate::schema::{
-    key_history, next_store, store_history, ENTRIES, HISTORY, HISTORY_VERSIONS, JOURNAL_SEQ, META,
-    REVISION, STORES,
+    key_history, next_store, store_history, ENTRIES, EXPIRING, HISTORY, HISTORY_VERSIONS,
+    JOURNAL_SEQ, META, REVISION, STORES,
 };
 
 type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 type CountTable<'t> = Table<'t, &'static str, u64>;
 type HistoryTable<'t> = Table<'t, (&'static str, &'static str, u64), Option<&'static [u8]>>;
+type ExpiringTable<'t> = Table<'t, (u64, &'static str, &'static str), ()>;
 
 /// The history table of a write transaction and how many versions per key it keeps.
 struct HistoryWriter<'t> {
@@ -86,6 +95,11 @@ pub(crate) struct Tables<'t> {
     changed: bool,
     /// What the calls changed, for the journal (`None`: not journaled).
     effects: Option<Effects>,
+    /// The keys that expire (see `schema::EXPIRING`).
+    expiring: ExpiringTable<'t>,
+    /// The time the calls run at: a key expired by it reads as absent
+    /// (0 until [`Tables::set_now`]: nothing has expired, as in a replay).
+    now: u64,
 }
 
 impl<'t> Tables<'t> {
@@ -100,6 +114,7 @@ impl<'t> Tables<'t> {
         let entries = txn.open_table(ENTRIES).at(path)?;
         let stores = txn.open_table(STORES).at(path)?;
         let meta = txn.open_table(META).at(path)?;
+        let expiring = txn.open_table(EXPIRING).at(path)?;
         let retain = meta
             .get(HISTORY_VERSIONS)
             .at(path)?
@@ -126,7 +141,41 @@ impl<'t> Tables<'t> {
             value_buf: Vec::new(),
             changed: false,
             effects,
+            expiring,
+            now: 0,
         })
+    }
+
+    /// Sets the time the calls run at, in unix milliseconds.
+    pub(crate) fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    /// Removes up to `limit` keys expired by `now`, the earliest first,
+    /// each store's as one unit with a revision of its own (journaled and
+    /// kept in history as deletes).
+    pub(crate) fn sweep_expired(&mut self, limit: usize) -> ProviderResult<()> {
+        let mut due: Vec<(String, String)> = Vec::new();
+        for row in self.expiring.iter().at(self.path)? {
+            let (row, _) = row.at(self.path)?;
+            let (at, store_id, key) = row.value();
+            if at > self.now || due.len() == limit {
+                break;
+            }
+            due.push((store_id.to_string(), key.to_string()));
+        }
+        due.sort_unstable();
+        let mut rest = due.as_slice();
+        while let Some((store_id, _)) = rest.first() {
+            let n = rest.iter().take_while(|(s, _)| s == store_id).count();
+            let mut writer = self.writer(store_id)?;
+            for (_, key) in &rest[..n] {
+                stateplug_provider_api::StoreWriter::delete(&mut writer, key)?;
+            }
+            writer.finish()?;
+            rest = &rest[n..];
+        }
+        Ok(())
     }
 
     /// The changes recorded so far, handed back for the journal.
@@ -254,30 +303,59 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
             .get(tables.key_buf.as_slice())
             .at(tables.path)?;
         match found {
-            Some(raw) => Ok(Some(decode_value(raw.value())?.0)),
+            Some(raw) => {
+                let (version, _, expires_at_ms) = decode_expiring(raw.value())?;
+                Ok(live(expires_at_ms, tables.now).then_some(version))
+            }
             None => Ok(None),
         }
     }
 
     fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
+        self.put_expiring(key, value, version, None)
+    }
+
+    fn put_expiring(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        expires_at_ms: Option<u64>,
+    ) -> ProviderResult<Option<u64>> {
         let tables = &mut *self.tables;
         write_entry_key(&mut tables.key_buf, self.store_id, key);
-        write_entry_value(&mut tables.value_buf, version, value);
-        let prior = match tables
+        write_entry_value_expiring(&mut tables.value_buf, version, value, expires_at_ms);
+        let old = match tables
             .entries
             .insert(tables.key_buf.as_slice(), tables.value_buf.as_slice())
             .at(tables.path)?
         {
-            Some(old) => Some(decode_value(old.value())?.0),
+            Some(old) => {
+                let (version, _, expires_at_ms) = decode_expiring(old.value())?;
+                Some((version, expires_at_ms))
+            }
             None => None,
         };
-        if prior.is_none() {
+        if old.is_none() {
             self.added += 1;
         }
         self.changed = true;
         if let Some(effects) = tables.effects.as_mut() {
-            effects.put(key, value);
+            match expires_at_ms {
+                None => effects.put(key, value),
+                Some(at) => effects.put_expiring(key, value, at),
+            }
         }
+        let old_expiry = old.and_then(|(_, at)| at);
+        if old_expiry != expires_at_ms {
+            if let Some(at) = old_expiry {
+                tables.expiring.remove((at, self.store_id, key)).at(tables.path)?;
+            }
+            if let Some(at) = expires_at_ms {
+                tables.expiring.insert((at, self.store_id, key), ()).at(tables.path)?;
+            }
+        }
+        let prior = old.and_then(|(version, at)| live(at, tables.now).then_some(version));
         self.record(key, Some(value))?;
         Ok(prior)
     }
@@ -285,22 +363,30 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
     fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>> {
         let tables = &mut *self.tables;
         write_entry_key(&mut tables.key_buf, self.store_id, key);
-        let prior = match tables
+        let old = match tables
             .entries
             .remove(tables.key_buf.as_slice())
             .at(tables.path)?
         {
-            Some(old) => Some(decode_value(old.value())?.0),
+            Some(old) => {
+                let (version, _, expires_at_ms) = decode_expiring(old.value())?;
+                Some((version, expires_at_ms))
+            }
             None => None,
         };
-        if prior.is_some() {
-            self.removed += 1;
-            self.changed = true;
-            if let Some(effects) = tables.effects.as_mut() {
-                effects.delete(key);
-            }
-            self.record(key, None)?;
+        let Some((version, expires_at_ms)) = old else {
+            return Ok(None);
+        };
+        self.removed += 1;
+        self.changed = true;
+        if let Some(effects) = tables.effects.as_mut() {
+            effects.delete(key);
         }
+        if let Some(at) = expires_at_ms {
+            tables.expiring.remove((at, self.store_id, key)).at(tables.path)?;
+        }
+        let prior = live(expires_at_ms, tables.now).then_some(version);
+        self.record(key, None)?;
         Ok(prior)
     }
 
@@ -313,19 +399,34 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
         }
         let mut n = 0u64;
         let mut damage = None;
+        let mut expiries = Vec::new();
+        let now = self.tables.now;
         if self.count()? > 0 {
             let span = Span::store(self.store_id);
             self.tables
                 .entries
                 .retain_in::<&[u8], _>(span.bounds(), |key, value| {
                     n += 1;
-                    match (decode_key(key), decode_value(value)) {
-                        (Ok(key), Ok((version, _))) => removed(key, version),
+                    match (decode_key(key), decode_expiring(value)) {
+                        (Ok(key), Ok((version, _, expires_at_ms))) => {
+                            if let Some(at) = expires_at_ms {
+                                expiries.push((at, key.to_string()));
+                            }
+                            if live(expires_at_ms, now) {
+                                removed(key, version);
+                            }
+                        }
                         (Err(e), _) | (_, Err(e)) => damage = Some(e),
                     }
                     false
                 })
                 .at(path)?;
+            for (at, key) in &expiries {
+                self.tables
+                    .expiring
+                    .remove((*at, self.store_id, key.as_str()))
+                    .at(path)?;
+            }
             self.removed += n;
             self.changed |= n > 0;
         }
@@ -353,6 +454,11 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
     fn revision(&mut self) -> ProviderResult<u64> {
         Ok(self.revision)
     }
+}
+
+/// Whether an entry expiring at `expires_at_ms` is still live at `now`.
+fn live(expires_at_ms: Option<u64>, now: u64) -> bool {
+    expires_at_ms.is_none_or(|at| at > now)
 }
 
 impl StoreWriter<'_, '_> {
