@@ -105,6 +105,9 @@ mod tests {
         assert!(clock.expired(Some(1_000)));
         now.store(5_000, Ordering::SeqCst);
         assert!(clock.expired(Some(1_001)));
-        assert!(Clock::SYSTEM.now_ms() > 1_600_000_000_000, "system time is unix ms");
+        assert!(
+            Clock::SYSTEM.now_ms() > 1_600_000_000_000,
+            "system time is unix ms"
+        );
     }
 }

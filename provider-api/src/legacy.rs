@@ -61,7 +61,10 @@ pub(crate) fn write(
             check_expected(key, expected)?;
         }
     }
-    if ops.iter().any(|op| matches!(op, WriteOp::PutExpiring { .. })) {
+    if ops
+        .iter()
+        .any(|op| matches!(op, WriteOp::PutExpiring { .. }))
+    {
         return Err(ProviderError::unsupported(
             "a put with a time to live needs provider-api 0.1.2 or later; the provider \
              implements only the 0.1 write methods: write without a time to live",

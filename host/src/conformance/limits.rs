@@ -211,7 +211,11 @@ pub async fn undeclared_capabilities_are_unsupported(store: Arc<dyn StateStore>)
     }
     if !caps.has(CapabilityFlags::TTL) {
         let ttl = std::time::Duration::from_secs(60);
-        fails_with(store.set_with_ttl(&s, "k", b"", ttl).await, no, "set_with_ttl");
+        fails_with(
+            store.set_with_ttl(&s, "k", b"", ttl).await,
+            no,
+            "set_with_ttl",
+        );
         // Past the host's own check, straight to the provider: it refuses
         // too, and never writes the key without its expiry.
         let expiring = [WriteOp::put_expiring("k", b"", u64::MAX)];

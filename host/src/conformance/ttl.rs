@@ -28,7 +28,10 @@ pub async fn expired_keys_are_absent_from_every_read(store: Arc<dyn StateStore>)
     ok(store.set_with_ttl(&s, "a", b"1", TTL).await, "set_with_ttl");
     ok(store.set(&s, "b", b"2").await, "set");
     ok(store.set_with_ttl(&s, "c", b"3", TTL).await, "set_with_ttl");
-    ok(store.set_with_ttl(&only_ttl, "k", b"", TTL).await, "set_with_ttl");
+    ok(
+        store.set_with_ttl(&only_ttl, "k", b"", TTL).await,
+        "set_with_ttl",
+    );
     assert_eq!(
         ok(store.get(&s, "a").await, "get"),
         Some(b"1".to_vec()),
@@ -80,15 +83,16 @@ pub async fn expired_keys_are_absent_to_writes(store: Arc<dyn StateStore>) {
     );
     let again = if store.capabilities().has(CapabilityFlags::COMPARE_AND_SET) {
         ok(
-            store
-                .compare_and_set(&s, "b", Expected::Absent, b"2")
-                .await,
+            store.compare_and_set(&s, "b", Expected::Absent, b"2").await,
             "create-if-absent over an expired key",
         )
     } else {
         ok(store.set(&s, "b", b"2").await, "set")
     };
-    assert!(again > first, "versions keep growing: {again} after {first}");
+    assert!(
+        again > first,
+        "versions keep growing: {again} after {first}"
+    );
     assert_eq!(ok(store.clear_store(&s).await, "clear_store"), 1, "only b");
 }
 
@@ -96,7 +100,10 @@ pub async fn expired_keys_are_absent_to_writes(store: Arc<dyn StateStore>) {
 /// moves it; a TTL put gets a version like any write.
 pub async fn a_put_without_ttl_clears_the_expiry(store: Arc<dyn StateStore>) {
     let s = fresh_store_id("ttl-clear");
-    let v1 = ok(store.set_with_ttl(&s, "kept", b"1", TTL).await, "set_with_ttl");
+    let v1 = ok(
+        store.set_with_ttl(&s, "kept", b"1", TTL).await,
+        "set_with_ttl",
+    );
     let v2 = ok(store.set(&s, "kept", b"2").await, "set");
     assert!(v2 > v1, "a TTL put is versioned as any write");
     ok(store.set(&s, "moved", b"1").await, "set");
@@ -127,14 +134,20 @@ pub async fn transaction_puts_may_carry_a_ttl(store: Arc<dyn StateStore>) {
         TxnOp::put("b", b"1".to_vec()),
     ];
     let v = ok(store.transaction(&s, ops).await, "transaction");
-    assert_eq!(ok(store.get_entry(&s, "a").await, "get_entry").map(|e| e.version), Some(v));
+    assert_eq!(
+        ok(store.get_entry(&s, "a").await, "get_entry").map(|e| e.version),
+        Some(v)
+    );
     pass_the_expiry(&store);
     assert_eq!(ok(store.list_keys(&s).await, "list_keys"), ["b"]);
     let recreate = vec![
         TxnOp::check("a", Expected::Absent),
         TxnOp::put("a", b"2".to_vec()),
     ];
-    ok(store.transaction(&s, recreate).await, "create over an expired key");
+    ok(
+        store.transaction(&s, recreate).await,
+        "create over an expired key",
+    );
     ok(store.clear_store(&s).await, "clear_store");
 }
 

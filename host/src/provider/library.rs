@@ -13,7 +13,8 @@ use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RSome;
 use stateplug_provider_api::{
     ffi::{
-        frozen_0_1, frozen_0_1_1, FfiOpen, FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION, OPEN_READ_ONLY,
+        frozen_0_1, frozen_0_1_1, FfiOpen, FfiProviderBox, ProviderModuleRef, INTERFACE_VERSION,
+        OPEN_READ_ONLY,
     },
     Capabilities, ErrorKind, OpenContext, ProviderError,
 };

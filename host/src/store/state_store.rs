@@ -5,10 +5,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use stateplug_provider_api::WriteOp;
 
-use crate::{clock::Clock, store::{
-    Capabilities, ChangePage, Entry, HistoryEntry, Operation, RowPage, Scan, StoreFuture,
-    StoreResult, Written,
-}};
+use crate::{
+    clock::Clock,
+    store::{
+        Capabilities, ChangePage, Entry, HistoryEntry, Operation, RowPage, Scan, StoreFuture,
+        StoreResult, Written,
+    },
+};
 
 /// Name and versions of the provider behind a store.
 #[derive(Debug, Clone, PartialEq, Eq)]

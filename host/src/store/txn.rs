@@ -82,7 +82,6 @@ impl TxnOp {
             | TxnOp::Check { key, .. } => key,
         }
     }
-
 }
 
 impl TxnOp {
@@ -94,7 +93,9 @@ impl TxnOp {
     ) -> StoreResult<WriteOp<'_>> {
         Ok(match self {
             TxnOp::Put { key, value } => WriteOp::put(key, value),
-            TxnOp::PutWithTtl { key, value, ttl } => WriteOp::put_expiring(key, value, expiry(*ttl)?),
+            TxnOp::PutWithTtl { key, value, ttl } => {
+                WriteOp::put_expiring(key, value, expiry(*ttl)?)
+            }
             TxnOp::Delete { key } => WriteOp::delete(key),
             TxnOp::Check { key, expected } => WriteOp::check(key, *expected),
         })

@@ -64,7 +64,9 @@ fn needed_by(ops: &[WriteOp<'_>]) -> Option<(CapabilityFlags, &'static str)> {
     }
     match ops {
         [WriteOp::Clear] => None,
-        [WriteOp::Check { key, .. }, WriteOp::Put { key: k, .. } | WriteOp::PutExpiring { key: k, .. } | WriteOp::Delete { key: k }]
+        [WriteOp::Check { key, .. }, WriteOp::Put { key: k, .. }
+        | WriteOp::PutExpiring { key: k, .. }
+        | WriteOp::Delete { key: k }]
             if key == k =>
         {
             Some((CapabilityFlags::COMPARE_AND_SET, "compare_and_set"))

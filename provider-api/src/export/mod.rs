@@ -17,7 +17,8 @@ use crate::{
         FfiClockBox, FfiOpen, FfiProviderBox, HostLogger, ProviderModule, ProviderModuleRef,
         OPEN_READ_ONLY,
     },
-    log_bridge, Capabilities, Clock, OpenContext, Provider, ProviderError, ProviderInfo, ProviderResult,
+    log_bridge, Capabilities, Clock, OpenContext, Provider, ProviderError, ProviderInfo,
+    ProviderResult,
 };
 
 /// Ties a provider type to the version of the crate that exports it.

@@ -174,7 +174,11 @@ impl Provider for MemoryProvider {
         let now = self.clock.now_ms();
         Ok(self.with_store(
             store_id,
-            |s| keys.iter().map(|k| s.get(k, now).map(Slot::entry)).collect(),
+            |s| {
+                keys.iter()
+                    .map(|k| s.get(k, now).map(Slot::entry))
+                    .collect()
+            },
             vec![None; keys.len()],
         ))
     }
@@ -241,11 +245,7 @@ impl Provider for MemoryProvider {
         visit: KeyBytesVisitor<'_>,
     ) -> ProviderResult<Option<String>> {
         let now = self.clock.now_ms();
-        Ok(self.with_store(
-            store_id,
-            |store| store.scan_visit(&scan, visit, now),
-            None,
-        ))
+        Ok(self.with_store(store_id, |store| store.scan_visit(&scan, visit, now), None))
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
@@ -406,7 +406,10 @@ mod tests {
         ];
         let (revision, _) = write(&p, "s", &create).unwrap();
         assert_eq!(p.get_entry("s", "a").unwrap().unwrap().version, revision);
-        assert!(p.stores.get("t").is_none(), "the write swept the other store");
+        assert!(
+            p.stores.get("t").is_none(),
+            "the write swept the other store"
+        );
         assert_eq!(
             p.stores.get("s").map(|s| s.len(u64::MAX)),
             Some(2),

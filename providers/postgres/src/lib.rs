@@ -9,6 +9,7 @@ mod plan;
 mod pool;
 mod provider;
 mod schema;
+mod sweeper;
 mod tls;
 mod writer;
 

@@ -13,25 +13,33 @@ use std::collections::HashMap;
 use stateplug_provider_api::{ProviderError, ProviderResult, StoreWriter, WriteFailure};
 
 use crate::pool::CallError;
-use crate::writer::Write;
+use crate::writer::{Put, Write};
 
 /// One write planned against the versions read at its start.
 pub(crate) struct Plan<'p, 'c> {
     write: &'p mut Write<'c>,
     known: HashMap<String, Option<u64>>,
-    pending: Vec<(String, Option<Vec<u8>>)>,
+    /// Each key's last state: a value and its expiry, or `None` (deleted).
+    pending: Vec<(String, Option<(Vec<u8>, Option<i64>)>)>,
+    /// The time the write runs at: keys expired by then are absent.
+    now: i64,
     /// A client error met inside `apply`, returned as itself afterwards so
     /// the pool can tell a lost connection from a refusal.
     failed: Option<CallError>,
 }
 
 impl<'p, 'c> Plan<'p, 'c> {
-    /// A plan for a write that names `names`, whose versions it reads now.
-    pub(crate) fn new(write: &'p mut Write<'c>, names: &[&str]) -> Result<Self, CallError> {
+    /// A plan for a write at time `now` that names `names`, whose
+    /// versions (of the keys not expired by `now`) it reads now.
+    pub(crate) fn new(
+        write: &'p mut Write<'c>,
+        names: &[&str],
+        now: i64,
+    ) -> Result<Self, CallError> {
         let found = if names.is_empty() {
             HashMap::new()
         } else {
-            write.versions(names)?
+            write.versions(names, now)?
         };
         let known = names
             .iter()
@@ -41,6 +49,7 @@ impl<'p, 'c> Plan<'p, 'c> {
             write,
             known,
             pending: Vec::new(),
+            now,
             failed: None,
         })
     }
@@ -55,20 +64,21 @@ impl<'p, 'c> Plan<'p, 'c> {
 
     /// Writes what waits: the last state of each key.
     fn flush(&mut self) -> Result<(), CallError> {
-        let mut last: Vec<(&str, Option<&[u8]>)> = Vec::new();
+        let mut last: Vec<(&str, Option<(&[u8], Option<i64>)>)> = Vec::new();
         let mut slot: HashMap<&str, usize> = HashMap::new();
-        for (key, value) in &self.pending {
+        for (key, state) in &self.pending {
+            let state = state.as_ref().map(|(v, at)| (v.as_slice(), *at));
             match slot.get(key.as_str()) {
-                Some(&i) => last[i].1 = value.as_deref(),
+                Some(&i) => last[i].1 = state,
                 None => {
                     slot.insert(key, last.len());
-                    last.push((key, value.as_deref()));
+                    last.push((key, state));
                 }
             }
         }
-        let puts: Vec<(&str, &[u8])> = last
+        let puts: Vec<Put<'_>> = last
             .iter()
-            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .filter_map(|(k, state)| state.map(|(v, at)| (*k, v, at)))
             .collect();
         let deletes: Vec<&str> = last
             .iter()
@@ -103,7 +113,28 @@ impl StoreWriter for Plan<'_, '_> {
     }
 
     fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
-        self.pending.push((key.to_string(), Some(value.to_vec())));
+        self.put_expiring(key, value, version, None)
+    }
+
+    fn put_expiring(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        expires_at_ms: Option<u64>,
+    ) -> ProviderResult<Option<u64>> {
+        let at = match expires_at_ms.map(i64::try_from) {
+            None => None,
+            Some(Ok(at)) => Some(at),
+            Some(Err(_)) => {
+                return Err(ProviderError::invalid_argument(format!(
+                    "the expiry of key {key:?} is past the year 292 million, beyond what \
+                     PostgreSQL's bigint holds; give a shorter time to live"
+                )))
+            }
+        };
+        self.pending
+            .push((key.to_string(), Some((value.to_vec(), at))));
         Ok(self.known.insert(key.to_string(), Some(version)).flatten())
     }
 
@@ -119,7 +150,7 @@ impl StoreWriter for Plan<'_, '_> {
     fn clear(&mut self, removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {
         let flushed = self.flush();
         self.kept(flushed)?;
-        let cleared = self.write.clear();
+        let cleared = self.write.clear(self.now);
         for (key, version) in self.kept(cleared)? {
             removed(&key, version);
         }

@@ -1,10 +1,10 @@
 //! [`PostgresProvider`]: the [`Provider`] trait over one PostgreSQL table.
 
-use std::ops::Bound;
+use std::{ops::Bound, sync::Arc};
 
 use stateplug_provider_api::{
-    apply, Capabilities, CapabilityFlags, ChangePage, ChangeSink, Entry, KeyChange, KeyEntry,
-    Limits, OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
+    apply, Capabilities, CapabilityFlags, ChangePage, ChangeSink, Clock, Entry, KeyChange,
+    KeyEntry, Limits, OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
 };
 
 use crate::config::{PostgresConfig, Target};
@@ -12,6 +12,7 @@ use crate::feed::Feed;
 use crate::plan::Plan;
 use crate::pool::{CallError, Pool};
 use crate::schema::{LockKeys, Sql, FORMAT};
+use crate::sweeper::{Sweep, Sweeper};
 use crate::writer::{col, utf8, version_of, Txn, Write};
 
 /// Longest key accepted: a primary-key index entry (store_id + key) must
@@ -30,10 +31,14 @@ pub const MAX_KEY_BYTES: u32 = 2048;
 /// provider declares neither inline reads nor inline writes: the host runs
 /// every call on its blocking thread pool.
 pub struct PostgresProvider {
-    pool: Pool,
+    pool: Arc<Pool>,
     sql: Sql,
     locks: LockKeys,
     feed: Feed,
+    /// Where "now" comes from: a key expired by it is absent.
+    clock: Clock,
+    /// Removes expired keys in the background (`None` when read-only).
+    _sweeper: Option<Sweeper>,
 }
 
 impl PostgresProvider {
@@ -79,6 +84,21 @@ impl PostgresProvider {
                     txn.conn().batch(statement)?;
                 }
             }
+            let row = txn.conn().query_one(&sql.has_expiry, &[])?;
+            let has_expiry: bool = col!(row, 0);
+            if !has_expiry && context.read_only {
+                return Err(ProviderError::invalid_argument(format!(
+                    "{}: the table {} predates keys with a time to live (no `expires_at` \
+                     column); open it once for writing (any stateplug command that writes, or \
+                     a host) to add the column",
+                    pool.target(),
+                    sql.entries
+                ))
+                .into());
+            }
+            if !has_expiry {
+                txn.conn().batch(&sql.add_expiry)?;
+            }
             txn.conn().query(&sql.layout, &[])?;
             let row = txn.conn().query_one(&sql.format, &[])?;
             let format: i32 = col!(row, 0);
@@ -95,11 +115,22 @@ impl PostgresProvider {
             txn.commit()
         })?;
         tracing::debug!(target: "stateplug_provider_postgres", "opened {} on {}", sql.entries, pool.target());
+        let pool = Arc::new(pool);
+        let sweeper = (!context.read_only).then(|| {
+            Sweeper::start(Sweep {
+                pool: Arc::clone(&pool),
+                sql: sql.clone(),
+                locks: locks.clone(),
+                clock: context.clock.clone(),
+            })
+        });
         Ok(PostgresProvider {
             feed: Feed::new(connector, config.change_log_keep),
             pool,
             sql,
             locks,
+            clock: context.clock.clone(),
+            _sweeper: sweeper,
         })
     }
 
@@ -125,6 +156,11 @@ impl PostgresProvider {
             self.feed.appended(&self.pool, &self.sql, changes);
         }
         Ok((out, committed.map(|(version, _)| version)))
+    }
+
+    /// Now, by the provider's clock, as a `bigint`.
+    fn now(&self) -> i64 {
+        i64::try_from(self.clock.now_ms()).unwrap_or(i64::MAX)
     }
 
     /// Runs one read.
@@ -153,7 +189,8 @@ impl Provider for PostgresProvider {
             .union(CapabilityFlags::TRANSACTIONS)
             .union(CapabilityFlags::ORDERED_SCANS)
             .union(CapabilityFlags::LIST_STORES)
-            .union(CapabilityFlags::CHANGE_FEED),
+            .union(CapabilityFlags::CHANGE_FEED)
+            .union(CapabilityFlags::TTL),
         limits: Limits {
             max_key_bytes: MAX_KEY_BYTES,
             ..Limits::DEFAULT
@@ -169,10 +206,11 @@ impl Provider for PostgresProvider {
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
+        let now = self.now();
         self.read(|conn| {
             let rows = conn.query(
                 &self.sql.get_entry,
-                &[&store_id.as_bytes(), &key.as_bytes()],
+                &[&store_id.as_bytes(), &key.as_bytes(), &now],
             )?;
             match rows.first() {
                 None => Ok(None),
@@ -194,8 +232,9 @@ impl Provider for PostgresProvider {
             return Ok(Vec::new());
         }
         let bytes: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        let now = self.now();
         self.read(|conn| {
-            let rows = conn.query(&self.sql.get_many, &[&store_id.as_bytes(), &bytes])?;
+            let rows = conn.query(&self.sql.get_many, &[&store_id.as_bytes(), &bytes, &now])?;
             let mut found: Vec<Option<Entry>> = vec![None; keys.len()];
             for row in rows {
                 let ord: i64 = col!(row, 0);
@@ -229,10 +268,11 @@ impl Provider for PostgresProvider {
             return Ok(0);
         }
         let names = distinct(ops.iter().filter_map(WriteOp::key));
+        let now = self.now();
         // Collected per attempt (the pool may run the call again on a new
         // connection) and reported once the commit is in.
         let (changes, _) = self.write_call(store_id, |w| {
-            let mut plan = Plan::new(w, &names)?;
+            let mut plan = Plan::new(w, &names, now)?;
             let mut changes = Vec::new();
             let outcome = apply(ops, &mut plan, &mut |c| {
                 changes.push((c.key.to_string(), c.prior, c.version))
@@ -260,8 +300,9 @@ impl Provider for PostgresProvider {
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
+        let now = self.now();
         self.read(|conn| {
-            let rows = conn.query(&self.sql.list_keys, &[&store_id.as_bytes()])?;
+            let rows = conn.query(&self.sql.list_keys, &[&store_id.as_bytes(), &now])?;
             rows.into_iter()
                 .map(|row| utf8(col!(row, 0), "key"))
                 .collect()
@@ -269,15 +310,17 @@ impl Provider for PostgresProvider {
     }
 
     fn store_exists(&self, store_id: &str) -> ProviderResult<bool> {
+        let now = self.now();
         self.read(|conn| {
-            let row = conn.query_one(&self.sql.store_exists, &[&store_id.as_bytes()])?;
+            let row = conn.query_one(&self.sql.store_exists, &[&store_id.as_bytes(), &now])?;
             Ok(col!(row, 0))
         })
     }
 
     fn key_count(&self, store_id: &str) -> ProviderResult<u64> {
+        let now = self.now();
         self.read(|conn| {
-            let row = conn.query_one(&self.sql.key_count, &[&store_id.as_bytes()])?;
+            let row = conn.query_one(&self.sql.key_count, &[&store_id.as_bytes(), &now])?;
             let count: i64 = col!(row, 0);
             version_of(count)
         })
@@ -306,7 +349,8 @@ impl Provider for PostgresProvider {
         // One row past the page tells `Page::from_rows` whether more follow.
         let wanted = i64::from(scan.limit) + 1;
         let store = store_id.as_bytes();
-        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&store];
+        let now = self.now();
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&store, &now];
         if let Some(k) = &lower_key {
             params.push(k);
         }
@@ -333,8 +377,9 @@ impl Provider for PostgresProvider {
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
+        let now = self.now();
         self.read(|conn| {
-            let rows = conn.query(&self.sql.list_stores, &[])?;
+            let rows = conn.query(&self.sql.list_stores, &[&now])?;
             rows.into_iter()
                 .map(|row| utf8(col!(row, 0), "store_id"))
                 .collect()

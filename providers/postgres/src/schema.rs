@@ -5,7 +5,8 @@
 //!
 //! | object | what |
 //! |---|---|
-//! | `S.T` | `(store_id bytea, key bytea) -> (value bytea, version bigint)`, primary key `(store_id, key)` |
+//! | `S.T` | `(store_id bytea, key bytea) -> (value bytea, version bigint, expires_at bigint)`, primary key `(store_id, key)` |
+//! | `S.T_expiry` | partial index on `expires_at` of the rows that have one |
 //! | `S.T_versions` | sequence: one `nextval` per write call; every key the call writes gets it |
 //! | `S.T_changes` | the change log: `seq bigint` (primary key), `store_id`, `key`, `kind smallint`, `version` |
 //! | `S.T_changes_seq` | sequence the change log's positions are reserved from |
@@ -15,6 +16,12 @@
 //! hold the NUL character, which is a valid key, and `bytea` compares
 //! bytewise, which is exactly the UTF-8 byte order every provider scans in
 //! (no collation involved).
+//!
+//! `expires_at` is the unix-millisecond time a key expires (`NULL`: never);
+//! a row with `expires_at <= now` is expired: every read and every write's
+//! picture of the versions leave it out, and the sweeper (`sweeper.rs`)
+//! deletes it under the store's lock as a write of its own, logging an
+//! `expired` change.
 //!
 //! Invariants, kept by every write call (see `writer.rs` and `feed.rs`):
 //! - a write call holds the transaction-scoped advisory lock of its store
@@ -116,6 +123,8 @@ pub(crate) struct Sql {
     pub(crate) delete_keys: String,
     pub(crate) clear: String,
     pub(crate) append_changes: String,
+    pub(crate) expired_stores: String,
+    pub(crate) expire: String,
 
     pub(crate) read_changes: String,
     pub(crate) change_head: String,
@@ -123,6 +132,15 @@ pub(crate) struct Sql {
     pub(crate) format: String,
     /// Fails (undefined column) unless the tables have the expected columns.
     pub(crate) layout: String,
+    /// Whether the entries table has its `expires_at` column and index.
+    pub(crate) has_expiry: String,
+    /// Adds the `expires_at` column and its index to a table made before them.
+    pub(crate) add_expiry: String,
+}
+
+/// The SQL condition that a row of alias `t` has not expired by parameter `$n`.
+fn live(t: &str, n: u32) -> String {
+    format!("({t}expires_at IS NULL OR {t}expires_at > ${n}::int8)")
 }
 
 impl Sql {
@@ -138,18 +156,30 @@ impl Sql {
             "stateplug_{:016x}",
             fnv1a(&[b"channel", schema.as_bytes(), table.as_bytes()])
         );
+        let expiry_index = q(&format!("{table}_expiry"));
         Sql {
             get_entry: format!(
-                "SELECT value, version FROM {entries} WHERE store_id = $1 AND key = $2"
+                "SELECT value, version FROM {entries} WHERE store_id = $1 AND key = $2 AND {}",
+                live("", 3)
             ),
             get_many: format!(
                 "SELECT k.ord, t.value, t.version \
                  FROM unnest($2::bytea[]) WITH ORDINALITY AS k(key, ord) \
-                 JOIN {entries} t ON t.store_id = $1 AND t.key = k.key"
+                 JOIN {entries} t ON t.store_id = $1 AND t.key = k.key AND {}",
+                live("t.", 3)
             ),
-            list_keys: format!("SELECT key FROM {entries} WHERE store_id = $1 ORDER BY key"),
-            store_exists: format!("SELECT EXISTS (SELECT 1 FROM {entries} WHERE store_id = $1)"),
-            key_count: format!("SELECT count(*) FROM {entries} WHERE store_id = $1"),
+            list_keys: format!(
+                "SELECT key FROM {entries} WHERE store_id = $1 AND {} ORDER BY key",
+                live("", 2)
+            ),
+            store_exists: format!(
+                "SELECT EXISTS (SELECT 1 FROM {entries} WHERE store_id = $1 AND {})",
+                live("", 2)
+            ),
+            key_count: format!(
+                "SELECT count(*) FROM {entries} WHERE store_id = $1 AND {}",
+                live("", 2)
+            ),
             // A loose index scan: one index probe per store, not one row per key.
             list_stores: format!(
                 "WITH RECURSIVE s AS ( \
@@ -158,26 +188,53 @@ impl Sql {
                    SELECT (SELECT t.store_id FROM {entries} t WHERE t.store_id > s.store_id \
                            ORDER BY t.store_id LIMIT 1) \
                    FROM s WHERE s.store_id IS NOT NULL) \
-                 SELECT store_id FROM s WHERE store_id IS NOT NULL"
+                 SELECT store_id FROM s WHERE store_id IS NOT NULL AND EXISTS ( \
+                   SELECT 1 FROM {entries} t WHERE t.store_id = s.store_id AND {}) \
+                 ORDER BY store_id",
+                live("t.", 1)
             ),
             versions_of: format!(
-                "SELECT key, version FROM {entries} WHERE store_id = $1 AND key = ANY($2::bytea[])"
+                "SELECT key, version FROM {entries} WHERE store_id = $1 AND key = ANY($2::bytea[]) \
+                 AND {}",
+                live("", 3)
             ),
-            // Writes every pair at version $4; returns the keys that existed before.
+            // Writes every pair at version $4, expiring at $5 (NULL: never);
+            // returns the keys that existed before.
             upsert: format!(
                 "WITH old AS MATERIALIZED ( \
                    SELECT key FROM {entries} WHERE store_id = $1 AND key = ANY($2::bytea[])), \
                  up AS ( \
-                   INSERT INTO {entries} (store_id, key, value, version) \
-                   SELECT $1::bytea, u.k, u.v, $4::int8 FROM unnest($2::bytea[], $3::bytea[]) AS u(k, v) \
+                   INSERT INTO {entries} (store_id, key, value, version, expires_at) \
+                   SELECT $1::bytea, u.k, u.v, $4::int8, u.e \
+                   FROM unnest($2::bytea[], $3::bytea[], $5::int8[]) AS u(k, v, e) \
                    ON CONFLICT (store_id, key) DO UPDATE \
-                   SET value = EXCLUDED.value, version = EXCLUDED.version) \
+                   SET value = EXCLUDED.value, version = EXCLUDED.version, \
+                       expires_at = EXCLUDED.expires_at) \
                  SELECT key FROM old"
             ),
             delete_keys: format!(
                 "DELETE FROM {entries} WHERE store_id = $1 AND key = ANY($2::bytea[]) RETURNING key"
             ),
-            clear: format!("DELETE FROM {entries} WHERE store_id = $1 RETURNING key, version"),
+            // Every row goes; the keys not expired by $2 are reported.
+            clear: format!(
+                "WITH gone AS (DELETE FROM {entries} WHERE store_id = $1 \
+                   RETURNING key, version, expires_at) \
+                 SELECT key, version FROM gone WHERE {}",
+                live("", 2)
+            ),
+            // The stores holding the $2 earliest keys expired by $1.
+            expired_stores: format!(
+                "SELECT DISTINCT store_id FROM ( \
+                   SELECT store_id FROM {entries} WHERE expires_at <= $1::int8 \
+                   ORDER BY expires_at LIMIT $2) d"
+            ),
+            // Deletes up to $3 keys of store $1 expired by $2.
+            expire: format!(
+                "DELETE FROM {entries} t USING ( \
+                   SELECT key FROM {entries} WHERE store_id = $1 AND expires_at <= $2::int8 \
+                   ORDER BY key LIMIT $3) d \
+                 WHERE t.store_id = $1 AND t.key = d.key RETURNING t.key"
+            ),
             // Under the feed lock: reserve one position per change from the
             // sequence (nextval, then setval past the block: nobody else
             // allocates while the lock is held), insert the rows in input
@@ -213,8 +270,18 @@ impl Sql {
             ),
             format: format!("SELECT format FROM {meta} WHERE id = 1"),
             layout: format!(
-                "SELECT (SELECT count(*) FROM (SELECT store_id, key, value, version FROM {entries} LIMIT 0) e), \
+                "SELECT (SELECT count(*) FROM (SELECT store_id, key, value, version, expires_at FROM {entries} LIMIT 0) e), \
                         (SELECT count(*) FROM (SELECT seq, store_id, key, kind, version FROM {changes} LIMIT 0) c)"
+            ),
+            has_expiry: format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{entries}') \
+                   AND attname = 'expires_at' AND NOT attisdropped) \
+                 AND to_regclass('{expiry_index}') IS NOT NULL"
+            ),
+            add_expiry: format!(
+                "ALTER TABLE {entries} ADD COLUMN IF NOT EXISTS expires_at bigint; \
+                 CREATE INDEX IF NOT EXISTS \"{table}_expiry\" ON {entries} (expires_at) \
+                 WHERE expires_at IS NOT NULL"
             ),
             entries,
             changes,
@@ -237,9 +304,10 @@ impl Sql {
         )
     }
 
-    /// A scan page: `lower` / `upper` say which bounds (`>=`/`>` and
-    /// `<`/`<=`) are present; parameters are `$1` store_id, then the
-    /// present bounds in order, then the row limit.
+    /// A scan page of the keys not expired: `lower` / `upper` say which
+    /// bounds (`>=`/`>` and `<`/`<=`) are present; parameters are `$1`
+    /// store_id, `$2` now, then the present bounds in order, then the row
+    /// limit.
     pub(crate) fn scan(
         &self,
         lower: Option<&str>,
@@ -247,10 +315,11 @@ impl Sql {
         descending: bool,
     ) -> String {
         let mut sql = format!(
-            "SELECT key, value, version FROM {} WHERE store_id = $1",
-            self.entries
+            "SELECT key, value, version FROM {} WHERE store_id = $1 AND {}",
+            self.entries,
+            live("", 2)
         );
-        let mut n = 1;
+        let mut n = 2;
         for (op, present) in [(lower, lower.is_some()), (upper, upper.is_some())] {
             if let (Some(op), true) = (op, present) {
                 n += 1;
@@ -295,7 +364,7 @@ impl Sql {
             format!(
                 "CREATE TABLE IF NOT EXISTS {entries} ( \
                    store_id bytea NOT NULL, key bytea NOT NULL, value bytea NOT NULL, \
-                   version bigint NOT NULL, \
+                   version bigint NOT NULL, expires_at bigint, \
                    CONSTRAINT \"{table}_pkey\" PRIMARY KEY (store_id, key))"
             ),
             // CACHE 1: every nextval goes to the shared sequence, so values
@@ -348,14 +417,14 @@ mod tests {
         let sql = Sql::new("public", "t");
         let s = sql.scan(Some(">="), Some("<"), false);
         assert!(
-            s.ends_with("key >= $2 AND key < $3 ORDER BY key ASC LIMIT $4"),
+            s.ends_with("key >= $3 AND key < $4 ORDER BY key ASC LIMIT $5"),
             "{s}"
         );
         let s = sql.scan(None, Some("<"), true);
-        assert!(s.ends_with("key < $2 ORDER BY key DESC LIMIT $3"), "{s}");
+        assert!(s.ends_with("key < $3 ORDER BY key DESC LIMIT $4"), "{s}");
         let s = sql.scan(None, None, false);
         assert!(
-            s.ends_with("store_id = $1 ORDER BY key ASC LIMIT $2"),
+            s.ends_with("expires_at > $2::int8) ORDER BY key ASC LIMIT $3"),
             "{s}"
         );
     }

@@ -584,3 +584,62 @@ fn terminated_connections_are_replaced_and_nothing_acknowledged_is_lost() {
     }
     assert_eq!(seen, 100);
 }
+
+/// A table made before keys could expire gains its `expires_at` column at
+/// the first open for writing (a read-only open says so and changes
+/// nothing); then an expiring key vanishes from reads once the clock
+/// passes it, and the sweeper deletes it, logging an `expired` change.
+#[test]
+fn an_older_table_gains_expiry_and_the_sweeper_removes_expired_keys() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use stateplug_provider_api::{Clock, OpenContext, WriteOp};
+
+    let Some(url) = url() else { return };
+    let schema = Schema::new(&url);
+    schema.open("").set("s", "old", b"1").unwrap();
+    let table = format!("\"{}\".\"stateplug\"", schema.name);
+    schema
+        .admin()
+        .batch_execute(&format!("ALTER TABLE {table} DROP COLUMN expires_at"))
+        .unwrap();
+    let err = PostgresProvider::open_with(&schema.config(""), &OpenContext::READ_ONLY)
+        .err()
+        .expect("a read-only open of an older table is refused");
+    assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT);
+    assert!(err.message().contains("open it once for writing"), "{err}");
+
+    let now = Arc::new(AtomicU64::new(1_000));
+    let hand = now.clone();
+    let clock = Clock::from_fn(move || hand.load(Ordering::SeqCst));
+    let context = OpenContext::READ_WRITE.with_clock(clock);
+    let p = PostgresProvider::open_with(&schema.config(""), &context).unwrap();
+    assert_eq!(p.get("s", "old").unwrap(), Some(b"1".to_vec()));
+    let put = p
+        .write("s", &[WriteOp::put_expiring("k", b"2", 2_000)], &mut |_| {})
+        .unwrap();
+    let head = p.change_head().unwrap();
+    assert_eq!(p.get("s", "k").unwrap(), Some(b"2".to_vec()));
+    now.store(2_000, Ordering::SeqCst);
+    assert_eq!(p.get("s", "k").unwrap(), None, "expired from its expiry on");
+    assert_eq!(p.key_count("s").unwrap(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let expired = loop {
+        let page = p.wait_changes(head, 10, 200).unwrap();
+        if let Some(c) = page.changes.iter().find(|c| c.key == "k") {
+            break c.clone();
+        }
+        assert!(Instant::now() < deadline, "no expiry within 10 s");
+    };
+    assert_eq!(expired.kind, ChangeKind::Expired);
+    assert!(
+        expired.version > put,
+        "the removal has a version of its own"
+    );
+    let rows: i64 = schema
+        .admin()
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "the sweeper deleted the row");
+}

@@ -90,6 +90,10 @@ pub(crate) fn version_of(v: i64) -> Result<u64, CallError> {
     })
 }
 
+/// One put of a write: key, value, and expiry in unix milliseconds
+/// (`None`: never).
+pub(crate) type Put<'a> = (&'a str, &'a [u8], Option<i64>);
+
 /// One write call on one store.
 pub(crate) struct Write<'c> {
     txn: Txn<'c>,
@@ -133,13 +137,18 @@ impl<'c> Write<'c> {
         self.changes.push((key.to_string(), kind));
     }
 
-    /// The current versions of those `keys` that exist.
-    pub(crate) fn versions(&mut self, keys: &[&str]) -> Result<HashMap<String, u64>, CallError> {
+    /// The current versions of those `keys` that exist and have not
+    /// expired by `now`.
+    pub(crate) fn versions(
+        &mut self,
+        keys: &[&str],
+        now: i64,
+    ) -> Result<HashMap<String, u64>, CallError> {
         let bytes: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
-        let rows = self
-            .txn
-            .conn()
-            .query(&self.sql.versions_of, &[&self.store_id.as_bytes(), &bytes])?;
+        let rows = self.txn.conn().query(
+            &self.sql.versions_of,
+            &[&self.store_id.as_bytes(), &bytes, &now],
+        )?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
             let key: Vec<u8> = col!(row, 0);
@@ -149,24 +158,32 @@ impl<'c> Write<'c> {
         Ok(found)
     }
 
-    /// Writes `pairs` at this call's version (for a key given twice, the
-    /// last value); returns the keys that existed before.
-    pub(crate) fn upsert(&mut self, pairs: &[(&str, &[u8])]) -> Result<HashSet<String>, CallError> {
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
-        for (i, (key, _)) in pairs.iter().enumerate() {
+    /// Writes `puts` (key, value, expiry) at this call's version (for a
+    /// key given twice, the last value); returns the keys that existed before.
+    pub(crate) fn upsert(&mut self, puts: &[Put<'_>]) -> Result<HashSet<String>, CallError> {
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(puts.len());
+        for (i, (key, _, _)) in puts.iter().enumerate() {
             last.insert(key, i);
         }
         let mut keys = Vec::with_capacity(last.len());
         let mut values = Vec::with_capacity(last.len());
-        for (i, (key, value)) in pairs.iter().enumerate() {
+        let mut expiries: Vec<Option<i64>> = Vec::with_capacity(last.len());
+        for (i, (key, value, expires_at)) in puts.iter().enumerate() {
             if last.get(key) == Some(&i) {
                 keys.push(key.as_bytes());
                 values.push(*value);
+                expiries.push(*expires_at);
             }
         }
         let rows = self.txn.conn().query(
             &self.sql.upsert,
-            &[&self.store_id.as_bytes(), &keys, &values, &self.version],
+            &[
+                &self.store_id.as_bytes(),
+                &keys,
+                &values,
+                &self.version,
+                &expiries,
+            ],
         )?;
         let mut existed = HashSet::with_capacity(rows.len());
         for row in rows {
@@ -189,13 +206,13 @@ impl<'c> Write<'c> {
         Ok(gone)
     }
 
-    /// Removes every key of the store; returns them with their versions,
-    /// in ascending order.
-    pub(crate) fn clear(&mut self) -> Result<Vec<(String, u64)>, CallError> {
+    /// Removes every key of the store; returns those not expired by `now`
+    /// with their versions, in ascending order.
+    pub(crate) fn clear(&mut self, now: i64) -> Result<Vec<(String, u64)>, CallError> {
         let rows = self
             .txn
             .conn()
-            .query(&self.sql.clear, &[&self.store_id.as_bytes()])?;
+            .query(&self.sql.clear, &[&self.store_id.as_bytes(), &now])?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
             let key = utf8(col!(row, 0), "key")?;
@@ -205,6 +222,24 @@ impl<'c> Write<'c> {
         // String order is UTF-8 byte order, the order scans walk in.
         keys.sort_unstable();
         Ok(keys)
+    }
+
+    /// Removes up to `limit` keys of the store expired by `now`, recording
+    /// each as an `expired` change; returns how many went.
+    pub(crate) fn expire(&mut self, now: i64, limit: i64) -> Result<usize, CallError> {
+        let rows = self
+            .txn
+            .conn()
+            .query(&self.sql.expire, &[&self.store_id.as_bytes(), &now, &limit])?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            keys.push(utf8(col!(row, 0), "key")?);
+        }
+        keys.sort_unstable();
+        for key in &keys {
+            self.record(key, ChangeKind::Expired);
+        }
+        Ok(keys.len())
     }
 
     /// Ends the call. With recorded changes: appends them to the change

@@ -229,10 +229,23 @@ mod tests {
             (42, &b"hello"[..], Some(1_000))
         );
         assert_eq!(decode_value(&expiring).unwrap(), (42, &b"hello"[..]));
-        assert_eq!(decode_live(&expiring, 999).unwrap(), Some((42, &b"hello"[..])));
-        assert_eq!(decode_live(&expiring, 1_000).unwrap(), None, "expired from its expiry on");
-        assert_eq!(decode_live(&raw, u64::MAX).unwrap(), Some((42, &b"hello"[..])));
-        assert!(decode_expiring(&expiring[..12]).is_err(), "a cut expiry is malformed");
+        assert_eq!(
+            decode_live(&expiring, 999).unwrap(),
+            Some((42, &b"hello"[..]))
+        );
+        assert_eq!(
+            decode_live(&expiring, 1_000).unwrap(),
+            None,
+            "expired from its expiry on"
+        );
+        assert_eq!(
+            decode_live(&raw, u64::MAX).unwrap(),
+            Some((42, &b"hello"[..]))
+        );
+        assert!(
+            decode_expiring(&expiring[..12]).is_err(),
+            "a cut expiry is malformed"
+        );
         assert!(decode_key(&[0]).is_err());
         assert!(decode_key(&[0, 9, b'a']).is_err());
     }

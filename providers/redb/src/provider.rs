@@ -292,10 +292,12 @@ impl RedbProvider {
         let Some(raw) = found else {
             return Ok(None);
         };
-        Ok(decode_live(raw.value(), self.now())?.map(|(version, value)| Entry {
-            value: value.to_vec(),
-            version,
-        }))
+        Ok(
+            decode_live(raw.value(), self.now())?.map(|(version, value)| Entry {
+                value: value.to_vec(),
+                version,
+            }),
+        )
     }
 }
 

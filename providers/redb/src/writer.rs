@@ -349,10 +349,16 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
         let old_expiry = old.and_then(|(_, at)| at);
         if old_expiry != expires_at_ms {
             if let Some(at) = old_expiry {
-                tables.expiring.remove((at, self.store_id, key)).at(tables.path)?;
+                tables
+                    .expiring
+                    .remove((at, self.store_id, key))
+                    .at(tables.path)?;
             }
             if let Some(at) = expires_at_ms {
-                tables.expiring.insert((at, self.store_id, key), ()).at(tables.path)?;
+                tables
+                    .expiring
+                    .insert((at, self.store_id, key), ())
+                    .at(tables.path)?;
             }
         }
         let prior = old.and_then(|(version, at)| live(at, tables.now).then_some(version));
@@ -383,7 +389,10 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
             effects.delete(key);
         }
         if let Some(at) = expires_at_ms {
-            tables.expiring.remove((at, self.store_id, key)).at(tables.path)?;
+            tables
+                .expiring
+                .remove((at, self.store_id, key))
+                .at(tables.path)?;
         }
         let prior = live(expires_at_ms, tables.now).then_some(version);
         self.record(key, None)?;

@@ -80,6 +80,7 @@ fn kind_name(kind: ChangeKind) -> &'static str {
         ChangeKind::Created => "created",
         ChangeKind::Updated => "updated",
         ChangeKind::Deleted => "deleted",
+        ChangeKind::Expired => "expired",
     }
 }
 
