@@ -1447,3 +1447,43 @@ fn owners_lists_the_host_instance_that_runs_each_plugin() {
         assert!(row["since_ms"].as_u64().unwrap() > 0);
     }
 }
+
+/// `state put --ttl` stores the key with its expiry (a store opened on a
+/// clock moved past it no longer finds it); a bad duration is a usage
+/// error naming the form to write.
+#[test]
+fn put_with_ttl_stores_an_expiring_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = redb_pipeline(dir.path(), "state", "");
+    let c = ["--config", cfg.as_str()];
+    let run = |args: &[&str]| stateplug(&[&["state"], args, &c[..]].concat());
+
+    let out = ok(run(&["put", "s", "k", "v", "--ttl", "10m"]));
+    assert!(stdout(&out).contains("expires in 10m"), "{}", text(&out));
+    ok(run(&["put", "s", "kept", "v"]));
+    let out = ok(run(&["put", "s", "j", "v", "--ttl", "1h30m", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ttl_ms"], 5_400_000);
+    for bad in ["10x", "0s", "ten"] {
+        let out = run(&["put", "s", "k", "v", "--ttl", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out));
+        assert!(text(&out).contains("--ttl"), "{bad}: {}", text(&out));
+    }
+
+    let clock = stateplug::Clock::system();
+    let store = ProviderLibrary::load(built_library("stateplug-provider-redb"))
+        .unwrap()
+        .open_with_clock(
+            &serde_json::json!({ "path": dir.path().join("state.redb") }),
+            &stateplug::OpenOptions::default(),
+            &clock,
+        )
+        .unwrap();
+    block_on(async {
+        assert_eq!(store.key_count("s").await.unwrap(), 3);
+        clock.advance(std::time::Duration::from_secs(11 * 60));
+        assert_eq!(store.list_keys("s").await.unwrap(), ["j", "kept"]);
+        clock.advance(std::time::Duration::from_secs(2 * 3_600));
+        assert_eq!(store.list_keys("s").await.unwrap(), ["kept"]);
+    });
+}

@@ -10,12 +10,14 @@ mod progress;
 mod show;
 mod target;
 mod transfer;
+mod ttl;
 mod watch;
 
 use std::{
     io::{IsTerminal, Write},
     path::PathBuf,
     sync::Arc,
+    time::Duration,
 };
 
 use stateplug::{
@@ -94,6 +96,11 @@ enum StateCommand {
         /// Read the value's bytes from this file (`-` for standard input).
         #[arg(long, conflicts_with = "value")]
         file: Option<PathBuf>,
+        /// Expire the key after this long (e.g. 30s, 10m, 1h30m, 7d); the
+        /// provider must declare TTL. Without it the key never expires
+        /// (and loses any expiry it had).
+        #[arg(long, value_parser = ttl::parse_ttl)]
+        ttl: Option<Duration>,
         #[command(flatten)]
         target: Target,
     },
@@ -348,8 +355,9 @@ async fn run_on(
             key,
             value,
             file,
+            ttl,
             ..
-        } => put(store, &store_id, &key, value, file, json).await,
+        } => put(store, &store_id, &key, (value, file), ttl, json).await,
         StateCommand::Delete { store_id, key, .. } => {
             writable(&store_id)?;
             let existed = store.delete(&store_id, &key).await.map_err(store_failure)?;
@@ -574,8 +582,8 @@ async fn put(
     store: &Arc<dyn StateStore>,
     store_id: &str,
     key: &str,
-    value: Option<String>,
-    file: Option<PathBuf>,
+    (value, file): (Option<String>, Option<PathBuf>),
+    ttl: Option<Duration>,
     json: bool,
 ) -> Result<(), Failure> {
     let bytes =
@@ -596,17 +604,23 @@ async fn put(
         };
     writable(store_id)?;
     let len = bytes.len();
-    let version = store
-        .set(store_id, key, bytes)
-        .await
-        .map_err(store_failure)?;
+    let written = match ttl {
+        Some(ttl) => store.set_with_ttl(store_id, key, bytes, ttl).await,
+        None => store.set(store_id, key, bytes).await,
+    };
+    let version = written.map_err(store_failure)?;
+    let ttl_ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     if json {
         outln!(
             "{}",
-            serde_json::json!({ "store": store_id, "key": key, "version": version, "bytes": len })
+            serde_json::json!({ "store": store_id, "key": key, "version": version, "bytes": len, "ttl_ms": ttl_ms })
         )?;
     } else {
-        outln!("stored {key:?} in store {store_id:?} at version {version} ({len} bytes)")?;
+        let expiry = match ttl {
+            Some(ttl) => format!(", expires in {}", ttl::show_ttl(ttl)),
+            None => String::new(),
+        };
+        outln!("stored {key:?} in store {store_id:?} at version {version} ({len} bytes{expiry})")?;
     }
     Ok(())
 }
