@@ -232,6 +232,18 @@ pub trait Provider: Send + Sync + 'static {
         })
     }
 
+    /// The expiry (unix milliseconds) of each of `keys`, in the same order:
+    /// `None` where the key is missing or never expires. A key whose expiry
+    /// has passed but which is not removed yet answers its expiry, so that
+    /// whoever copies a store it just read (a dump) never copies a key
+    /// without the expiry it had.
+    /// - An empty `keys` returns an empty vector.
+    /// - Needs [`CapabilityFlags::TTL`](crate::CapabilityFlags::TTL).
+    fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {
+        let _ = (store_id, keys);
+        Err(unsupported(Self::NAME, "expiries"))
+    }
+
     /// Every store_id that holds at least one key, in ascending order.
     /// - Needs [`CapabilityFlags::LIST_STORES`](crate::CapabilityFlags::LIST_STORES).
     fn list_stores(&self) -> ProviderResult<Vec<String>> {

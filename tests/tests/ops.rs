@@ -80,7 +80,7 @@ async fn dump_and_restore_round_trip_between_providers() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1 + 1_236 + 1, "header, entries, trailer");
     assert!(
-        lines[0].starts_with(r#"{"format":"stateplug-dump","version":1,"#),
+        lines[0].starts_with(r#"{"format":"stateplug-dump","version":2,"#),
         "{}",
         lines[0]
     );
@@ -401,7 +401,7 @@ async fn damaged_dumps_are_refused_whole() {
     let mut unknown_store = lines.clone();
     unknown_store[3] = unknown_store[3].replace("\"store\":\"s\"", "\"store\":\"x\"");
     let mut newer = lines.clone();
-    newer[0] = newer[0].replace("\"version\":1", "\"version\":2");
+    newer[0] = newer[0].replace("\"version\":2", "\"version\":3");
 
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("a flipped byte", flipped, &["checksum mismatch"]),
@@ -449,7 +449,7 @@ async fn damaged_dumps_are_refused_whole() {
         (
             "a newer format",
             join(&newer),
-            &["line 1", "version 2 is not supported"],
+            &["line 1", "version 3 is not supported"],
         ),
         (
             "not a dump",

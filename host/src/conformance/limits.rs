@@ -224,6 +224,7 @@ pub async fn undeclared_capabilities_are_unsupported(store: Arc<dyn StateStore>)
             no,
             "a put with an expiry",
         );
+        fails_with(store.expiries(&s, &["k"]).await, no, "expiries");
     }
     if !caps.has(CapabilityFlags::CHANGE_FEED) {
         fails_with(store.change_head().await, no, "change_head");

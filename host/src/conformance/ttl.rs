@@ -151,6 +151,24 @@ pub async fn transaction_puts_may_carry_a_ttl(store: Arc<dyn StateStore>) {
     ok(store.clear_store(&s).await, "clear_store");
 }
 
+/// `expiries` answers each key's expiry: the store's clock at the write
+/// plus the time to live; `None` for a key without one and a missing key.
+pub async fn expiries_answer_when_each_key_expires(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-expiries");
+    let before = store.clock().now_ms();
+    ok(store.set_with_ttl(&s, "a", b"1", TTL).await, "set_with_ttl");
+    let after = store.clock().now_ms();
+    ok(store.set(&s, "b", b"1").await, "set");
+    let found = ok(store.expiries(&s, &["a", "b", "missing"]).await, "expiries");
+    let ttl_ms = TTL.as_millis() as u64;
+    assert!(
+        matches!(found[..], [Some(at), None, None] if (before + ttl_ms..=after + ttl_ms).contains(&at)),
+        "expiries {found:?}, written between {before} and {after} with {ttl_ms} ms to live"
+    );
+    assert!(ok(store.expiries(&s, &[]).await, "expiries").is_empty());
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
 /// A time to live of zero is refused with INVALID_ARGUMENT, writing nothing.
 pub async fn zero_ttl_is_refused(store: Arc<dyn StateStore>) {
     let s = fresh_store_id("ttl-zero");

@@ -105,6 +105,16 @@ impl<L: Layer> StateStore for Layered<L> {
             .await
     }
 
+    async fn expiries(&self, store_id: &str, keys: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        if !L::WRAPS_READS {
+            return self.inner.expiries(store_id, keys).await;
+        }
+        let call = self.call(Operation::Expiries, store_id);
+        self.layer
+            .around(call, || self.inner.expiries(store_id, keys))
+            .await
+    }
+
     fn write<'a>(
         &'a self,
         operation: Operation,

@@ -1,13 +1,13 @@
 //! The dump format, and writing a dump.
 //!
-//! # Format `stateplug-dump`, version 1
+//! # Format `stateplug-dump`, version 2
 //!
 //! UTF-8 text, one JSON object per line, every line ended by `\n`:
 //!
 //! ```text
-//! {"format":"stateplug-dump","version":1,"created":"2025-01-31T12:00:00Z","provider":"redb","provider_version":"0.1.0","stores":["counts","lines"]}
+//! {"format":"stateplug-dump","version":2,"created":"2025-01-31T12:00:00Z","provider":"redb","provider_version":"0.1.0","stores":["counts","lines"]}
 //! {"store":"counts","key":"count/hello","value_b64":"Mw==","version":17}
-//! {"store":"lines","key":"checkpoint","value_b64":"MTAyNA==","version":9}
+//! {"store":"lines","key":"checkpoint","value_b64":"MTAyNA==","version":9,"expires_at_ms":1738329600000}
 //! {"end":"stateplug-dump","entries":2,"stores":{"counts":1,"lines":1},"sha256":"5d41…"}
 //! ```
 //!
@@ -19,13 +19,17 @@
 //! - **Entries**: one per key: `store`, `key`, `value_b64` (the value in
 //!   standard base64 with padding, so any bytes survive) and `version` (the
 //!   version the key had in the source, kept for reference and
-//!   verification: a restore writes new versions in the target). A store's
+//!   verification: a restore writes new versions in the target), and, for a
+//!   key with a time to live, `expires_at_ms` (when it expires, unix
+//!   milliseconds; a restore writes it with that same expiry). A store's
 //!   entries are contiguous, stores come in header order, and within a
 //!   store keys are strictly ascending in byte order.
 //! - **Trailer** (last line): `end` is always `"stateplug-dump"`; `entries`
 //!   is the number of entry lines; `stores` maps each store to its entry
 //!   count; `sha256` is the lowercase hex SHA-256 of every byte of the file
 //!   before the trailer line (the header and entry lines with their `\n`).
+//!
+//! Version 1 is version 2 without `expires_at_ms`: a restore reads both.
 //!
 //! A file without its trailer is truncated; a file whose checksum or counts
 //! disagree, or any line that is not exactly one of the records above, is
@@ -47,8 +51,11 @@ use super::{hash::hex, time, Monitor, OpsError, StoreWalk};
 
 /// The `format` of the header and the `end` of the trailer.
 pub const DUMP_FORMAT: &str = "stateplug-dump";
-/// The format version this host writes and reads.
-pub const DUMP_VERSION: u32 = 1;
+/// The format version this host writes.
+pub const DUMP_VERSION: u32 = 2;
+
+/// The format versions this host reads: version 1 is version 2 without expiries.
+pub const DUMP_VERSIONS_READ: [u32; 2] = [1, 2];
 
 /// The first line of a dump.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +87,9 @@ pub struct DumpEntry {
     pub value_b64: String,
     /// The version the key had in the source.
     pub version: u64,
+    /// When the key expires, unix milliseconds (absent: never; version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
 }
 
 /// The last line of a dump.
@@ -181,14 +191,15 @@ pub async fn dump(
         monitor.store(store_id);
         let mut n = 0u64;
         let mut walk = StoreWalk::new(store, store_id, "");
-        while let Some(page) = walk.next_page().await? {
+        while let Some(page) = walk.next_page_expiring().await? {
             let entries = page.len() as u64;
-            for e in page {
+            for (e, expires_at_ms) in page {
                 let record = DumpEntry {
                     store: store_id.clone(),
                     key: e.key,
                     value_b64: base64().encode(&e.value),
                     version: e.version,
+                    expires_at_ms,
                 };
                 sink.record(&line(&record))?;
             }

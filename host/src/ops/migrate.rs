@@ -11,18 +11,24 @@
 //! store. Then both sides are digested ([`ContentHash`](super::ContentHash):
 //! key count and SHA-256 over the ordered keys and values) and compared.
 //!
-//! Versions are not copied: the target gives its own. Writes to the source
+//! Expiries are copied: a key with a time to live expires in the target
+//! when it would have in the source (a target without `TTL` is refused
+//! before a key with an expiry is written), and a key equal in value but
+//! not in expiry is written again. Versions are not copied: the target
+//! gives its own. Writes to the source
 //! while a migration runs may be missed; verification then reports the
 //! store as different and a second run copies the rest. Stop the writers
 //! for a migration that must verify on the first run.
 
 use std::{cmp::Ordering, collections::VecDeque, ops::ControlFlow, sync::Arc};
 
-use crate::store::{KeyEntry, StateStore};
+use crate::store::StateStore;
 
 use super::{
-    digest_store, locks::after_release, select_stores, LockRequest, LockSet, Monitor, OpsError,
-    StoreWalk,
+    digest_store,
+    expiring::{put_expiring, Expiring, ExpiringPut},
+    locks::after_release,
+    select_stores, LockRequest, LockSet, Monitor, OpsError, StoreWalk,
 };
 
 /// Most value bytes in one `set_many`.
@@ -246,16 +252,16 @@ struct Copy<'a> {
     to: &'a Arc<dyn StateStore>,
     store_id: &'a str,
     batch_keys: usize,
-    puts: Vec<(String, Vec<u8>)>,
+    puts: Vec<ExpiringPut>,
     put_bytes: usize,
     deletes: Vec<String>,
     result: StoreMigration,
 }
 
 /// Refills `buf` from `walk` when it is empty.
-async fn fill(walk: &mut StoreWalk, buf: &mut VecDeque<KeyEntry>) -> Result<(), OpsError> {
+async fn fill(walk: &mut StoreWalk, buf: &mut VecDeque<Expiring>) -> Result<(), OpsError> {
     if buf.is_empty() {
-        if let Some(page) = walk.next_page().await? {
+        if let Some(page) = walk.next_page_expiring().await? {
             buf.extend(page);
         }
     }
@@ -288,7 +294,7 @@ impl Copy<'_> {
                 (None, None) => break,
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
-                (Some(a), Some(b)) => a.key.cmp(&b.key),
+                (Some(a), Some(b)) => a.0.key.cmp(&b.0.key),
             };
             match order {
                 Ordering::Less => {
@@ -299,12 +305,12 @@ impl Copy<'_> {
                 }
                 Ordering::Greater => {
                     if let Some(b) = dst.pop_front() {
-                        self.deletes.push(b.key);
+                        self.deletes.push(b.0.key);
                     }
                 }
                 Ordering::Equal => {
                     if let (Some(a), Some(b)) = (src.pop_front(), dst.pop_front()) {
-                        if a.value == b.value {
+                        if a.0.value == b.0.value && a.1 == b.1 {
                             self.result.unchanged += 1;
                         } else {
                             self.put(a);
@@ -331,16 +337,16 @@ impl Copy<'_> {
         Ok(ControlFlow::Continue(()))
     }
 
-    fn put(&mut self, entry: KeyEntry) {
+    fn put(&mut self, (entry, expires_at_ms): Expiring) {
         self.put_bytes += entry.key.len() + entry.value.len();
-        self.puts.push((entry.key, entry.value));
+        self.puts.push((entry.key, entry.value, expires_at_ms));
     }
 
     async fn flush(&mut self) -> Result<(), OpsError> {
         if !self.puts.is_empty() {
             let puts = std::mem::take(&mut self.puts);
             let n = puts.len() as u64;
-            self.to.set_many(self.store_id, puts).await?;
+            put_expiring(self.to, self.store_id, &puts).await?;
             self.result.written += n;
             self.put_bytes = 0;
         }

@@ -23,6 +23,7 @@
 mod clear;
 pub mod dump;
 mod error;
+mod expiring;
 mod hash;
 pub mod locks;
 pub mod migrate;
@@ -33,7 +34,7 @@ pub(crate) mod time;
 mod walk;
 
 pub use clear::clear_stores;
-pub use dump::{dump, DumpSummary, DUMP_FORMAT, DUMP_VERSION};
+pub use dump::{dump, DumpSummary, DUMP_FORMAT, DUMP_VERSION, DUMP_VERSIONS_READ};
 pub use error::OpsError;
 pub use hash::{digest_store, ContentHash, StoreDigest};
 pub use locks::{force_unlock, list_locks, LockInfo, LockRequest, LockSet, LOCKS_STORE};

@@ -4,7 +4,9 @@
 //! (header, every line, order, sizes against the target's limits, counts
 //! and the trailer's checksum) and writes nothing; only a file that passes
 //! is read again and written, in `set_many` batches. Memory holds one line
-//! and one batch, so dumps larger than memory restore. Read a dump from a
+//! and one batch, so dumps larger than memory restore. Keys are written
+//! with the expiry the dump gives them (the target must declare `TTL` if
+//! any has one; a restore that would drop an expiry is refused). Read a dump from a
 //! stream by [spooling](spool) it to a temporary file first.
 
 use std::{
@@ -22,10 +24,12 @@ use crate::store::{is_reserved_store_id, StateStore, RESERVED_STORE_ID_REASON};
 
 use super::{
     dump::{base64, DumpEntry, DumpHeader, DumpTrailer},
+    expiring::{put_expiring, ExpiringPut},
     hash::hex,
     locks::after_release,
-    LockRequest, LockSet, Monitor, OpsError, DUMP_FORMAT, DUMP_VERSION,
+    LockRequest, LockSet, Monitor, OpsError, DUMP_FORMAT, DUMP_VERSIONS_READ,
 };
+use crate::store::CapabilityFlags;
 
 /// The longest line read (a 16 MiB value is about 22 MiB of base64).
 const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
@@ -43,6 +47,8 @@ pub struct VerifiedDump {
     pub entries: u64,
     /// The checksum, as the trailer states and the content confirms.
     pub sha256: String,
+    /// Entries with an expiry.
+    pub expiring: u64,
 }
 
 /// Reads a dump line by line, checking each against everything before it.
@@ -58,6 +64,7 @@ struct DumpReader<R> {
     last_key: Option<String>,
     counts: Vec<u64>,
     entries: u64,
+    expiring: u64,
 }
 
 /// What the reader found next.
@@ -67,6 +74,7 @@ enum Item {
         store: usize,
         key: String,
         value: Vec<u8>,
+        expires_at_ms: Option<u64>,
     },
     End(VerifiedDump),
 }
@@ -84,6 +92,7 @@ impl<R: BufRead> DumpReader<R> {
             last_key: None,
             counts: Vec::new(),
             entries: 0,
+            expiring: 0,
         }
     }
 
@@ -129,10 +138,10 @@ impl<R: BufRead> DumpReader<R> {
                 header.format
             )));
         }
-        if header.version != DUMP_VERSION {
+        if !DUMP_VERSIONS_READ.contains(&header.version) {
             return Err(self.damaged(format!(
-                "dump format version {} is not supported; this stateplug reads version \
-                 {DUMP_VERSION}; restore it with the stateplug that wrote it",
+                "dump format version {} is not supported; this stateplug reads versions \
+                 {DUMP_VERSIONS_READ:?}; restore it with the stateplug that wrote it",
                 header.version
             )));
         }
@@ -224,6 +233,12 @@ impl<R: BufRead> DumpReader<R> {
                 entry.key, entry.store
             )));
         }
+        if header.version < 2 && entry.expires_at_ms.is_some() {
+            return Err(self.damaged(format!(
+                "key {:?} has an expiry, which dump format version {} does not carry",
+                entry.key, header.version
+            )));
+        }
         let value = base64().decode(entry.value_b64.as_bytes()).map_err(|e| {
             self.damaged(format!(
                 "the value of key {:?} is not valid base64: {e}",
@@ -241,11 +256,13 @@ impl<R: BufRead> DumpReader<R> {
         self.hasher.update(&self.buf);
         self.counts[index] += 1;
         self.entries += 1;
+        self.expiring += u64::from(entry.expires_at_ms.is_some());
         self.last_key = Some(entry.key.clone());
         Ok(Item::Entry {
             store: index,
             key: entry.key,
             value,
+            expires_at_ms: entry.expires_at_ms,
         })
     }
 
@@ -301,6 +318,7 @@ impl<R: BufRead> DumpReader<R> {
             stores,
             entries: self.entries,
             sha256,
+            expiring: self.expiring,
         }))
     }
 }
@@ -374,6 +392,16 @@ pub async fn restore_file(
 ) -> Result<RestoreReport, OpsError> {
     let limits = *store.capabilities().limits();
     let verified = verify_dump(&mut open(path)?, Some(&limits))?;
+    if verified.expiring > 0 && !store.capabilities().has(CapabilityFlags::TTL) {
+        return Err(OpsError::Invalid(format!(
+            "dump {} holds {} key(s) with an expiry, and provider {} does not declare TTL, so \
+             it would keep them forever; restore into a provider that declares TTL (memory, \
+             redb, postgres)",
+            path.display(),
+            verified.expiring,
+            store.info().name
+        )));
+    }
     let mut locks = LockSet::acquire(store, &verified.header.stores, &options.lock).await?;
     let outcome = apply(
         store, path, options, &verified, &limits, &mut locks, monitor,
@@ -439,7 +467,7 @@ async fn apply(
         .clamp(1, limits.max_batch_ops.max(1) as usize);
     let mut reader = DumpReader::new(open(path)?, Some(*limits));
     reader.header()?;
-    let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut batch: Vec<ExpiringPut> = Vec::new();
     let mut batch_store = None;
     let mut batch_bytes = 0usize;
     loop {
@@ -453,7 +481,7 @@ async fn apply(
         if let (true, Some(index)) = (flush && !batch.is_empty(), batch_store) {
             let store_id = &verified.stores[index].0;
             let n = batch.len() as u64;
-            store.set_many(store_id, std::mem::take(&mut batch)).await?;
+            put_expiring(store, store_id, &std::mem::take(&mut batch)).await?;
             report.stores[index].2 += n;
             report.entries += n;
             batch_bytes = 0;
@@ -464,13 +492,18 @@ async fn apply(
             locks.keep_alive().await?;
         }
         match item {
-            Item::Entry { store, key, value } => {
+            Item::Entry {
+                store,
+                key,
+                value,
+                expires_at_ms,
+            } => {
                 if batch_store != Some(store) {
                     batch_store = Some(store);
                     monitor.store(&verified.stores[store].0);
                 }
                 batch_bytes += value.len() + key.len();
-                batch.push((key, value));
+                batch.push((key, value, expires_at_ms));
             }
             Item::End(again) => {
                 if again.sha256 != verified.sha256 {

@@ -42,6 +42,16 @@ impl StoreWalk {
         }
     }
 
+    /// The store walked.
+    pub(crate) fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The store_id walked.
+    pub(crate) fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
     /// The same walk with at most `entries` per page (within the provider's limit).
     pub fn page_size(mut self, entries: u32) -> Self {
         let max = self.store.capabilities().limits().max_scan_limit.max(1);

@@ -280,6 +280,21 @@ impl StateStore for ProviderStore {
             .collect())
     }
 
+    async fn expiries(&self, store_id: &str, keys: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        let s = store_id.to_owned();
+        let owned: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let found = self
+            .call(Operation::Expiries, store_id, move |p| {
+                let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+                p.expiries(s.as_str().into(), RSlice::from_slice(&strs(&refs)))
+            })
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|at| (at != 0).then_some(at))
+            .collect())
+    }
+
     async fn list_keys(&self, store_id: &str) -> StoreResult<Vec<String>> {
         let s = store_id.to_owned();
         let keys = self

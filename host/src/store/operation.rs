@@ -54,6 +54,8 @@ pub enum Operation {
     ChangeHead,
     /// `wait_changes`.
     WaitChanges,
+    /// `expiries`.
+    Expiries,
 }
 
 impl Operation {
@@ -84,6 +86,7 @@ impl Operation {
             Operation::GetVersion => "get_version",
             Operation::ChangeHead => "change_head",
             Operation::WaitChanges => "wait_changes",
+            Operation::Expiries => "expiries",
         }
     }
 

@@ -89,6 +89,11 @@ pub trait StateStore: Send + Sync + 'static {
         ops: &'a [WriteOp<'a>],
     ) -> StoreFuture<'a, Written>;
 
+    /// The expiry (unix milliseconds) of each of `keys`, in order: `None`
+    /// where the key is missing or never expires; a key whose expiry has
+    /// passed but which is not removed yet answers it (needs `TTL`).
+    async fn expiries(&self, store_id: &str, keys: &[&str]) -> StoreResult<Vec<Option<u64>>>;
+
     /// Every key of the store, ascending.
     async fn list_keys(&self, store_id: &str) -> StoreResult<Vec<String>>;
 

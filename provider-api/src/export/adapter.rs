@@ -300,6 +300,23 @@ impl<P: Provider> FfiProvider for Exported<P> {
         guard(|| Ok(self.write_one(&store_id, &[WriteOp::Clear])?.1))
     }
 
+    fn expiries(&self, store_id: RStr<'_>, keys: RSlice<'_, RStr<'_>>) -> FfiResult<RVec<u64>> {
+        guard(|| {
+            self.require(CapabilityFlags::TTL, "expiries")?;
+            let keys = self.check_keys(&store_id, &keys)?;
+            let found = self.inner.expiries(&store_id, &keys)?;
+            if found.len() != keys.len() {
+                return Err(ProviderError::internal(format!(
+                    "provider {} answered expiries of {} keys with {} results",
+                    P::NAME,
+                    keys.len(),
+                    found.len()
+                )));
+            }
+            Ok(found.into_iter().map(|at| at.unwrap_or(0)).collect())
+        })
+    }
+
     fn list_keys(&self, store_id: RStr<'_>) -> FfiResult<RVec<RString>> {
         guard(|| {
             self.caps.limits.check_store_id(&store_id)?;

@@ -296,7 +296,7 @@ pub struct FfiChangePage {
 }
 
 /// The error a method missing from an older provider's vtable returns.
-fn missing(method: &str) -> ProviderError {
+pub(crate) fn missing(method: &str) -> ProviderError {
     ProviderError::unsupported(format!(
         "this provider was built against an older provider-api without {method}"
     ))
@@ -453,6 +453,15 @@ pub trait FfiProvider: Send + Sync {
             answers.push(answer.into());
         }
         RResult::ROk(())
+    }
+
+    // Appended in provider-api 0.1.2.
+
+    /// See [`crate::Provider::expiries`]: one expiry per key, in order, 0
+    /// where the key never expires or is missing.
+    fn expiries(&self, store_id: RStr<'_>, keys: RSlice<'_, RStr<'_>>) -> FfiResult<RVec<u64>> {
+        let _ = (store_id, keys);
+        RResult::RErr(missing("expiries"))
     }
 }
 

@@ -214,6 +214,14 @@ impl Provider for MemoryProvider {
         revision
     }
 
+    fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {
+        Ok(self.with_store(
+            store_id,
+            |s| keys.iter().map(|k| s.expiry(k)).collect(),
+            vec![None; keys.len()],
+        ))
+    }
+
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
         let now = self.clock.now_ms();
         Ok(self.with_store(store_id, |s| s.keys(now), Vec::new()))

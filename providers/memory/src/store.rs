@@ -71,6 +71,11 @@ impl Store {
         self.slots.len() - expired
     }
 
+    /// The expiry of `key`, also once passed (`None`: missing or never).
+    pub(crate) fn expiry(&self, key: &str) -> Option<u64> {
+        self.slots.get(key).and_then(|s| s.expires_at_ms)
+    }
+
     /// Whether the map holds no key at all, expired or not.
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()

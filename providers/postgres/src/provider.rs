@@ -299,6 +299,29 @@ impl Provider for PostgresProvider {
         Ok(revision)
     }
 
+    fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bytes: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        self.read(|conn| {
+            let rows = conn.query(&self.sql.expiries, &[&store_id.as_bytes(), &bytes])?;
+            let mut found: Vec<Option<u64>> = vec![None; keys.len()];
+            for row in rows {
+                let ord: i64 = col!(row, 0);
+                let at: i64 = col!(row, 1);
+                let slot = usize::try_from(ord - 1)
+                    .ok()
+                    .and_then(|i| found.get_mut(i))
+                    .ok_or_else(|| {
+                        ProviderError::internal(format!("expiries: ordinal {ord} out of range"))
+                    })?;
+                *slot = Some(version_of(at)?);
+            }
+            Ok(found)
+        })
+    }
+
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
         let now = self.now();
         self.read(|conn| {

@@ -113,6 +113,7 @@ pub(crate) struct Sql {
 
     pub(crate) get_entry: String,
     pub(crate) get_many: String,
+    pub(crate) expiries: String,
     pub(crate) list_keys: String,
     pub(crate) store_exists: String,
     pub(crate) key_count: String,
@@ -167,6 +168,12 @@ impl Sql {
                  FROM unnest($2::bytea[]) WITH ORDINALITY AS k(key, ord) \
                  JOIN {entries} t ON t.store_id = $1 AND t.key = k.key AND {}",
                 live("t.", 3)
+            ),
+            expiries: format!(
+                "SELECT k.ord, t.expires_at \
+                 FROM unnest($2::bytea[]) WITH ORDINALITY AS k(key, ord) \
+                 JOIN {entries} t ON t.store_id = $1 AND t.key = k.key \
+                 WHERE t.expires_at IS NOT NULL"
             ),
             list_keys: format!(
                 "SELECT key FROM {entries} WHERE store_id = $1 AND {} ORDER BY key",

@@ -13,7 +13,9 @@ use stateplug_provider_api::{
 
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
-use crate::encoding::{corrupt_key, decode_key, decode_live, entry_key, key_bytes, Span};
+use crate::encoding::{
+    corrupt_key, decode_expiring, decode_key, decode_live, entry_key, key_bytes, Span,
+};
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
 use crate::journal::{journal_path, Journal, JournalFile, Storage};
@@ -410,6 +412,21 @@ impl Provider for RedbProvider {
                 Ok(revision)
             })
             .collect()
+    }
+
+    fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {
+        let table = self.entries()?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let found = table
+                .get(entry_key(store_id, key).as_slice())
+                .at(&self.path)?;
+            out.push(match found {
+                Some(raw) => decode_expiring(raw.value())?.2,
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
