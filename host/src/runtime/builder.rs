@@ -10,6 +10,7 @@ use std::{
 use super::routes::{Route, Routes};
 use crate::provider::library_file;
 use crate::{
+    clock::Clock,
     layers::{Layer, Layered, MetricsLayer, TracingLayer, WatchLayer},
     plugin::{BootstrapProvider, Reaction, Source},
     provider::{LibraryCache, LoadError, LoadOptions, OpenOptions},
@@ -171,6 +172,8 @@ pub(crate) struct Settings {
     pub(crate) host_name: Option<String>,
     /// Whether each provider's store is wrapped in a [`MetricsLayer`].
     pub(crate) record_metrics: bool,
+    /// The clock every provider library is opened with.
+    pub(crate) clock: Clock,
 }
 
 impl Default for HostBuilder {
@@ -188,6 +191,7 @@ impl Default for HostBuilder {
                 checkpoint_interval: Duration::from_millis(200),
                 host_name: None,
                 record_metrics: false,
+                clock: Clock::system(),
             },
         }
     }
@@ -354,6 +358,16 @@ impl HostBuilder {
         self
     }
 
+    /// The clock the host opens every provider library with: a key written
+    /// with a time to live expires when this clock passes its expiry (see
+    /// `set_with_ttl` on [`StateStore`]). Default: the system clock. A test
+    /// keeps a clone and [`advances`](Clock::advance) it to expire keys
+    /// without waiting. Stores given already opened keep their own clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.settings.clock = clock;
+        self
+    }
+
     /// How often source checkpoints are persisted while running. Default 200 ms.
     pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
         self.settings.checkpoint_interval = interval;
@@ -425,7 +439,7 @@ impl HostBuilder {
                     options,
                 } => LibraryCache::global()
                     .load_with(library_file(&path)?, &options.load)?
-                    .open_with(&config, &options.open)?,
+                    .open_with_clock(&config, &options.open, &self.settings.clock)?,
             };
             stores.push((name, store));
         }

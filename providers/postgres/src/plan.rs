@@ -15,12 +15,16 @@ use stateplug_provider_api::{ProviderError, ProviderResult, StoreWriter, WriteFa
 use crate::pool::CallError;
 use crate::writer::{Put, Write};
 
+/// What a write leaves under a key: a value and its expiry in unix
+/// milliseconds (`None`: never), or `None` (deleted).
+type KeyState<V> = Option<(V, Option<i64>)>;
+
 /// One write planned against the versions read at its start.
 pub(crate) struct Plan<'p, 'c> {
     write: &'p mut Write<'c>,
     known: HashMap<String, Option<u64>>,
-    /// Each key's last state: a value and its expiry, or `None` (deleted).
-    pending: Vec<(String, Option<(Vec<u8>, Option<i64>)>)>,
+    /// Each key's states in order.
+    pending: Vec<(String, KeyState<Vec<u8>>)>,
     /// The time the write runs at: keys expired by then are absent.
     now: i64,
     /// A client error met inside `apply`, returned as itself afterwards so
@@ -64,7 +68,7 @@ impl<'p, 'c> Plan<'p, 'c> {
 
     /// Writes what waits: the last state of each key.
     fn flush(&mut self) -> Result<(), CallError> {
-        let mut last: Vec<(&str, Option<(&[u8], Option<i64>)>)> = Vec::new();
+        let mut last: Vec<(&str, KeyState<&[u8]>)> = Vec::new();
         let mut slot: HashMap<&str, usize> = HashMap::new();
         for (key, state) in &self.pending {
             let state = state.as_ref().map(|(v, at)| (v.as_slice(), *at));

@@ -172,6 +172,16 @@ impl PostgresProvider {
     }
 }
 
+/// The answer slot of the key at 1-based position `ord` of a batch read.
+fn at_ordinal<'f, T>(found: &'f mut [T], ord: i64, what: &str) -> Result<&'f mut T, CallError> {
+    usize::try_from(ord - 1)
+        .ok()
+        .and_then(|i| found.get_mut(i))
+        .ok_or_else(|| {
+            ProviderError::internal(format!("{what}: ordinal {ord} out of range")).into()
+        })
+}
+
 /// `keys` without repeats, in order of first appearance.
 fn distinct<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = std::collections::HashSet::new();
@@ -240,13 +250,7 @@ impl Provider for PostgresProvider {
                 let ord: i64 = col!(row, 0);
                 let value: Vec<u8> = col!(row, 1);
                 let version: i64 = col!(row, 2);
-                let slot = usize::try_from(ord - 1)
-                    .ok()
-                    .and_then(|i| found.get_mut(i))
-                    .ok_or_else(|| {
-                        ProviderError::internal(format!("get_many: ordinal {ord} out of range"))
-                    })?;
-                *slot = Some(Entry {
+                *at_ordinal(&mut found, ord, "get_many")? = Some(Entry {
                     value,
                     version: version_of(version)?,
                 });
@@ -310,13 +314,13 @@ impl Provider for PostgresProvider {
             for row in rows {
                 let ord: i64 = col!(row, 0);
                 let at: i64 = col!(row, 1);
-                let slot = usize::try_from(ord - 1)
-                    .ok()
-                    .and_then(|i| found.get_mut(i))
-                    .ok_or_else(|| {
-                        ProviderError::internal(format!("expiries: ordinal {ord} out of range"))
-                    })?;
-                *slot = Some(version_of(at)?);
+                let at = u64::try_from(at).map_err(|_| {
+                    ProviderError::storage(format!(
+                        "an expiry in the table is negative ({at}): the table was written by \
+                         something else"
+                    ))
+                })?;
+                *at_ordinal(&mut found, ord, "expiries")? = Some(at);
             }
             Ok(found)
         })
