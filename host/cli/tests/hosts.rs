@@ -28,9 +28,9 @@ use stateplug::{ProviderLibrary, Scan};
 use stateplug_plugins_example::{count_words, line_for, COUNT_PREFIX};
 
 const HOSTS: [&str; 3] = ["host-a", "host-b", "host-c"];
-/// Lines each generator pipeline emits, at `RATE` per second: long enough
-/// that a pipeline is still running when it is moved.
-const LINES: u64 = 60_000;
+/// Lines each generator pipeline emits per move, at `RATE` per second:
+/// enough that a pipeline is still running when it is moved.
+const LINES_PER_MOVE: u64 = 6_000;
 const RATE: u64 = 2_000;
 const FILE_LINES: usize = 4_000;
 /// Exit code of a `stateplug run` whose plugins were taken over.
@@ -182,7 +182,7 @@ fn provider_config(url: &str, schema: &str) -> String {
     format!("config = {{ url = \"{url}\", schema = \"{schema}\" }}")
 }
 
-fn generator_config(url: &str, schema: &str, n: usize) -> String {
+fn generator_config(url: &str, schema: &str, n: usize, lines: u64) -> String {
     format!(
         r#"
 [provider]
@@ -195,7 +195,7 @@ checkpoint_interval_ms = 20
 [[source]]
 id = "numbers{n}"
 kind = "generator"
-settings = {{ rate_per_sec = {RATE}, count = {LINES} }}
+settings = {{ rate_per_sec = {RATE}, count = {lines} }}
 
 [[reaction]]
 id = "counts{n}"
@@ -310,6 +310,7 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
         return;
     };
     let schema = format!("sp_hosts_{:08x}", rand::rng().random::<u32>());
+    let lines = LINES_PER_MOVE * (moves() as u64 + 2);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.txt");
     let text: String = (0..FILE_LINES)
@@ -323,7 +324,7 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
             let body = if n == 2 {
                 file_config(&url, &schema, &input)
             } else {
-                generator_config(&url, &schema, n)
+                generator_config(&url, &schema, n, lines)
             };
             std::fs::write(&config, body).unwrap();
             Pipeline {
@@ -362,6 +363,7 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
     };
 
     let (mut moved, mut killed) = (0, 0);
+    let started = Instant::now();
     for step in 0..moves() {
         std::thread::sleep(Duration::from_millis(rng.random_range(600..1800)));
         // The file pipeline finishes quickly; moves go to the generators after the first.
@@ -406,13 +408,16 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
         }
     }
     eprintln!(
-        "hosts: {moved} moves (each fenced), {killed} SIGKILLs, {} backends terminated",
-        terminated.load(Ordering::Relaxed)
+        "hosts: {moved} moves (each fenced), {killed} SIGKILLs, {} backends terminated, \
+         {} generated lines per pipeline, {:.0} s",
+        terminated.load(Ordering::Relaxed),
+        lines,
+        started.elapsed().as_secs_f64()
     );
 
     for n in 0..2 {
         let stored = stored_counts(&url, &schema, &format!("counts{n}")).await;
-        assert_counts(&format!("pipeline{n}"), &stored, (1..=LINES).map(line_for));
+        assert_counts(&format!("pipeline{n}"), &stored, (1..=lines).map(line_for));
     }
     let stored = stored_counts(&url, &schema, "filecounts").await;
     assert_counts("pipeline2", &stored, text.lines().map(str::to_string));

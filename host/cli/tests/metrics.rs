@@ -239,14 +239,33 @@ fn metrics_served_during_a_run_match_the_run_report() {
     let call_count = |operation: &str| {
         value(
             last,
-            "stateplug_store_call_duration_seconds_count",
+            "stateplug_store_calls_total",
             &[("provider", "default"), ("operation", operation)],
         )
         .unwrap_or(0.0)
     };
     let commits = value(last, "stateplug_plugin_commits_total", &reaction).unwrap();
     assert!(call_count("transaction") >= commits);
-    let writes = call_count("transaction") + call_count("set");
+    // Every write counts: the reaction's commits, the source's
+    // checkpoints and each plugin's takeover of its store.
+    let writes: f64 = [
+        "write",
+        "set",
+        "delete",
+        "set_many",
+        "delete_many",
+        "compare_and_set",
+        "compare_and_delete",
+        "transaction",
+        "clear_store",
+    ]
+    .into_iter()
+    .map(call_count)
+    .sum();
+    assert!(
+        call_count("compare_and_set") >= 2.0,
+        "each plugin took its store"
+    );
     let durable = value(
         last,
         "stateplug_store_durable_commits_total",
@@ -264,6 +283,14 @@ fn metrics_served_during_a_run_match_the_run_report() {
     )
     .unwrap();
     assert!(written > 0.0);
+    // The reaction reads its counts back before it adds to them.
+    let read = value(
+        last,
+        "stateplug_store_bytes_read_total",
+        &[("provider", "default"), ("operation", "get_many")],
+    )
+    .unwrap();
+    assert!(read > 0.0);
 }
 
 #[test]

@@ -31,6 +31,18 @@ impl PipelineConfig {
                 builder = builder.route(id, provider);
             }
         }
+        if let Some(name) = &self.host.name {
+            if name.trim().is_empty() || name.chars().any(char::is_control) {
+                return Err(ConfigError::Parse {
+                    path: self.path.clone(),
+                    message: format!(
+                        "[host] name {name:?} is empty or holds control characters; \
+                         give a name such as \"host-b\", or leave it out to use the machine's"
+                    ),
+                });
+            }
+            builder = builder.host_name(name.trim());
+        }
         if let Some(n) = self.host.channel_capacity {
             builder = builder.channel_capacity(n);
         }

@@ -37,6 +37,10 @@ pub struct ProviderSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSection {
+    /// This host's name in the owner records of its plugins (what a
+    /// superseded instance names as its successor). Default: the
+    /// `STATEPLUG_HOST_NAME` or `HOSTNAME` variable, else `/etc/hostname`.
+    pub name: Option<String>,
     /// Events buffered per reaction before sources wait (back-pressure).
     pub channel_capacity: Option<usize>,
     /// How long a graceful stop waits for each plugin, in milliseconds.

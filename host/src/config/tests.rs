@@ -227,3 +227,23 @@ fn the_builder_routes_plugins_to_their_providers() {
         .to_string();
     assert!(err.contains("line 10") && err.contains("built"), "{err}");
 }
+
+#[test]
+fn the_host_name_comes_from_the_host_table_and_an_empty_one_is_refused() {
+    let registry = PluginRegistry::new();
+    let config =
+        parse("[provider]\nlibrary = \"/x/lib.so\"\n\n[host]\nname = \" host-b \"\n").unwrap();
+    let builder = config.builder(&registry).unwrap();
+    assert_eq!(builder.settings.host_name.as_deref(), Some("host-b"));
+
+    let config = parse("[provider]\nlibrary = \"/x/lib.so\"\n\n[host]\nname = \"  \"\n").unwrap();
+    let text = config
+        .builder(&registry)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        text.contains("[host] name") && text.contains("leave it out"),
+        "{text}"
+    );
+}

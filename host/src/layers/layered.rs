@@ -68,7 +68,8 @@ impl<L: Layer> StateStore for Layered<L> {
             return self.inner.get(store_id, key);
         }
         let call = self.call(Operation::Get, store_id);
-        StoreFuture::boxed(self.layer.around(call, || self.inner.get(store_id, key)))
+        self.layer
+            .around_get(call, || self.inner.get(store_id, key))
     }
 
     async fn get_entry(&self, store_id: &str, key: &str) -> StoreResult<Option<Entry>> {
@@ -76,9 +77,14 @@ impl<L: Layer> StateStore for Layered<L> {
             return self.inner.get_entry(store_id, key).await;
         }
         let call = self.call(Operation::GetEntry, store_id);
-        self.layer
+        let entry = self
+            .layer
             .around(call, || self.inner.get_entry(store_id, key))
-            .await
+            .await;
+        if let Ok(Some(entry)) = &entry {
+            self.layer.read_bytes(&call, entry.value.len() as u64);
+        }
+        entry
     }
 
     async fn contains_key(&self, store_id: &str, key: &str) -> StoreResult<bool> {
@@ -100,9 +106,15 @@ impl<L: Layer> StateStore for Layered<L> {
             return self.inner.get_many(store_id, keys).await;
         }
         let call = self.call(Operation::GetMany, store_id);
-        self.layer
+        let found = self
+            .layer
             .around(call, || self.inner.get_many(store_id, keys))
-            .await
+            .await;
+        if let Ok(found) = &found {
+            let bytes = found.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            self.layer.read_bytes(&call, bytes as u64);
+        }
+        found
     }
 
     async fn expiries(&self, store_id: &str, keys: &[&str]) -> StoreResult<Vec<Option<u64>>> {
@@ -169,9 +181,14 @@ impl<L: Layer> StateStore for Layered<L> {
             return self.inner.scan_rows(store_id, scan).await;
         }
         let call = self.call(Operation::Scan, store_id);
-        self.layer
+        let page = self
+            .layer
             .around(call, || self.inner.scan_rows(store_id, scan))
-            .await
+            .await;
+        if let Ok(page) = &page {
+            self.layer.read_bytes(&call, page.bytes() as u64);
+        }
+        page
     }
 
     async fn list_stores(&self) -> StoreResult<Vec<String>> {
@@ -192,9 +209,18 @@ impl<L: Layer> StateStore for Layered<L> {
             return self.inner.history(store_id, key, limit).await;
         }
         let call = self.call(Operation::History, store_id);
-        self.layer
+        let history = self
+            .layer
             .around(call, || self.inner.history(store_id, key, limit))
-            .await
+            .await;
+        if let Ok(history) = &history {
+            let bytes = history
+                .iter()
+                .map(|h| h.value.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
+            self.layer.read_bytes(&call, bytes as u64);
+        }
+        history
     }
 
     async fn get_version(
@@ -207,9 +233,14 @@ impl<L: Layer> StateStore for Layered<L> {
             return self.inner.get_version(store_id, key, version).await;
         }
         let call = self.call(Operation::GetVersion, store_id);
-        self.layer
+        let entry = self
+            .layer
             .around(call, || self.inner.get_version(store_id, key, version))
-            .await
+            .await;
+        if let Ok(Some(entry)) = &entry {
+            self.layer.read_bytes(&call, entry.value.len() as u64);
+        }
+        entry
     }
 
     async fn change_head(&self) -> StoreResult<u64> {

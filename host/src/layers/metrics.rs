@@ -1,7 +1,7 @@
 //! `MetricsLayer`: call latency, errors, bytes and commits of one provider,
 //! recorded through the `metrics` facade.
 
-use std::{future::Future, sync::OnceLock, time::Instant};
+use std::{cell::Cell, future::Future, sync::OnceLock, time::Instant};
 
 use metrics::{Counter, Histogram};
 
@@ -10,12 +10,20 @@ use crate::{
     store::{Operation, StoreFuture, StoreResult, WriteOp, Written},
 };
 
-/// Latency of one store call, in seconds (histogram; labels `provider`, `operation`).
+/// Store calls (counter; labels `provider`, `operation`): every call.
+pub const CALLS: &str = "stateplug_store_calls_total";
+/// Latency of store calls, in seconds (histogram; labels `provider`,
+/// `operation`): every call the provider answers later, and one in
+/// [`INLINE_SAMPLE`] of the calls it answers at once (inline reads of
+/// the memory provider), whose timing would cost as much as the call.
 pub const CALL_DURATION: &str = "stateplug_store_call_duration_seconds";
 /// Failed store calls (counter; labels `provider`, `operation`, `kind`).
 pub const CALL_ERRORS: &str = "stateplug_store_errors_total";
 /// Key and value bytes handed to writes (counter; labels `provider`, `operation`).
 pub const BYTES_WRITTEN: &str = "stateplug_store_bytes_written_total";
+/// Key and value bytes that reads answered with (counter; labels
+/// `provider`, `operation`).
+pub const BYTES_READ: &str = "stateplug_store_bytes_read_total";
 /// Acknowledged writes of a durable provider (counter; label `provider`).
 pub const DURABLE_COMMITS: &str = "stateplug_store_durable_commits_total";
 /// Operations per acknowledged write: the group a commit carries
@@ -24,21 +32,47 @@ pub const WRITE_GROUP_SIZE: &str = "stateplug_store_write_group_size";
 
 /// Every metric name this layer records.
 pub const NAMES: &[&str] = &[
+    CALLS,
     CALL_DURATION,
     CALL_ERRORS,
     BYTES_WRITTEN,
+    BYTES_READ,
     DURABLE_COMMITS,
     WRITE_GROUP_SIZE,
 ];
 
-/// Slots in the handle table: one per [`Operation`] up to `WaitChanges`;
+/// One in this many calls answered at once is timed (per thread).
+pub const INLINE_SAMPLE: u32 = 64;
+
+thread_local! {
+    /// Calls answered at once on this thread until the next one is timed.
+    static UNTIL_TIMED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this thread times its next call answered at once.
+fn time_this_one() -> bool {
+    UNTIL_TIMED.with(|left| match left.get() {
+        0 => {
+            left.set(INLINE_SAMPLE - 1);
+            true
+        }
+        n => {
+            left.set(n - 1);
+            false
+        }
+    })
+}
+
+/// Slots in the handle table: one per [`Operation`] up to `Expiries`;
 /// an operation past them registers its handles on every call instead.
-const OPERATIONS: usize = Operation::WaitChanges as usize + 1;
+const OPERATIONS: usize = Operation::Expiries as usize + 1;
 
 /// The handles of one operation, registered on its first call.
 struct OperationHandles {
+    calls: Counter,
     duration: Histogram,
     bytes_written: Counter,
+    bytes_read: Counter,
 }
 
 /// Records every call of the wrapped store through the `metrics` facade
@@ -51,13 +85,21 @@ struct OperationHandles {
 /// Recorded, with the label `provider` (the provider's name in the
 /// configuration):
 ///
-/// - [`CALL_DURATION`] per `operation`: every call's latency; `sync`
-///   calls give the sync time;
+/// - [`CALLS`] per `operation`: every call;
+/// - [`CALL_DURATION`] per `operation`: the latency of every call the
+///   provider answers later, and of one in [`INLINE_SAMPLE`] calls it
+///   answers at once; `sync` calls give the sync time;
 /// - [`CALL_ERRORS`] per `operation` and `kind` (the error kind's label,
 ///   such as `version conflict`);
 /// - [`BYTES_WRITTEN`] per `operation`: key and value bytes of each write;
+/// - [`BYTES_READ`] per `operation`: key and value bytes each read of
+///   values (`get`, `get_entry`, `get_many`, `scan`, `history`,
+///   `get_version`) answered with;
 /// - [`DURABLE_COMMITS`] and [`WRITE_GROUP_SIZE`]: each acknowledged write
 ///   of a durable provider, and how many operations it carried.
+///
+/// A `get` the provider answers at once stays an unboxed, ready answer
+/// through this layer.
 ///
 /// Each operation's handles are registered with the recorder on its first
 /// call, so the recorder must be installed before the first call (before
@@ -87,12 +129,15 @@ impl MetricsLayer {
             ("operation", operation.as_str().to_string()),
         ];
         OperationHandles {
+            calls: metrics::counter!(CALLS, &labels),
             duration: metrics::histogram!(CALL_DURATION, &labels),
             bytes_written: metrics::counter!(BYTES_WRITTEN, &labels),
+            bytes_read: metrics::counter!(BYTES_READ, &labels),
         }
     }
 
     /// Runs `f` with `operation`'s handles.
+    #[inline]
     fn with_handles(&self, operation: Operation, f: impl FnOnce(&OperationHandles)) {
         match self.handles.get(operation as usize) {
             Some(slot) => f(slot.get_or_init(|| self.register(operation))),
@@ -100,9 +145,15 @@ impl MetricsLayer {
         }
     }
 
-    fn record<T>(&self, call: &Call<'_>, start: Instant, result: &StoreResult<T>) {
-        let seconds = start.elapsed().as_secs_f64();
-        self.with_handles(call.operation, |h| h.duration.record(seconds));
+    /// Counts one call, and its latency if it was timed (`start`).
+    fn record<T>(&self, call: &Call<'_>, start: Option<Instant>, result: &StoreResult<T>) {
+        let seconds = start.map(|s| s.elapsed().as_secs_f64());
+        self.with_handles(call.operation, |h| {
+            h.calls.increment(1);
+            if let Some(seconds) = seconds {
+                h.duration.record(seconds);
+            }
+        });
         if let Err(e) = result {
             metrics::counter!(
                 CALL_ERRORS,
@@ -112,6 +163,25 @@ impl MetricsLayer {
             )
             .increment(1);
         }
+    }
+
+    /// Counts one `get` and the bytes it answered with, and its latency if
+    /// it was timed (`start`): one handle lookup for all three.
+    #[inline]
+    fn record_get(&self, call: &Call<'_>, start: Option<Instant>, result: &GetResult) {
+        let Ok(found) = result else {
+            return self.record(call, start, result);
+        };
+        let seconds = start.map(|s| s.elapsed().as_secs_f64());
+        self.with_handles(call.operation, |h| {
+            h.calls.increment(1);
+            if let Some(value) = found {
+                h.bytes_read.increment(value.len() as u64);
+            }
+            if let Some(seconds) = seconds {
+                h.duration.record(seconds);
+            }
+        });
     }
 
     fn record_write(&self, call: &Call<'_>, result: &StoreResult<Written>) {
@@ -138,6 +208,9 @@ impl MetricsLayer {
     }
 }
 
+/// What a `get` answers.
+type GetResult = StoreResult<Option<Vec<u8>>>;
+
 impl Layer for MetricsLayer {
     async fn around<'a, T, F>(
         &'a self,
@@ -150,8 +223,32 @@ impl Layer for MetricsLayer {
     {
         let start = Instant::now();
         let result = run().await;
-        self.record(&call, start, &result);
+        self.record(&call, Some(start), &result);
         result
+    }
+
+    fn around_get<'a>(
+        &'a self,
+        call: Call<'a>,
+        mut run: impl FnMut() -> StoreFuture<'a, Option<Vec<u8>>> + Send + 'a,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let timed = time_this_one().then(Instant::now);
+        let answer = run();
+        if let Some(result) = answer.ready_answer() {
+            self.record_get(&call, timed, result);
+            return answer;
+        }
+        // Answered later: timed from here, as every such call is.
+        let start = timed.unwrap_or_else(Instant::now);
+        StoreFuture::boxed(async move {
+            let result = answer.await;
+            self.record_get(&call, Some(start), &result);
+            result
+        })
+    }
+
+    fn read_bytes(&self, call: &Call<'_>, bytes: u64) {
+        self.with_handles(call.operation, |h| h.bytes_read.increment(bytes));
     }
 
     fn around_write<'a>(
@@ -162,7 +259,7 @@ impl Layer for MetricsLayer {
         StoreFuture::boxed(async move {
             let start = Instant::now();
             let result = run().await;
-            self.record(&call, start, &result);
+            self.record(&call, Some(start), &result);
             self.record_write(&call, &result);
             result
         })

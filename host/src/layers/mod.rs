@@ -73,6 +73,18 @@ impl<L: Layer> Layer for std::sync::Arc<L> {
     ) -> StoreFuture<'a, Written> {
         L::around_write(self, call, run)
     }
+
+    fn around_get<'a>(
+        &'a self,
+        call: Call<'a>,
+        run: impl FnMut() -> StoreFuture<'a, Option<Vec<u8>>> + Send + 'a,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        L::around_get(self, call, run)
+    }
+
+    fn read_bytes(&self, call: &Call<'_>, bytes: u64) {
+        L::read_bytes(self, call, bytes)
+    }
 }
 
 /// What a layer learns of one call.
@@ -127,6 +139,26 @@ pub trait Layer: Send + Sync + 'static {
         let _ = call;
         let mut run = run;
         run()
+    }
+
+    /// Runs one `get`, `run`, and sees its answer. Defaults to
+    /// [`Layer::around`]; a layer that can work on a ready answer without
+    /// a future of its own overrides it (returning `run()`'s answer itself
+    /// keeps an inline read's ready answer unboxed).
+    fn around_get<'a>(
+        &'a self,
+        call: Call<'a>,
+        run: impl FnMut() -> StoreFuture<'a, Option<Vec<u8>>> + Send + 'a,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        StoreFuture::boxed(self.around(call, run))
+    }
+
+    /// Sees how many key and value bytes a read of values answered with
+    /// (`get_entry`, `get_many`, `scan`, `history`, `get_version`; a
+    /// `get`'s answer is [`Layer::around_get`]'s to see). Does nothing by
+    /// default.
+    fn read_bytes(&self, call: &Call<'_>, bytes: u64) {
+        let _ = (call, bytes);
     }
 
     /// Runs one write, `run`, and sees its answer. Defaults to

@@ -186,6 +186,7 @@ impl ReactionContext {
     /// checkpoints back: landed, it counts; not landed, the same conditional
     /// commit runs again, also conditional on the checkpoints it read.
     pub async fn commit(&self, batch: &[Event], mut ops: Vec<TxnOp>) -> PluginResult<u64> {
+        self.store.check_transaction(&ops)?;
         let mut positions: HashMap<&Arc<str>, u64> = HashMap::new();
         for event in batch {
             let p = positions.entry(&event.source).or_insert(0);
@@ -221,8 +222,9 @@ impl ReactionContext {
     ) -> PluginResult<u64> {
         let mut attempt = ops.clone();
         let mut resolving = 0u32;
+        let host_view = self.store.with_host_records();
         loop {
-            let error = match self.store.transaction(attempt).await {
+            let error = match host_view.transaction(attempt).await {
                 Ok(version) => return Ok(version),
                 Err(e) => e,
             };

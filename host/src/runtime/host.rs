@@ -141,7 +141,7 @@ impl Host {
                     missing: missing.join(" and "),
                 });
             }
-            let owner = Ownership::take(scoped(id)?, kind, &host_name).await?;
+            let owner = Ownership::take(scoped(id)?.with_host_records(), kind, &host_name).await?;
             owners.insert(id.to_string(), Arc::new(owner));
         }
 

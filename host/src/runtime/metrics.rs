@@ -15,8 +15,22 @@ pub const PLUGIN_CHECKPOINT: &str = "stateplug_plugin_checkpoint_position";
 /// committed yet (gauge; label `source`).
 pub const SOURCE_LAG: &str = "stateplug_source_lag_events";
 
+/// Times this host took a plugin's store over from another owner
+/// (counter; labels `plugin`, `kind`).
+pub const PLUGIN_TAKEOVERS: &str = "stateplug_plugin_takeovers_total";
+/// Times a plugin of this host found itself superseded by another owner
+/// and stopped (counter; labels `plugin`, `kind`).
+pub const PLUGIN_FENCED: &str = "stateplug_plugin_fenced_total";
+
 /// Every metric name the runtime records.
-pub const NAMES: &[&str] = &[PLUGIN_EVENTS, PLUGIN_COMMITS, PLUGIN_CHECKPOINT, SOURCE_LAG];
+pub const NAMES: &[&str] = &[
+    PLUGIN_EVENTS,
+    PLUGIN_COMMITS,
+    PLUGIN_CHECKPOINT,
+    SOURCE_LAG,
+    PLUGIN_TAKEOVERS,
+    PLUGIN_FENCED,
+];
 
 /// Every metric name the host records: the store layer's
 /// ([`crate::layers::metrics::NAMES`]), the watch layer's and the runtime's.
@@ -57,4 +71,10 @@ impl PluginMetrics {
 /// The lag gauge of `source`.
 pub(crate) fn source_lag(source: &str) -> Gauge {
     metrics::gauge!(SOURCE_LAG, "source" => source.to_string())
+}
+
+/// Counts one ownership event (`name`: [`PLUGIN_TAKEOVERS`] or
+/// [`PLUGIN_FENCED`]) of plugin `id` of `kind`.
+pub(crate) fn count_ownership(name: &'static str, id: &str, kind: &'static str) {
+    metrics::counter!(name, "plugin" => id.to_string(), "kind" => kind).increment(1);
 }

@@ -14,7 +14,10 @@ use std::{fmt, sync::Arc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::PluginKind;
+use super::{
+    metrics::{count_ownership, PLUGIN_FENCED, PLUGIN_TAKEOVERS},
+    PluginKind,
+};
 use crate::{
     ops::time::{format_unix_ms, now_unix_ms},
     plugin::PluginError,
@@ -154,6 +157,7 @@ impl Ownership {
                     if let Some(previous) = current.and_then(|e| OwnerRecord::parse(&e.value)) {
                         tracing::info!(plugin = %store.store_id(), previous = %previous,
                             epoch = record.epoch, "took the plugin's store over");
+                        count_ownership(PLUGIN_TAKEOVERS, store.store_id(), kind_name(kind));
                     }
                     let (fenced, _) = watch::channel(None);
                     return Ok(Ownership {
@@ -230,6 +234,7 @@ impl Ownership {
             by,
         });
         tracing::error!(error = %fenced, "plugin fenced");
+        count_ownership(PLUGIN_FENCED, &fenced.plugin, kind_name(self.kind));
         self.fenced.send_replace(Some(Arc::clone(&fenced)));
         fenced
     }

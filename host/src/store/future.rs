@@ -45,6 +45,16 @@ impl<'a, T> StoreFuture<'a, T> {
     }
 }
 
+impl<T> StoreFuture<'_, T> {
+    /// The answer, if it is ready at once (an inline call's).
+    pub(crate) fn ready_answer(&self) -> Option<&StoreResult<T>> {
+        match &self.0 {
+            Answer::Ready(answer) => answer.as_ref(),
+            Answer::Boxed(_) => None,
+        }
+    }
+}
+
 impl<T: Unpin> Future for StoreFuture<'_, T> {
     type Output = StoreResult<T>;
 

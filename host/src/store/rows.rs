@@ -109,6 +109,11 @@ impl RowPage {
         self.index.is_empty()
     }
 
+    /// The key and value bytes of its rows.
+    pub(crate) fn bytes(&self) -> usize {
+        self.keys.len() + self.values.len()
+    }
+
     /// The rows, in the walk's order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Row<'_>> + '_ {
         self.index.iter().map(|row| Row {

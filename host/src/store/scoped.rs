@@ -8,19 +8,29 @@ use crate::{
     layers::{Layered, WatchLayer, Watcher},
     plugin::PluginResult,
     store::{
-        is_reserved_store_id, Entry, ErrorKind, Expected, Operation, Page, RowPage, Scan,
-        StateStore, StoreError, StoreResult, TxnOp, RESERVED_STORE_ID_REASON,
+        is_reserved_store_id,
+        reserved::{is_reserved_key, RESERVED_KEY_REASON},
+        Entry, ErrorKind, Expected, Operation, Page, RowPage, Scan, StateStore, StoreError,
+        StoreResult, TxnOp, RESERVED_STORE_ID_REASON,
     },
 };
 
 /// The state store as one plugin sees it: every call is bound to the
 /// plugin's own store_id, which the plugin cannot change, so it can neither
 /// read nor change another plugin's data, whatever keys it passes.
+///
+/// Keys beginning with `$` hold the host's records of the plugin (its owner
+/// record `$owner`, its checkpoints `$checkpoint...`), on which exactly-once
+/// delivery rests. The plugin reads them like any key but cannot change
+/// them: a write naming one is refused with `INVALID_ARGUMENT` and changes
+/// nothing, and [`ScopedStore::clear`] keeps them.
 #[derive(Clone)]
 pub struct ScopedStore {
     store: Arc<dyn StateStore>,
     store_id: Arc<str>,
     watch: Option<Arc<Layered<WatchLayer>>>,
+    /// Whether this view may change the `$` keys (the host's view).
+    host_records: bool,
 }
 
 impl fmt::Debug for ScopedStore {
@@ -49,7 +59,42 @@ impl ScopedStore {
             store,
             store_id,
             watch: None,
+            host_records: false,
         })
+    }
+
+    /// The same store as the host sees it: able to change the `$` keys.
+    pub(crate) fn with_host_records(&self) -> Self {
+        ScopedStore {
+            host_records: true,
+            ..self.clone()
+        }
+    }
+
+    /// Refuses a transaction `ops` that would change a key of the host's.
+    pub(crate) fn check_transaction(&self, ops: &[TxnOp]) -> StoreResult<()> {
+        self.check_keys(Operation::Transaction, changed_keys(ops))
+    }
+
+    /// Refuses a write of `operation` to `keys` if one is the host's.
+    fn check_keys<'k>(
+        &self,
+        operation: Operation,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> StoreResult<()> {
+        if self.host_records {
+            return Ok(());
+        }
+        match keys.into_iter().find(|k| is_reserved_key(k)) {
+            None => Ok(()),
+            Some(key) => Err(StoreError::host(
+                operation,
+                &self.store.info().name,
+                &self.store_id,
+                ErrorKind::INVALID_ARGUMENT,
+                format!("cannot change key {key:?}: {RESERVED_KEY_REASON}"),
+            )),
+        }
     }
 
     /// The same view, able to watch through `layer` (which must wrap `store`).
@@ -88,6 +133,7 @@ impl ScopedStore {
 
     /// Writes `value` under `key`; returns the new version.
     pub async fn set(&self, key: &str, value: impl Into<Vec<u8>>) -> StoreResult<u64> {
+        self.check_keys(Operation::Set, [key])?;
         self.store.set(&self.store_id, key, value.into()).await
     }
 
@@ -99,6 +145,7 @@ impl ScopedStore {
         value: impl Into<Vec<u8>>,
         ttl: std::time::Duration,
     ) -> StoreResult<u64> {
+        self.check_keys(Operation::Set, [key])?;
         self.store
             .set_with_ttl(&self.store_id, key, value.into(), ttl)
             .await
@@ -106,6 +153,7 @@ impl ScopedStore {
 
     /// Removes `key`; returns whether it existed.
     pub async fn delete(&self, key: &str) -> StoreResult<bool> {
+        self.check_keys(Operation::Delete, [key])?;
         self.store.delete(&self.store_id, key).await
     }
 
@@ -121,17 +169,35 @@ impl ScopedStore {
 
     /// Writes every pair as one batch.
     pub async fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> StoreResult<u64> {
+        self.check_keys(Operation::SetMany, entries.iter().map(|(k, _)| k.as_str()))?;
         self.store.set_many(&self.store_id, entries).await
     }
 
     /// Removes `keys` as one batch; returns how many existed.
     pub async fn delete_many(&self, keys: &[&str]) -> StoreResult<u64> {
+        self.check_keys(Operation::DeleteMany, keys.iter().copied())?;
         self.store.delete_many(&self.store_id, keys).await
     }
 
-    /// Removes every key of this plugin; returns how many there were.
+    /// Removes every key of this plugin but the host's `$` records;
+    /// returns how many it removed. The keys go in batches of the provider's
+    /// `max_batch_ops`, each all-or-nothing.
     pub async fn clear(&self) -> StoreResult<u64> {
-        self.store.clear_store(&self.store_id).await
+        if self.host_records {
+            return self.store.clear_store(&self.store_id).await;
+        }
+        let keys = self.store.list_keys(&self.store_id).await?;
+        let batch = self.store.capabilities().limits.max_batch_ops.max(1) as usize;
+        let plugin_keys: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !is_reserved_key(k))
+            .collect();
+        let mut removed = 0;
+        for chunk in plugin_keys.chunks(batch) {
+            removed += self.store.delete_many(&self.store_id, chunk).await?;
+        }
+        Ok(removed)
     }
 
     /// Every key, ascending.
@@ -151,6 +217,7 @@ impl ScopedStore {
         expected: Expected,
         value: impl Into<Vec<u8>>,
     ) -> StoreResult<u64> {
+        self.check_keys(Operation::CompareAndSet, [key])?;
         self.store
             .compare_and_set(&self.store_id, key, expected, value.into())
             .await
@@ -158,13 +225,16 @@ impl ScopedStore {
 
     /// Removes `key` only if it is at `version`.
     pub async fn compare_and_delete(&self, key: &str, version: u64) -> StoreResult<()> {
+        self.check_keys(Operation::CompareAndDelete, [key])?;
         self.store
             .compare_and_delete(&self.store_id, key, version)
             .await
     }
 
-    /// Applies `ops` all-or-nothing.
+    /// Applies `ops` all-or-nothing. A check may name a `$` key; a put or
+    /// delete may not.
     pub async fn transaction(&self, ops: Vec<TxnOp>) -> StoreResult<u64> {
+        self.check_transaction(&ops)?;
         self.store.transaction(&self.store_id, ops).await
     }
 
@@ -191,4 +261,14 @@ impl ScopedStore {
     pub async fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> PluginResult<u64> {
         Ok(self.set(key, serde_json::to_vec(value)?).await?)
     }
+}
+
+/// The keys `ops` would change (a check changes nothing).
+fn changed_keys(ops: &[TxnOp]) -> impl Iterator<Item = &str> {
+    ops.iter().filter_map(|op| match op {
+        TxnOp::Put { key, .. } | TxnOp::PutWithTtl { key, .. } | TxnOp::Delete { key } => {
+            Some(key.as_str())
+        }
+        TxnOp::Check { .. } => None,
+    })
 }

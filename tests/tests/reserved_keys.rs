@@ -1,0 +1,145 @@
+//! A plugin cannot change the host's records in its own store (`$owner`,
+//! `$checkpoint...`), on which fencing and exactly-once rest: every write
+//! naming one is refused and changes nothing, and `clear` keeps them, so a
+//! reaction that resets its state goes on owning its store from its
+//! checkpoint.
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use stateplug::{
+    async_trait,
+    runtime::{OwnerRecord, OWNER_KEY},
+    ErrorKind, Expected, Host, PluginError, PluginResult, Reaction, ReactionContext, StateStore,
+    TxnOp,
+};
+use stateplug_plugins_example::Generator;
+
+const LINES: u64 = 300;
+
+/// Each batch: tries every way of changing a `$` key, then clears its
+/// store and commits how many batches it has seen since the last clear.
+struct Resetter;
+
+fn refused<T: std::fmt::Debug>(
+    what: &str,
+    result: Result<T, impl Into<PluginError>>,
+) -> PluginResult<()> {
+    match result.map_err(Into::into) {
+        Err(PluginError::Store(e)) if e.kind() == ErrorKind::INVALID_ARGUMENT => {
+            assert!(
+                e.message.contains("reserved for the host's records"),
+                "{what}: {e}"
+            );
+            Ok(())
+        }
+        other => panic!("{what} was not refused: {other:?}"),
+    }
+}
+
+#[async_trait]
+impl Reaction for Resetter {
+    fn id(&self) -> &str {
+        "resetter"
+    }
+    fn subscriptions(&self) -> Vec<String> {
+        vec!["numbers".into()]
+    }
+    async fn run(&self, ctx: ReactionContext) -> PluginResult<()> {
+        let store = ctx.store();
+        while let Some(batch) = ctx.next_batch(50).await {
+            refused("set", store.set(OWNER_KEY, b"mine".to_vec()).await)?;
+            refused("delete", store.delete(OWNER_KEY).await)?;
+            refused(
+                "delete_many",
+                store.delete_many(&["a", "$checkpoint/numbers"]).await,
+            )?;
+            refused(
+                "set_many",
+                store.set_many(vec![("$x".into(), b"1".to_vec())]).await,
+            )?;
+            refused(
+                "compare_and_set",
+                store
+                    .compare_and_set(OWNER_KEY, Expected::Absent, b"1".to_vec())
+                    .await,
+            )?;
+            refused(
+                "compare_and_delete",
+                store.compare_and_delete(OWNER_KEY, 1).await,
+            )?;
+            refused(
+                "transaction",
+                store
+                    .transaction(vec![TxnOp::delete("$checkpoint/numbers")])
+                    .await,
+            )?;
+            refused(
+                "commit",
+                ctx.commit(
+                    &batch,
+                    vec![TxnOp::put("$checkpoint/numbers", b"0".to_vec())],
+                )
+                .await,
+            )?;
+            // A check may name them.
+            let owner = store.get_entry(OWNER_KEY).await?.unwrap();
+            store
+                .transaction(vec![
+                    TxnOp::check(OWNER_KEY, Expected::Version(owner.version)),
+                    TxnOp::put("checked", b"1".to_vec()),
+                ])
+                .await?;
+            store.set("scratch", b"x".to_vec()).await?;
+            let removed = store.clear().await?;
+            assert!(removed >= 2, "clear removes the plugin's keys: {removed}");
+            let last = batch.last().unwrap().position;
+            ctx.commit(
+                &batch,
+                vec![TxnOp::put("last", last.to_string().into_bytes())],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_change_the_hosts_records_and_clear_keeps_them() {
+    let (store, _dir): (Arc<dyn StateStore>, _) = stateplug_tests::redb_so();
+    let running = Host::builder()
+        .provider_store(Arc::clone(&store))
+        .host_name("host-a")
+        .source(Generator::new("numbers").count(LINES).rate(5000))
+        .reaction(Resetter)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done =
+            store.get("resetter", "last").await.unwrap() == Some(LINES.to_string().into_bytes());
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            running.report()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = running.stop().await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let owner =
+        OwnerRecord::parse(&store.get("resetter", OWNER_KEY).await.unwrap().unwrap()).unwrap();
+    assert_eq!(owner.host, "host-a");
+    assert_eq!(
+        store.get("resetter", "$checkpoint/numbers").await.unwrap(),
+        Some(LINES.to_string().into_bytes()),
+        "the checkpoint survives every clear"
+    );
+}
