@@ -75,6 +75,17 @@ impl Reaction for Resetter {
                     .transaction(vec![TxnOp::delete("$checkpoint/numbers")])
                     .await,
             )?;
+            let ttl = std::time::Duration::from_secs(60);
+            refused(
+                "set_with_ttl",
+                store.set_with_ttl(OWNER_KEY, b"1".to_vec(), ttl).await,
+            )?;
+            refused(
+                "a transaction's put with a time to live",
+                store
+                    .transaction(vec![TxnOp::put_with_ttl("$x", b"1".to_vec(), ttl)])
+                    .await,
+            )?;
             refused(
                 "commit",
                 ctx.commit(
