@@ -16,12 +16,8 @@
 //! caller only once the transaction holding it is committed.
 //!
 //! With a journal (see [`crate::journal`]) a group is made durable by one
-//! journal append and one sync; its redb transaction is committed without
-//! durability while the journal's thread syncs the record, inside a window
-//! no read snapshot is taken in ([`crate::visibility`]), and its callers
-//! are answered once both are done; so readers never see a write that is
-//! not yet durable. Measured: the in-memory commit is 30–70 µs of a
-//! 1-writer set, taken off its latency for a thread hand-off of ~10 µs. A
+//! journal append and one sync, and only then committed to redb without
+//! durability; so readers never see a write that is not yet durable. A
 //! group that finds a checkpoint due commits to redb durably instead,
 //! recording the last journaled `seq` in the same commit, and the journal
 //! starts over. After a journal I/O error, or a redb commit that fails
@@ -38,14 +34,13 @@ use std::{
     },
 };
 
-use redb::{Database, Durability, ReadTransaction};
+use redb::{Database, Durability};
 use stateplug_provider_api::{apply, ProviderError, ProviderResult, WriteFailure, WriteOp};
 
 use crate::errors::AtPath;
 use crate::journal::Journal;
 use crate::ops::{ChangeLog, OwnedWrite};
 use crate::record::Effects;
-use crate::visibility::Visibility;
 use crate::writer::{Revisions, Tables};
 
 /// The answer to one write: its revision (0: it changed nothing) and what
@@ -118,8 +113,6 @@ pub(crate) struct Committer {
     commits: AtomicU64,
     /// The journal, when the file has one; used only by the leader.
     journal: Option<Mutex<JournalState>>,
-    /// Keeps readers from seeing a group committed while its record syncs.
-    visibility: Visibility,
 }
 
 /// The journal and what a group needs around it.
@@ -140,7 +133,6 @@ impl Committer {
             state: Mutex::default(),
             revisions: Mutex::new(Revisions::from_stored(stored)),
             commits: AtomicU64::new(0),
-            visibility: Visibility::default(),
             journal: journal.map(|journal| {
                 Mutex::new(JournalState {
                     journal,
@@ -185,12 +177,6 @@ impl Committer {
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code that can panic runs under this lock, so poisoning is harmless.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A read snapshot holding only durable writes: reads take every
-    /// snapshot here.
-    pub(crate) fn begin_read(&self, db: &Database, path: &Path) -> ProviderResult<ReadTransaction> {
-        self.visibility.begin_read(db, path)
     }
 
     /// Durable commits made so far.
@@ -352,26 +338,15 @@ fn run_transaction(
     match (journal.as_mut(), effects) {
         (Some(j), Some(effects)) if !checkpoint => {
             txn.set_durability(Durability::None).at(path)?;
-            // The redb commit (in memory) runs while the record syncs, in
-            // a window that keeps readers from seeing it before the sync
-            // returns (see `crate::visibility`).
-            let window = committer.visibility.open();
-            let (synced, committed) = j
-                .journal
-                .append_during(effects.bytes(), || txn.commit().at(path));
-            j.effects = effects;
-            if let Err(err) = synced {
+            if let Err(err) = j.journal.append(effects.bytes()) {
                 // The record may or may not be on disk: refuse writes until
-                // a reopen settles it by replay, and reads too if the group
-                // is in the open database.
-                if matches!(committed, Some(Ok(()))) {
-                    window.unsynced();
-                }
+                // a reopen settles it by replay.
                 j.broken = Some(err.clone());
+                let _ = txn.abort();
                 return Err(err);
             }
-            drop(window);
-            if let Some(Err(err)) = committed {
+            j.effects = effects;
+            if let Err(err) = txn.commit().at(path) {
                 let err = ProviderError::storage(format!(
                     "{}; the write is durable in the journal but not applied: reopen the \
                      provider to replay it",

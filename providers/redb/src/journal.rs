@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
 use crate::crc::crc32c;
-use crate::sync_thread::{SharedStorage, SyncThread};
 
 /// Bytes before a record's payload.
 pub(crate) const HEADER: u64 = 24;
@@ -59,12 +58,7 @@ pub(crate) type Storage = Box<dyn redb::StorageBackend>;
 
 /// The journal of one open database. Only the group-commit leader uses it.
 pub(crate) struct Journal {
-    storage: SharedStorage,
-    /// Writes and syncs records while the leader commits to redb; started
-    /// at the first append, `None` until then or if no thread could start.
-    sync_thread: Option<SyncThread>,
-    /// Whether starting the thread was tried.
-    sync_thread_tried: bool,
+    storage: Storage,
     /// The file, for messages.
     path: PathBuf,
     limits: JournalLimits,
@@ -103,9 +97,7 @@ impl Journal {
     ) -> ProviderResult<Self> {
         let allocated = storage.len().map_err(|e| io_error(&path, "size", &e))?;
         Ok(Journal {
-            storage: SharedStorage::from(storage),
-            sync_thread: None,
-            sync_thread_tried: false,
+            storage,
             path,
             limits,
             id,
@@ -169,57 +161,26 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends one record holding `payload` and syncs it, running `during`
-    /// on the calling thread while the journal's thread writes and syncs
-    /// the record; the record is durable when the first result is `Ok`.
-    /// Returns `during`'s result too, or `None` if it did not run: without
-    /// a sync thread the record is written and synced first, and `during`
-    /// runs only if that succeeded. The caller has checked
+    /// Appends one record holding `payload` and syncs it; the records it
+    /// holds are durable when this returns `Ok`. The caller has checked
     /// [`Journal::checkpoint_due`] (so the record fits) and called
     /// [`Journal::reserve`]. After an error the record may or may not be
     /// on disk.
-    pub(crate) fn append_during<R>(
-        &mut self,
-        payload: &[u8],
-        during: impl FnOnce() -> R,
-    ) -> (ProviderResult<()>, Option<R>) {
+    pub(crate) fn append(&mut self, payload: &[u8]) -> ProviderResult<()> {
         let seq = self.last_seq + 1;
         frame(&mut self.frame, seq, self.id, payload);
         let end = self.offset + self.frame.len() as u64;
         if end > self.allocated {
-            if let Err(err) = self.preallocate(end) {
-                return (Err(err), None);
-            }
+            self.preallocate(end)?;
         }
-        if !self.sync_thread_tried {
-            self.sync_thread_tried = true;
-            self.sync_thread = SyncThread::spawn();
-        }
-        let (written, ran) = match &self.sync_thread {
-            Some(thread) => {
-                let frame = std::mem::take(&mut self.frame);
-                thread.start(SharedStorage::clone(&self.storage), self.offset, frame);
-                let ran = during();
-                let (written, frame) = thread.finish();
-                self.frame = frame;
-                (written, Some(ran))
-            }
-            None => {
-                let written = self
-                    .storage
-                    .write(self.offset, &self.frame)
-                    .and_then(|()| self.storage.sync_data());
-                let ran = written.is_ok().then(during);
-                (written, ran)
-            }
-        };
-        if let Err(e) = written {
-            return (Err(io_error(&self.path, "append to", &e)), ran);
-        }
+        self.storage
+            .write(self.offset, &self.frame)
+            .and_then(|()| self.storage.sync_data())
+            .map_err(|e| io_error(&self.path, "append to", &e))?;
         self.offset = end;
         self.last_seq = seq;
         self.appends += 1;
-        (Ok(()), ran)
+        Ok(())
     }
 
     /// Called once a durable redb commit records `META[JOURNAL_SEQ]` =

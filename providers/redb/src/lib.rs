@@ -14,8 +14,6 @@ mod provider;
 mod record;
 mod replay;
 mod schema;
-mod sync_thread;
-mod visibility;
 mod writer;
 
 #[cfg(test)]

@@ -220,13 +220,13 @@ impl RedbProvider {
 
     /// The entries table of a fresh read snapshot.
     fn entries(&self) -> ProviderResult<EntriesTable> {
-        let txn = self.committer.begin_read(&self.db, &self.path)?;
+        let txn = self.db.begin_read().at(&self.path)?;
         txn.open_table(ENTRIES).at(&self.path)
     }
 
     /// The key count of `store_id` in a fresh read snapshot (0 if unknown).
     fn count(&self, store_id: &str) -> ProviderResult<u64> {
-        let txn = self.committer.begin_read(&self.db, &self.path)?;
+        let txn = self.db.begin_read().at(&self.path)?;
         let stores = txn.open_table(STORES).at(&self.path)?;
         let found = stores.get(store_id).at(&self.path)?;
         Ok(found.map(|g| g.value()).unwrap_or(0))
@@ -426,7 +426,7 @@ impl Provider for RedbProvider {
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
-        let txn = self.committer.begin_read(&self.db, &self.path)?;
+        let txn = self.db.begin_read().at(&self.path)?;
         let stores = txn.open_table(STORES).at(&self.path)?;
         let mut ids = Vec::new();
         for row in stores.iter().at(&self.path)? {
@@ -438,8 +438,7 @@ impl Provider for RedbProvider {
 
     fn history(&self, store_id: &str, key: &str, limit: u32) -> ProviderResult<Vec<HistoryEntry>> {
         self.require_history("history")?;
-        let txn = self.committer.begin_read(&self.db, &self.path)?;
-        history::history(txn, &self.path, store_id, key, limit)
+        history::history(&self.db, &self.path, store_id, key, limit)
     }
 
     fn get_version(
@@ -449,8 +448,7 @@ impl Provider for RedbProvider {
         version: u64,
     ) -> ProviderResult<Option<Entry>> {
         self.require_history("get_version")?;
-        let txn = self.committer.begin_read(&self.db, &self.path)?;
-        history::get_version(txn, &self.path, store_id, key, version)
+        history::get_version(&self.db, &self.path, store_id, key, version)
     }
 }
 
