@@ -14,13 +14,7 @@ fn target() -> &'static ReplayTarget {
     static TARGET: OnceLock<ReplayTarget> = OnceLock::new();
     TARGET.get_or_init(|| {
         // On tmpfs when there is one: an fsync there costs nothing.
-        let shm = std::path::Path::new("/dev/shm");
-        let dir = if shm.is_dir() {
-            tempfile::tempdir_in(shm)
-        } else {
-            tempfile::tempdir()
-        }
-        .expect("a temp dir");
+        let dir = stateplug_tests::tmpfs_tempdir();
         ReplayTarget::new(
             dir,
             Box::new(|config| {
