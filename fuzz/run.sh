@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-all_targets=(model_memory model_redb config_parse)
+all_targets=(model_memory model_redb replay_redb config_parse)
 
 seconds=${1:-60}
 shift || true

@@ -6,6 +6,7 @@
 //! the folder the test binaries themselves run from.
 
 pub mod fuzz_input;
+pub mod fuzz_replay;
 
 use std::{
     path::{Path, PathBuf},

@@ -18,6 +18,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use stateplug_tests::fuzz_input::{decode_ops, parse_config, ModelTarget};
+use stateplug_tests::fuzz_replay::ReplayTarget;
 
 /// `default` cases, or `PROPTEST_CASES` when set.
 fn config(default: u32) -> Config {
@@ -42,6 +43,18 @@ fn op_bytes() -> impl Strategy<Value = Vec<u8>> {
 fn random_operations_on_memory_match_the_model() {
     let target = ModelTarget::new(stateplug_tests::memory_so().0);
     proptest!(config(2_000), |(data in op_bytes())| {
+        target.run(&data);
+    });
+}
+
+#[test]
+fn random_operations_on_redb_survive_a_crash_image_and_its_replay() {
+    let library = std::sync::Arc::new(stateplug_tests::load("stateplug-provider-redb"));
+    let target = ReplayTarget::new(
+        stateplug_tests::tmpfs_tempdir(),
+        Box::new(move |config| library.open(config).expect("open redb")),
+    );
+    proptest!(config(200), |(data in op_bytes())| {
         target.run(&data);
     });
 }

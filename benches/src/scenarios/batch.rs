@@ -21,8 +21,9 @@ use crate::{
 const BATCH: usize = 1_000;
 const BATCHES: usize = 50;
 /// The contenders, stateplug first.
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 7] = [
     Kind::Host,
+    Kind::HostUnjournaled,
     Kind::RawRedb,
     Kind::Sqlite,
     Kind::Fjall,
@@ -82,6 +83,10 @@ pub fn run(sizes: &Sizes) -> Report {
             Kind::Fjall => (
                 None,
                 "one WriteBatch, commit, then Database::persist(PersistMode::SyncData)",
+            ),
+            Kind::HostUnjournaled => (
+                None,
+                "the A/B of the journal: the same provider, a durable redb commit per group",
             ),
             _ => (None, "the 1,000 values (100,000 B) as one write"),
         };

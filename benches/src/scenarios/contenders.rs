@@ -38,6 +38,9 @@ const PROBE_BYTES: usize = 1 << 20;
 pub enum Kind {
     /// The redb `.so` through the host API.
     Host,
+    /// The same, opened with `"journal": false`: a durable redb commit per
+    /// group instead of a journal append (the journal's A/B).
+    HostUnjournaled,
     /// redb itself, one transaction and one durable commit per write.
     RawRedb,
     /// fjall 3: the write, then `Database::persist(PersistMode::SyncData)`.
@@ -55,6 +58,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Host => "redb .so via host",
+            Kind::HostUnjournaled => "redb .so via host, \"journal\": false",
             Kind::RawRedb => "raw redb, a commit per write",
             Kind::Fjall => "fjall 3, write + persist(SyncData)",
             Kind::Sqlite => "SQLite WAL, synchronous=FULL",
@@ -66,7 +70,9 @@ impl Kind {
     /// How its writes per sync are known ("a call": one set or one batch).
     pub fn how_syncs_are_known(self) -> &'static str {
         match self {
-            Kind::Host => "counted: acknowledged keys / the provider's durable commit events",
+            Kind::Host | Kind::HostUnjournaled => {
+                "counted: acknowledged keys / the provider's durable commit events"
+            }
             Kind::RawRedb => {
                 "by construction: one durable commit per call (one fsync: redb's default 1-phase commit)"
             }
@@ -82,7 +88,7 @@ impl Kind {
 
     /// Whether its writes per sync are counted rather than fixed by its build.
     pub fn syncs_are_counted(self) -> bool {
-        self == Kind::Host
+        matches!(self, Kind::Host | Kind::HostUnjournaled)
     }
 
     /// Opens the contender on fresh files in `dir`.
@@ -91,6 +97,15 @@ impl Kind {
             Kind::Host => {
                 let store = library("redb")
                     .open(&serde_json::json!({ "path": dir.join("provider.redb") }))
+                    .expect("redb .so");
+                return Contender::Host(store);
+            }
+            Kind::HostUnjournaled => {
+                let store = library("redb")
+                    .open(&serde_json::json!({
+                        "path": dir.join("unjournaled.redb"),
+                        "journal": false,
+                    }))
                     .expect("redb .so");
                 return Contender::Host(store);
             }

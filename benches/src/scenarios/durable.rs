@@ -18,8 +18,9 @@ use crate::{
 };
 
 /// The 1-writer contenders, stateplug first.
-const SINGLE: [Kind; 6] = [
+const SINGLE: [Kind; 7] = [
     Kind::Host,
+    Kind::HostUnjournaled,
     Kind::RawRedb,
     Kind::Sqlite,
     Kind::Fjall,
@@ -84,6 +85,7 @@ pub fn single(sizes: &Sizes) -> Report {
             ),
             Kind::DiskFixed => (None, "100 B at offset 0 of a preallocated (written, synced) file".to_string()),
             Kind::DiskAppend => (at_most(ratio, 1.3), "100 B at the end of a growing file".to_string()),
+            Kind::HostUnjournaled => (None, "the A/B of the journal: the same provider, a durable redb commit per group".to_string()),
             Kind::Host => (None, String::new()),
         };
         rows.push(Row {

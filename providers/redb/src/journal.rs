@@ -39,6 +39,9 @@ pub(crate) const HEADER: u64 = 24;
 /// How much of the file is preallocated at a time.
 pub(crate) const PREALLOCATE_STEP: u64 = 1 << 20;
 
+/// The size of each write of zeros that preallocates: one page.
+const ZERO_WRITE: u64 = 4096;
+
 /// When the journal is checkpointed and how big it may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct JournalLimits {
@@ -201,14 +204,30 @@ impl Journal {
     /// Writes zeros up to at least `end` (a step at a time, never past the
     /// capacity unless one record needs it) and syncs them, so later
     /// appends there change no file metadata.
+    ///
+    /// The zeros go in writes of [`ZERO_WRITE`] bytes, not one write of the
+    /// whole step: the kernel sizes a file's page-cache folios by the write
+    /// that creates them, so one 1 MiB write leaves large folios, and each
+    /// later small record then dirties, and its `fdatasync` writes back, a
+    /// whole large folio. Measured on this project's ext4 test disk, a
+    /// 163-byte record + `fdatasync`, taking turns write by write: 139 µs
+    /// after one 1 MiB zero write, 120 µs after 4 KiB ones (appending to a
+    /// growing file, which also syncs its size: 167 µs).
     fn preallocate(&mut self, end: u64) -> ProviderResult<()> {
         let target = (self.allocated + PREALLOCATE_STEP)
             .min(self.limits.capacity)
             .max(end);
-        let zeros = vec![0u8; (target - self.allocated) as usize];
+        let zeros = [0u8; ZERO_WRITE as usize];
+        let mut at = self.allocated;
+        while at < target {
+            let n = (target - at).min(ZERO_WRITE) as usize;
+            self.storage
+                .write(at, &zeros[..n])
+                .map_err(|e| io_error(&self.path, "preallocate", &e))?;
+            at += n as u64;
+        }
         self.storage
-            .write(self.allocated, &zeros)
-            .and_then(|()| self.storage.sync_data())
+            .sync_data()
             .map_err(|e| io_error(&self.path, "preallocate", &e))?;
         self.allocated = target;
         Ok(())
