@@ -363,18 +363,26 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
     };
 
     let (mut moved, mut killed) = (0, 0);
+    let mut moves_of = [0u32; 3];
     let started = Instant::now();
-    for step in 0..moves() {
+    for step in 0..moves().max(3) {
         std::thread::sleep(Duration::from_millis(rng.random_range(600..1800)));
-        // The file pipeline finishes quickly; moves go to the generators after the first.
-        let target = if step == 0 { 2 } else { rng.random_range(0..2) };
+        // The first three steps move each pipeline once (the file pipeline
+        // first: it finishes quickly); then the generators are moved or
+        // killed at random.
+        let (target, is_move) = match step {
+            0 => (2, true),
+            1 | 2 => (step - 1, true),
+            _ => (rng.random_range(0..2), rng.random_bool(0.6)),
+        };
         let pipeline = &mut pipelines[target];
         if pipeline.supervise() {
             continue;
         }
-        if rng.random_bool(0.6) {
+        if is_move {
             pipeline.move_to_another_host(&mut rng);
             moved += 1;
+            moves_of[target] += 1;
         } else {
             pipeline.kill_and_restart(&mut rng);
             killed += 1;
@@ -389,6 +397,10 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
         .map(|p| p.check_superseded(deadline))
         .sum();
     assert_eq!(fenced, moved, "every moved-away instance stopped as fenced");
+    assert!(
+        moves_of.iter().all(|&n| n >= 1),
+        "every pipeline was moved while it ran: {moves_of:?}"
+    );
 
     // The current owners run to the end (restarted after temporary failures).
     let finish = Instant::now() + Duration::from_secs(180);
