@@ -16,8 +16,8 @@ use crate::{output::note, Failure};
 const LATENCY_BUCKETS: &[f64] = &[
     1e-6, 5e-6, 2.5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 2.5e-2, 0.1, 0.5, 2.5, 10.0,
 ];
-/// Buckets of `stateplug_store_write_group_size`, in operations.
-const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0];
+/// Buckets of `stateplug_store_write_group_size`, in writes per commit.
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Installs the recorder and starts serving `/metrics` on `addr` (port 0:
 /// any free port). Returns the address it listens on. Call it before the

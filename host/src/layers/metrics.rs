@@ -24,10 +24,11 @@ pub const BYTES_WRITTEN: &str = "stateplug_store_bytes_written_total";
 /// Key and value bytes that reads answered with (counter; labels
 /// `provider`, `operation`).
 pub const BYTES_READ: &str = "stateplug_store_bytes_read_total";
-/// Acknowledged writes of a durable provider (counter; label `provider`).
+/// Commits of a durable provider: its calls that acknowledged writes, one
+/// per group of writes it committed together (counter; label `provider`).
 pub const DURABLE_COMMITS: &str = "stateplug_store_durable_commits_total";
-/// Operations per acknowledged write: the group a commit carries
-/// (histogram; label `provider`).
+/// Writes per durable commit: the size of each group the provider
+/// committed together (histogram; label `provider`).
 pub const WRITE_GROUP_SIZE: &str = "stateplug_store_write_group_size";
 
 /// Every metric name this layer records.
@@ -95,8 +96,11 @@ struct OperationHandles {
 /// - [`BYTES_READ`] per `operation`: key and value bytes each read of
 ///   values (`get`, `get_entry`, `get_many`, `scan`, `history`,
 ///   `get_version`) answered with;
-/// - [`DURABLE_COMMITS`] and [`WRITE_GROUP_SIZE`]: each acknowledged write
-///   of a durable provider, and how many operations it carried.
+/// - [`DURABLE_COMMITS`] and [`WRITE_GROUP_SIZE`]: each commit of a
+///   durable provider, and how many writes (of concurrent callers) it
+///   acknowledged together. The first acknowledged write of each commit
+///   records it, so a commit whose first caller stopped waiting for its
+///   answer is not counted.
 ///
 /// A `get` the provider answers at once stays an unboxed, ready answer
 /// through this layer.
@@ -195,7 +199,11 @@ impl MetricsLayer {
             })
             .sum();
         self.with_handles(call.operation, |h| h.bytes_written.increment(bytes as u64));
-        if self.durable && result.is_ok() {
+        let writes = match result {
+            Ok(written) if self.durable => written.commit_writes(),
+            _ => 0,
+        };
+        if writes > 0 {
             let (commits, group) = self.commits.get_or_init(|| {
                 (
                     metrics::counter!(DURABLE_COMMITS, "provider" => self.provider.clone()),
@@ -203,7 +211,7 @@ impl MetricsLayer {
                 )
             });
             commits.increment(1);
-            group.record(call.ops.len() as f64);
+            group.record(f64::from(writes));
         }
     }
 }

@@ -162,5 +162,14 @@ pub(crate) fn write_units(ffi: &FfiProviderBox, units: &[FfiWriteUnit<'_>]) -> V
     if frames.malformed() {
         return vec![RErr(malformed_changes()); units.len()];
     }
+    let acknowledged = written.iter().filter(|w| w.is_ok()).count();
+    let mut first = true;
+    for w in written
+        .iter_mut()
+        .filter_map(|w| w.as_mut().ok().into_option())
+    {
+        w.set_commit_writes(if first { acknowledged as u32 } else { 0 });
+        first = false;
+    }
     written
 }

@@ -1,8 +1,10 @@
 //! [`Written`]: what a write did, as the provider answered it.
 //!
-//! Invariant: `frames` holds exactly `len` well-formed change frames (the
+//! Invariants: `frames` holds exactly `len` well-formed change frames (the
 //! provider's answer, checked once when it arrives), so reading them back
-//! never fails.
+//! never fails; `commit_writes` is non-zero on exactly one acknowledged
+//! write of each provider call (the first), and counts the writes that
+//! call acknowledged, so every commit is counted once.
 
 use abi_stable::std_types::RVec;
 use stateplug_provider_api::ffi::{frame_change, FramedChanges};
@@ -11,11 +13,12 @@ pub use stateplug_provider_api::KeyChange;
 /// The answer to [`StateStore::write`](crate::StateStore::write): the
 /// write's revision and every key it changed, with the version each had
 /// before and has after, in the order of the write's operations.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub struct Written {
     revision: u64,
     frames: RVec<u8>,
     len: usize,
+    commit_writes: u32,
 }
 
 impl Written {
@@ -23,6 +26,7 @@ impl Written {
     pub(crate) fn new(revision: u64) -> Self {
         Written {
             revision,
+            commit_writes: 1,
             ..Written::default()
         }
     }
@@ -42,7 +46,21 @@ impl Written {
             revision,
             frames,
             len,
+            commit_writes: 1,
         })
+    }
+
+    /// How many writes the provider call that acknowledged this one
+    /// committed together, if this write is the first of them (0 for the
+    /// others, whose commit the first one stands for).
+    pub(crate) fn commit_writes(&self) -> u32 {
+        self.commit_writes
+    }
+
+    /// Makes this write the one standing for a commit of `writes` writes,
+    /// or (0) one of the others.
+    pub(crate) fn set_commit_writes(&mut self, writes: u32) {
+        self.commit_writes = writes;
     }
 
     /// Appends one changed key.
@@ -78,6 +96,16 @@ impl Written {
         }
     }
 }
+
+/// Two answers are equal when they report the same revision and changes,
+/// whatever commit they shared.
+impl PartialEq for Written {
+    fn eq(&self, other: &Self) -> bool {
+        self.revision == other.revision && self.len == other.len && self.frames == other.frames
+    }
+}
+
+impl Eq for Written {}
 
 impl std::fmt::Debug for Written {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
