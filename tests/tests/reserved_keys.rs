@@ -2,7 +2,7 @@
 //! `$checkpoint...`), on which fencing and exactly-once rest: every write
 //! naming one is refused and changes nothing, and `clear` keeps them, so a
 //! reaction that resets its state goes on owning its store from its
-//! checkpoint.
+//! checkpoint. Walks of its keys (listing, count, scans) do not show them.
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used)]
 
@@ -11,8 +11,8 @@ use std::{sync::Arc, time::Duration};
 use stateplug::{
     async_trait,
     runtime::{OwnerRecord, OWNER_KEY},
-    ErrorKind, Expected, Host, PluginError, PluginResult, Reaction, ReactionContext, StateStore,
-    TxnOp,
+    ErrorKind, Expected, Host, PluginError, PluginResult, Reaction, ReactionContext, Scan,
+    StateStore, TxnOp,
 };
 use stateplug_plugins_example::Generator;
 
@@ -103,8 +103,37 @@ impl Reaction for Resetter {
                 ])
                 .await?;
             store.set("scratch", b"x".to_vec()).await?;
+            // Walks show the plugin's keys only ("last" from the batch
+            // before, if any), though the host's are there.
+            let keys = store.list_keys().await?;
+            let mut mine = vec!["checked", "scratch"];
+            if keys.iter().any(|k| k == "last") {
+                mine.insert(1, "last");
+            }
+            assert_eq!(keys, mine);
+            assert_eq!(store.key_count().await?, mine.len() as u64);
+            let page = store.scan(&Scan::prefix("").limit(10)).await?;
+            let scanned: Vec<&str> = page.entries.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(scanned, mine);
+            let mut walked = Vec::new();
+            let mut scan = Scan::prefix("").limit(1);
+            loop {
+                let rows = store.scan_rows(&scan).await?;
+                walked.extend(rows.iter().map(|r| r.key.to_string()));
+                match rows.next() {
+                    Some(next) => scan = scan.after(next),
+                    None => break,
+                }
+            }
+            assert_eq!(walked, mine, "a walk page by page");
             let removed = store.clear().await?;
-            assert!(removed >= 2, "clear removes the plugin's keys: {removed}");
+            assert_eq!(
+                removed,
+                mine.len() as u64,
+                "clear removes the plugin's keys"
+            );
+            assert_eq!(store.key_count().await?, 0);
+            assert!(store.list_keys().await?.is_empty());
             let last = batch.last().unwrap().position;
             ctx.commit(
                 &batch,

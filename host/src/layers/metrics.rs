@@ -13,9 +13,9 @@ use crate::{
 /// Store calls (counter; labels `provider`, `operation`): every call.
 pub const CALLS: &str = "stateplug_store_calls_total";
 /// Latency of store calls, in seconds (histogram; labels `provider`,
-/// `operation`): every call the provider answers later, and one in
-/// [`INLINE_SAMPLE`] of the calls it answers at once (inline reads of
-/// the memory provider), whose timing would cost as much as the call.
+/// `operation`): every call the provider answers later, and one in 64 of
+/// the calls it answers at once (inline reads of the memory provider),
+/// whose timing would cost as much as the call.
 pub const CALL_DURATION: &str = "stateplug_store_call_duration_seconds";
 /// Failed store calls (counter; labels `provider`, `operation`, `kind`).
 pub const CALL_ERRORS: &str = "stateplug_store_errors_total";
@@ -43,7 +43,7 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// One in this many calls answered at once is timed (per thread).
-pub const INLINE_SAMPLE: u32 = 64;
+const INLINE_SAMPLE: u32 = 64;
 
 thread_local! {
     /// Calls answered at once on this thread until the next one is timed.
@@ -88,8 +88,8 @@ struct OperationHandles {
 ///
 /// - [`CALLS`] per `operation`: every call;
 /// - [`CALL_DURATION`] per `operation`: the latency of every call the
-///   provider answers later, and of one in [`INLINE_SAMPLE`] calls it
-///   answers at once; `sync` calls give the sync time;
+///   provider answers later, and of one in 64 calls it answers at once
+///   (per thread); `sync` calls give the sync time;
 /// - [`CALL_ERRORS`] per `operation` and `kind` (the error kind's label,
 ///   such as `version conflict`);
 /// - [`BYTES_WRITTEN`] per `operation`: key and value bytes of each write;

@@ -10,8 +10,8 @@ use crate::{
     store::{
         is_reserved_store_id,
         reserved::{is_reserved_key, RESERVED_KEY_REASON},
-        Entry, ErrorKind, Expected, Operation, Page, RowPage, Scan, StateStore, StoreError,
-        StoreResult, TxnOp, RESERVED_STORE_ID_REASON,
+        CapabilityFlags, Entry, ErrorKind, Expected, Operation, Page, RowPage, Scan, StateStore,
+        StoreError, StoreResult, TxnOp, RESERVED_STORE_ID_REASON,
     },
 };
 
@@ -21,9 +21,12 @@ use crate::{
 ///
 /// Keys beginning with `$` hold the host's records of the plugin (its owner
 /// record `$owner`, its checkpoints `$checkpoint...`), on which exactly-once
-/// delivery rests. The plugin reads them like any key but cannot change
-/// them: a write naming one is refused with `INVALID_ARGUMENT` and changes
-/// nothing, and [`ScopedStore::clear`] keeps them.
+/// delivery rests. The plugin can read one by name but cannot change it: a
+/// write naming one is refused with `INVALID_ARGUMENT` and changes nothing,
+/// and [`ScopedStore::clear`] keeps them. Walks of the plugin's keys leave
+/// them out: [`list_keys`](ScopedStore::list_keys),
+/// [`key_count`](ScopedStore::key_count), [`scan`](ScopedStore::scan) and
+/// [`scan_rows`](ScopedStore::scan_rows) show only the plugin's own keys.
 #[derive(Clone)]
 pub struct ScopedStore {
     store: Arc<dyn StateStore>,
@@ -200,14 +203,45 @@ impl ScopedStore {
         Ok(removed)
     }
 
-    /// Every key, ascending.
+    /// Every key of this plugin, ascending (the host's `$` records left out).
     pub async fn list_keys(&self) -> StoreResult<Vec<String>> {
-        self.store.list_keys(&self.store_id).await
+        let mut keys = self.store.list_keys(&self.store_id).await?;
+        if !self.host_records {
+            keys.retain(|k| !is_reserved_key(k));
+        }
+        Ok(keys)
     }
 
-    /// How many keys there are.
+    /// How many keys this plugin has (the host's `$` records left out).
     pub async fn key_count(&self) -> StoreResult<u64> {
-        self.store.key_count(&self.store_id).await
+        let all = self.store.key_count(&self.store_id).await?;
+        if self.host_records {
+            return Ok(all);
+        }
+        Ok(all.saturating_sub(self.host_record_count().await?))
+    }
+
+    /// How many of the host's `$` records the store holds: a walk of the
+    /// `$` prefix where the provider scans in order, else a listing.
+    async fn host_record_count(&self) -> StoreResult<u64> {
+        if !self
+            .store
+            .capabilities()
+            .has(CapabilityFlags::ORDERED_SCANS)
+        {
+            let keys = self.store.list_keys(&self.store_id).await?;
+            return Ok(keys.iter().filter(|k| is_reserved_key(k)).count() as u64);
+        }
+        let mut count = 0;
+        let mut scan = Scan::prefix("$").limit(1000);
+        loop {
+            let page = self.store.scan_rows(&self.store_id, &scan).await?;
+            count += page.len() as u64;
+            match page.next() {
+                Some(next) => scan = scan.after(next),
+                None => return Ok(count),
+            }
+        }
     }
 
     /// Writes `value` only if `key` is in the `expected` state.
@@ -238,15 +272,30 @@ impl ScopedStore {
         self.store.transaction(&self.store_id, ops).await
     }
 
-    /// One page of an ordered walk.
+    /// One page of an ordered walk, the host's `$` records left out (so a
+    /// page may hold fewer rows than the limit, even none, and still have
+    /// a next page).
     pub async fn scan(&self, scan: &Scan) -> StoreResult<Page> {
-        self.store.scan(&self.store_id, scan).await
+        let mut page = self.store.scan(&self.store_id, scan).await?;
+        if !self.host_records {
+            page.entries.retain(|e| !is_reserved_key(&e.key));
+        }
+        Ok(page)
     }
 
     /// The same page with its rows lent out of one buffer (see
     /// [`StateStore::scan_rows`]): the fast way to walk many keys.
     pub async fn scan_rows(&self, scan: &Scan) -> StoreResult<RowPage> {
-        self.store.scan_rows(&self.store_id, scan).await
+        let page = self.store.scan_rows(&self.store_id, scan).await?;
+        if self.host_records || !page.iter().any(|row| is_reserved_key(row.key)) {
+            return Ok(page);
+        }
+        let mut plugin_rows = RowPage::with_capacity(page.len());
+        for row in page.iter().filter(|row| !is_reserved_key(row.key)) {
+            plugin_rows.push(row.key, row.version, row.value);
+        }
+        plugin_rows.set_next(page.next().map(str::to_string));
+        Ok(plugin_rows)
     }
 
     /// The value of `key` parsed from JSON.
