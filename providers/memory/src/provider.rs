@@ -10,16 +10,35 @@
 //!   holding the shard lock, so versions are never reused.
 //! - `expiries` holds `(expiry, store_id, key)` of every key put with an
 //!   expiry (and may hold stale ones, of keys since rewritten or removed,
-//!   which the sweep skips). Reads never return an expired key; each write
-//!   then removes up to [`SWEEP_PER_WRITE`] expired keys, outside any shard
-//!   lock, so removal costs a writer a bounded amount of work.
+//!   which the sweep skips). Reads never return an expired key.
+//! - Expired keys are removed two ways, neither under a lock a writer waits
+//!   long behind: each write removes up to [`SWEEP_PER_WRITE`] of them after
+//!   its own work, with no shard lock held (so memory stays bounded under
+//!   constant writes at no more than a bounded cost per write); and a
+//!   background sweeper removes every key expired by the clock's "now" once
+//!   per `sweep_interval`, [`SWEEP_CHUNK`] keys per hold of the index lock
+//!   and one key per hold of a shard lock (so memory is freed when writes
+//!   stop too). A key expired by the clock is thus gone after at most one
+//!   `sweep_interval` (plus the sweep's own time), writes or not, unless
+//!   the thread could not be spawned (then writes alone remove them).
+//! - The sweeper thread exists only once a put carried an expiry, at most
+//!   one per provider. It holds the provider's state (`Shared`) only by
+//!   `Weak`, and strongly only for one chunk at a time, so it never keeps
+//!   the provider alive; it never owns a `MemoryProvider`, so the
+//!   provider's drop never runs on it. Dropping the provider drops the
+//!   sweeper's `Sender`, which wakes its `recv_timeout` at once and ends it
+//!   between two chunks, and then joins it: once the drop returns, no code
+//!   of this crate runs on that thread (the library may be unloaded).
 
 use std::{
     collections::BTreeSet,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, PoisonError,
+        mpsc::{self, RecvTimeoutError, TryRecvError},
+        Arc, Mutex, OnceLock, PoisonError, Weak,
     },
+    thread::JoinHandle,
+    time::Duration,
 };
 
 use dashmap::DashMap;
@@ -28,28 +47,105 @@ use serde::Deserialize;
 use smol_str::SmolStr;
 use stateplug_provider_api::{
     apply, parse_config, Capabilities, CapabilityFlags, ChangeSink, Clock, Entry, KeyBytesVisitor,
-    OpenContext, Page, Provider, ProviderResult, ScanRef, StoreWriter, WriteOp,
+    OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, StoreWriter, WriteOp,
 };
 
 use crate::store::{Slot, Store};
 
-/// The memory provider's configuration: it has no settings.
+/// The default of `sweep_interval_ms`: how often the background sweeper
+/// removes expired keys, in milliseconds.
+pub const DEFAULT_SWEEP_INTERVAL_MS: u64 = 1000;
+/// The largest `sweep_interval_ms` accepted (one hour): a longer one would
+/// hold expired keys in memory for longer than any use needs.
+pub const MAX_SWEEP_INTERVAL_MS: u64 = 3_600_000;
+
+/// The memory provider's configuration; unknown fields are refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MemoryConfig {}
+struct MemoryConfig {
+    /// How often, in milliseconds, the background sweeper removes expired
+    /// keys; 1 to [`MAX_SWEEP_INTERVAL_MS`], default
+    /// [`DEFAULT_SWEEP_INTERVAL_MS`].
+    #[serde(default)]
+    sweep_interval_ms: Option<u64>,
+}
+
+impl MemoryConfig {
+    /// The sweep interval, or `INVALID_ARGUMENT` naming the setting and the
+    /// fix when it is out of range.
+    fn sweep_interval(&self) -> ProviderResult<Duration> {
+        let ms = self.sweep_interval_ms.unwrap_or(DEFAULT_SWEEP_INTERVAL_MS);
+        if !(1..=MAX_SWEEP_INTERVAL_MS).contains(&ms) {
+            return Err(ProviderError::invalid_argument(format!(
+                "memory provider configuration: `sweep_interval_ms` is {ms}; set it between 1 \
+                 and {MAX_SWEEP_INTERVAL_MS} milliseconds (default {DEFAULT_SWEEP_INTERVAL_MS}), \
+                 or leave it out"
+            )));
+        }
+        Ok(Duration::from_millis(ms))
+    }
+}
 
 /// A volatile provider: a `DashMap` from store_id to that store's keys
-/// (a hash map for point operations plus an ordered set for scans).
-#[derive(Debug, Default)]
+/// (a hash map for point operations plus an ordered set for scans), and a
+/// background sweeper of expired keys once a key was put with an expiry.
+#[derive(Debug)]
 pub struct MemoryProvider {
+    /// The state; the sweeper thread holds it by `Weak` only.
+    shared: Arc<Shared>,
+    /// How long the sweeper sleeps between two sweeps.
+    sweep_interval: Duration,
+    /// The sweeper, set by the first put with an expiry (`None` inside:
+    /// the thread could not be spawned, and writes alone remove expired
+    /// keys).
+    sweeper: OnceLock<Option<Sweeper>>,
+}
+
+/// The provider's state, shared with its sweeper thread.
+#[derive(Debug, Default)]
+struct Shared {
     stores: DashMap<Box<str>, Store, DefaultHashBuilder>,
     revision: AtomicU64,
     clock: Clock,
     expiries: Mutex<BTreeSet<(u64, Box<str>, SmolStr)>>,
 }
 
+/// The running sweeper thread.
+#[derive(Debug)]
+struct Sweeper {
+    /// Never sent on: dropping it disconnects the thread's receiver, which
+    /// ends the thread.
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
 /// How many expired keys a write removes, at most, after its own work.
 pub const SWEEP_PER_WRITE: usize = 64;
+
+/// How many expired keys the background sweeper takes from the index per
+/// hold of its lock; it sweeps chunk after chunk while they come back full.
+pub const SWEEP_CHUNK: usize = 64;
+
+/// The name of the background sweeper thread.
+const SWEEPER_NAME: &str = "stateplug-memory-sweep";
+
+impl Default for MemoryProvider {
+    fn default() -> Self {
+        Self::with_clock(Clock::default())
+    }
+}
+
+impl Drop for MemoryProvider {
+    /// Disconnects the sweeper and waits for it to end, which it does
+    /// within one chunk.
+    fn drop(&mut self) {
+        if let Some(Some(Sweeper { stop, thread })) = self.sweeper.take() {
+            drop(stop);
+            // The thread never panics; an error here would only repeat it.
+            let _ = thread.join();
+        }
+    }
+}
 
 impl MemoryProvider {
     /// An empty provider on the system clock.
@@ -59,16 +155,81 @@ impl MemoryProvider {
 
     /// An empty provider reading the time from `clock`.
     pub fn with_clock(clock: Clock) -> Self {
+        Self::with_settings(clock, Duration::from_millis(DEFAULT_SWEEP_INTERVAL_MS))
+    }
+
+    fn with_settings(clock: Clock, sweep_interval: Duration) -> Self {
         MemoryProvider {
-            clock,
-            ..Self::default()
+            shared: Arc::new(Shared {
+                clock,
+                ..Shared::default()
+            }),
+            sweep_interval,
+            sweeper: OnceLock::new(),
         }
     }
 
+    /// Starts the sweeper thread unless it runs already (or could not be
+    /// spawned: then writes alone remove expired keys).
+    fn start_sweeper(&self) {
+        self.sweeper.get_or_init(|| {
+            let (stop, stopped) = mpsc::channel();
+            let shared = Arc::downgrade(&self.shared);
+            let interval = self.sweep_interval;
+            std::thread::Builder::new()
+                .name(SWEEPER_NAME.into())
+                .spawn(move || sweep_in_background(&shared, interval, &stopped))
+                .ok()
+                .map(|thread| Sweeper { stop, thread })
+        });
+    }
+}
+
+/// The sweeper thread's loop: every `interval`, removes every key expired
+/// by the clock's "now"; ends as soon as the provider is dropped
+/// (`stopped` disconnects, or `shared` is gone).
+fn sweep_in_background(shared: &Weak<Shared>, interval: Duration, stopped: &mpsc::Receiver<()>) {
+    loop {
+        match stopped.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if !sweep_expired(shared, stopped) {
+            return;
+        }
+    }
+}
+
+/// Removes every key expired by the clock's "now", [`SWEEP_CHUNK`] at a
+/// time, holding `shared` strongly for one chunk at a time; returns whether
+/// the provider is still there (`false`: `shared` is gone or `stopped`
+/// disconnected, checked between chunks, and the sweeper ends).
+fn sweep_expired(shared: &Weak<Shared>, stopped: &mpsc::Receiver<()>) -> bool {
+    // "Now" is read once, at the first chunk, so a sweep ends even while
+    // keys keep expiring.
+    let mut swept_until = None;
+    loop {
+        let Some(state) = shared.upgrade() else {
+            return false;
+        };
+        let now = *swept_until.get_or_insert_with(|| state.clock.now_ms());
+        if state.sweep(now, SWEEP_CHUNK) < SWEEP_CHUNK {
+            return true;
+        }
+        drop(state);
+        match stopped.try_recv() {
+            Err(TryRecvError::Empty) => {}
+            Ok(()) | Err(TryRecvError::Disconnected) => return false,
+        }
+    }
+}
+
+impl Shared {
     /// Removes up to `limit` keys expired by `now`, each only if it still
-    /// carries the expiry it was indexed with. Takes no shard lock while
-    /// holding the index lock.
-    fn sweep(&self, now: u64, limit: usize) {
+    /// carries the expiry it was indexed with; returns how many index
+    /// entries it took (stale ones included), so `limit` means there may
+    /// be more. Takes no shard lock while holding the index lock.
+    fn sweep(&self, now: u64, limit: usize) -> usize {
         let due: Vec<(u64, Box<str>, SmolStr)> = {
             let mut expiries = self.expiries.lock().unwrap_or_else(PoisonError::into_inner);
             let mut due = Vec::new();
@@ -80,6 +241,7 @@ impl MemoryProvider {
             }
             due
         };
+        let taken = due.len();
         for (at, store_id, key) in due {
             let emptied = match self.stores.get_mut(&*store_id) {
                 Some(mut store) => store.expire(&key, at) && store.is_empty(),
@@ -89,6 +251,7 @@ impl MemoryProvider {
                 self.remove_if_empty(&store_id);
             }
         }
+        taken
     }
 
     /// Runs `f` on the store's map with its shard write-locked, creating the
@@ -147,13 +310,18 @@ impl Provider for MemoryProvider {
     }
 
     fn open_with(config_json: &str, context: &OpenContext) -> ProviderResult<Self> {
-        let MemoryConfig {} = parse_config(Self::NAME, config_json)?;
-        Ok(Self::with_clock(context.clock.clone()))
+        let config: MemoryConfig = parse_config(Self::NAME, config_json)?;
+        Ok(Self::with_settings(
+            context.clock.clone(),
+            config.sweep_interval()?,
+        ))
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(store_id, |s| s.get(key, now).map(Slot::entry), None))
+        let now = self.shared.clock.now_ms();
+        Ok(self
+            .shared
+            .with_store(store_id, |s| s.get(key, now).map(Slot::entry), None))
     }
 
     fn read(
@@ -162,8 +330,8 @@ impl Provider for MemoryProvider {
         key: &str,
         visit: &mut dyn FnMut(&[u8]),
     ) -> ProviderResult<bool> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(
+        let now = self.shared.clock.now_ms();
+        Ok(self.shared.with_store(
             store_id,
             |s| s.get(key, now).map(|slot| visit(&slot.value)).is_some(),
             false,
@@ -171,8 +339,8 @@ impl Provider for MemoryProvider {
     }
 
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(
+        let now = self.shared.clock.now_ms();
+        Ok(self.shared.with_store(
             store_id,
             |s| {
                 keys.iter()
@@ -185,19 +353,20 @@ impl Provider for MemoryProvider {
 
     /// Runs under the store's shard lock, so the write is atomic and
     /// isolated; a write that changes nothing consumes no revision. Then
-    /// sweeps expired keys, with no lock held.
+    /// starts the sweeper if the write put an expiry, and sweeps up to
+    /// [`SWEEP_PER_WRITE`] expired keys, with no lock held.
     fn write(
         &self,
         store_id: &str,
         ops: &[WriteOp<'_>],
         changed: ChangeSink<'_>,
     ) -> ProviderResult<u64> {
-        let now = self.clock.now_ms();
+        let now = self.shared.clock.now_ms();
         let mut expiring = Vec::new();
-        let revision = self.write_store(store_id, |store| {
+        let revision = self.shared.write_store(store_id, |store| {
             let mut writer = Writer {
                 store,
-                revisions: &self.revision,
+                revisions: &self.shared.revision,
                 revision: None,
                 now,
                 expiring: &mut expiring,
@@ -205,17 +374,24 @@ impl Provider for MemoryProvider {
             Ok(apply(ops, &mut writer, changed)?)
         });
         if !expiring.is_empty() {
-            let mut expiries = self.expiries.lock().unwrap_or_else(PoisonError::into_inner);
-            for (at, key) in expiring {
-                expiries.insert((at, store_id.into(), key));
+            {
+                let mut expiries = self
+                    .shared
+                    .expiries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for (at, key) in expiring {
+                    expiries.insert((at, store_id.into(), key));
+                }
             }
+            self.start_sweeper();
         }
-        self.sweep(now, SWEEP_PER_WRITE);
+        self.shared.sweep(now, SWEEP_PER_WRITE);
         revision
     }
 
     fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {
-        Ok(self.with_store(
+        Ok(self.shared.with_store(
             store_id,
             |s| keys.iter().map(|k| s.expiry(k)).collect(),
             vec![None; keys.len()],
@@ -223,18 +399,20 @@ impl Provider for MemoryProvider {
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(store_id, |s| s.keys(now), Vec::new()))
+        let now = self.shared.clock.now_ms();
+        Ok(self
+            .shared
+            .with_store(store_id, |s| s.keys(now), Vec::new()))
     }
 
     fn store_exists(&self, store_id: &str) -> ProviderResult<bool> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(store_id, |s| s.len(now) > 0, false))
+        let now = self.shared.clock.now_ms();
+        Ok(self.shared.with_store(store_id, |s| s.len(now) > 0, false))
     }
 
     fn key_count(&self, store_id: &str) -> ProviderResult<u64> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(store_id, |s| s.len(now) as u64, 0))
+        let now = self.shared.clock.now_ms();
+        Ok(self.shared.with_store(store_id, |s| s.len(now) as u64, 0))
     }
 
     fn scan(&self, store_id: &str, scan: ScanRef<'_>) -> ProviderResult<Page> {
@@ -252,13 +430,16 @@ impl Provider for MemoryProvider {
         scan: ScanRef<'_>,
         visit: KeyBytesVisitor<'_>,
     ) -> ProviderResult<Option<String>> {
-        let now = self.clock.now_ms();
-        Ok(self.with_store(store_id, |store| store.scan_visit(&scan, visit, now), None))
+        let now = self.shared.clock.now_ms();
+        Ok(self
+            .shared
+            .with_store(store_id, |store| store.scan_visit(&scan, visit, now), None))
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
-        let now = self.clock.now_ms();
+        let now = self.shared.clock.now_ms();
         let mut ids: Vec<String> = self
+            .shared
             .stores
             .iter()
             .filter(|s| s.value().len(now) > 0)
@@ -347,7 +528,7 @@ mod tests {
             WriteOp::delete("c"),
         ];
         assert_eq!(write(&p, "t", &deletes).unwrap().1, 2);
-        assert!(p.stores.is_empty());
+        assert!(p.shared.stores.is_empty());
         assert_eq!(
             write(&p, "unknown", &[WriteOp::delete("a")]).unwrap(),
             (0, 0)
@@ -355,7 +536,7 @@ mod tests {
         assert_eq!(write(&p, "unknown", &[WriteOp::Clear]).unwrap(), (0, 0));
         assert!(p.get_entry("unknown", "a").unwrap().is_none());
         assert!(
-            p.stores.is_empty(),
+            p.shared.stores.is_empty(),
             "reads and deletes of unknown stores leave nothing"
         );
     }
@@ -369,7 +550,7 @@ mod tests {
         ];
         let err = write(&p, "s", &ops).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::VERSION_CONFLICT);
-        assert!(p.stores.is_empty());
+        assert!(p.shared.stores.is_empty());
     }
 
     #[test]
@@ -383,17 +564,21 @@ mod tests {
         assert_eq!(write(&p, "s", &[WriteOp::put("b", b"1")]).unwrap(), (2, 1));
     }
 
-    /// A provider on a clock the test sets, and the clock's hand.
-    fn on_moved_clock() -> (MemoryProvider, std::sync::Arc<AtomicU64>) {
-        let now = std::sync::Arc::new(AtomicU64::new(1_000));
+    /// A provider on a clock the test sets, sweeping in the background
+    /// every `sweep_interval_ms`, and the clock's hand.
+    fn on_moved_clock(sweep_interval_ms: u64) -> (MemoryProvider, Arc<AtomicU64>) {
+        let now = Arc::new(AtomicU64::new(1_000));
         let hand = now.clone();
-        let p = MemoryProvider::with_clock(Clock::from_fn(move || hand.load(Ordering::SeqCst)));
+        let p = MemoryProvider::with_settings(
+            Clock::from_fn(move || hand.load(Ordering::SeqCst)),
+            Duration::from_millis(sweep_interval_ms),
+        );
         (p, now)
     }
 
     #[test]
     fn expired_keys_read_as_absent_and_the_next_writes_remove_them() {
-        let (p, now) = on_moved_clock();
+        let (p, now) = on_moved_clock(MAX_SWEEP_INTERVAL_MS);
         let ops = [
             WriteOp::put_expiring("a", b"1", 2_000),
             WriteOp::put_expiring("b", b"1", 2_000),
@@ -415,11 +600,11 @@ mod tests {
         let (revision, _) = write(&p, "s", &create).unwrap();
         assert_eq!(p.get_entry("s", "a").unwrap().unwrap().version, revision);
         assert!(
-            p.stores.get("t").is_none(),
+            p.shared.stores.get("t").is_none(),
             "the write swept the other store"
         );
         assert_eq!(
-            p.stores.get("s").map(|s| s.len(u64::MAX)),
+            p.shared.stores.get("s").map(|s| s.len(u64::MAX)),
             Some(2),
             "b is gone, a (rewritten without expiry) and c stay"
         );
@@ -427,7 +612,7 @@ mod tests {
 
     #[test]
     fn a_put_without_ttl_clears_the_expiry() {
-        let (p, now) = on_moved_clock();
+        let (p, now) = on_moved_clock(MAX_SWEEP_INTERVAL_MS);
         write(&p, "s", &[WriteOp::put_expiring("a", b"1", 2_000)]).unwrap();
         write(&p, "s", &[WriteOp::put("a", b"2")]).unwrap();
         now.store(10_000, Ordering::SeqCst);
@@ -440,5 +625,146 @@ mod tests {
         let err = MemoryProvider::open(r#"{"size": 3}"#).unwrap_err();
         assert!(err.message().contains("unknown field `size`"), "{err}");
         assert!(MemoryProvider::open("").is_ok());
+    }
+
+    /// Polls `done` every millisecond until it holds; whether it did
+    /// within `within`.
+    fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while !done() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// `count` keys `{prefix}{i}` each put expiring at `at`, in one write.
+    fn put_expiring_keys(p: &MemoryProvider, store_id: &str, prefix: &str, count: usize, at: u64) {
+        let keys: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+        let ops: Vec<WriteOp<'_>> = keys
+            .iter()
+            .map(|k| WriteOp::put_expiring(k, b"v", at))
+            .collect();
+        write(p, store_id, &ops).unwrap();
+    }
+
+    /// The `(expiry, store_id, key)` entries of the index.
+    fn indexed(p: &MemoryProvider) -> Vec<(u64, String, String)> {
+        let expiries = p.shared.expiries.lock().unwrap();
+        expiries
+            .iter()
+            .map(|(at, s, k)| (*at, s.to_string(), k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_sweeper_removes_expired_keys_with_no_writes() {
+        let (p, now) = on_moved_clock(5);
+        let ops = [
+            WriteOp::put_expiring("a", b"1", 2_000),
+            WriteOp::put_expiring("b", b"1", 3_000),
+            WriteOp::put("c", b"1"),
+        ];
+        write(&p, "s", &ops).unwrap();
+        write(&p, "t", &[WriteOp::put_expiring("x", b"1", 2_000)]).unwrap();
+        put_expiring_keys(&p, "bulk", "k", 3 * SWEEP_CHUNK + 5, 1_500);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            indexed(&p).len(),
+            3 * SWEEP_CHUNK + 8,
+            "nothing expired yet"
+        );
+        assert_eq!(p.shared.stores.len(), 3);
+        now.store(2_500, Ordering::SeqCst);
+        let swept = eventually(Duration::from_secs(5), || {
+            p.shared.stores.len() == 1 && indexed(&p).len() == 1
+        });
+        assert!(
+            swept,
+            "with no writes, the sweeper removes every expired key: stores {:?}, index {:?}",
+            p.list_stores(),
+            indexed(&p).len()
+        );
+        assert_eq!(indexed(&p), [(3_000, "s".into(), "b".into())]);
+        let s = p.shared.stores.get("s").expect("s holds live keys");
+        assert_eq!(s.len(0), 2, "a is gone, b (not expired) and c stay");
+        assert!(s.get("a", 0).is_none());
+        assert_eq!(s.expiry("b"), Some(3_000));
+        assert!(s.get("c", u64::MAX).is_some());
+    }
+
+    #[test]
+    fn one_sweep_removes_every_expired_key_chunk_by_chunk() {
+        let (p, now) = on_moved_clock(MAX_SWEEP_INTERVAL_MS);
+        let count = 3 * SWEEP_CHUNK + 5;
+        put_expiring_keys(&p, "bulk", "k", count, 1_500);
+        put_expiring_keys(&p, "later", "k", 2, 9_000);
+        now.store(2_000, Ordering::SeqCst);
+        let shared = Arc::downgrade(&p.shared);
+        let (stop, stopped) = mpsc::channel();
+        assert!(sweep_expired(&shared, &stopped));
+        assert!(p.shared.stores.get("bulk").is_none(), "all chunks swept");
+        assert_eq!(indexed(&p).len(), 2, "the later keys stay indexed");
+        put_expiring_keys(&p, "bulk", "k", count, 2_500);
+        now.store(3_000, Ordering::SeqCst);
+        drop(stop);
+        assert!(!sweep_expired(&shared, &stopped), "disconnected: it stops");
+        assert_eq!(
+            p.shared.stores.get("bulk").map(|s| s.len(0)),
+            Some(count - SWEEP_CHUNK),
+            "it stopped after one chunk"
+        );
+    }
+
+    #[test]
+    fn dropping_the_provider_ends_its_sweeper_at_once() {
+        let (p, _now) = on_moved_clock(MAX_SWEEP_INTERVAL_MS);
+        write(&p, "s", &[WriteOp::put_expiring("a", b"1", 2_000)]).unwrap();
+        let shared = Arc::downgrade(&p.shared);
+        let sweeper = p.sweeper.get().and_then(Option::as_ref).expect("started");
+        assert_eq!(sweeper.thread.thread().name(), Some(SWEEPER_NAME));
+        std::thread::sleep(Duration::from_millis(20));
+        let (dropped, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            drop(p);
+            let _ = dropped.send(());
+        });
+        done.recv_timeout(Duration::from_secs(5))
+            .expect("the drop joins the sweeper long before its hour-long sleep ends");
+        assert!(
+            shared.upgrade().is_none(),
+            "the sweeper keeps no hold on the state"
+        );
+    }
+
+    #[test]
+    fn no_sweeper_runs_until_a_put_carries_an_expiry() {
+        let p = MemoryProvider::new();
+        write(&p, "s", &[WriteOp::put("a", b"1"), WriteOp::put("b", b"1")]).unwrap();
+        write(&p, "s", &[WriteOp::delete("a")]).unwrap();
+        write(&p, "s", &[WriteOp::Clear]).unwrap();
+        assert!(p.sweeper.get().is_none(), "no TTL seen, no thread");
+        write(&p, "s", &[WriteOp::put_expiring("a", b"1", u64::MAX)]).unwrap();
+        assert!(matches!(p.sweeper.get(), Some(Some(_))), "started");
+    }
+
+    #[test]
+    fn sweep_interval_ms_is_read_and_out_of_range_values_are_refused() {
+        let p = MemoryProvider::open(r#"{"sweep_interval_ms": 5}"#).unwrap();
+        assert_eq!(p.sweep_interval, Duration::from_millis(5));
+        let p = MemoryProvider::open("{}").unwrap();
+        assert_eq!(
+            p.sweep_interval,
+            Duration::from_millis(DEFAULT_SWEEP_INTERVAL_MS)
+        );
+        for ms in [0, MAX_SWEEP_INTERVAL_MS + 1, u64::MAX] {
+            let json = format!(r#"{{"sweep_interval_ms": {ms}}}"#);
+            let err = MemoryProvider::open(&json).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT, "{json}");
+            assert!(err.message().contains("`sweep_interval_ms`"), "{err}");
+            assert!(err.message().contains("set it between 1 and"), "{err}");
+        }
     }
 }
