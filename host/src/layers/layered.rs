@@ -20,12 +20,19 @@ use crate::{
 pub struct Layered<L> {
     inner: Arc<dyn StateStore>,
     layer: L,
+    /// `inner`'s provider name, read once: every call names it.
+    provider: String,
 }
 
 impl<L: Layer> Layered<L> {
     /// `inner` wrapped in `layer`.
     pub fn new(inner: Arc<dyn StateStore>, layer: L) -> Self {
-        Layered { inner, layer }
+        let provider = inner.info().name.clone();
+        Layered {
+            inner,
+            layer,
+            provider,
+        }
     }
 
     /// The layer.
@@ -42,7 +49,7 @@ impl<L: Layer> Layered<L> {
         Call {
             operation,
             store_id,
-            provider: &self.inner.info().name,
+            provider: &self.provider,
             ops: &[],
         }
     }

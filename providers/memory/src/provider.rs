@@ -318,10 +318,10 @@ impl Provider for MemoryProvider {
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
-        let now = self.shared.clock.now_ms();
+        let clock = &self.shared.clock;
         Ok(self
             .shared
-            .with_store(store_id, |s| s.get(key, now).map(Slot::entry), None))
+            .with_store(store_id, |s| s.get_live(key, clock).map(Slot::entry), None))
     }
 
     fn read(
@@ -330,10 +330,10 @@ impl Provider for MemoryProvider {
         key: &str,
         visit: &mut dyn FnMut(&[u8]),
     ) -> ProviderResult<bool> {
-        let now = self.shared.clock.now_ms();
+        let clock = &self.shared.clock;
         Ok(self.shared.with_store(
             store_id,
-            |s| s.get(key, now).map(|slot| visit(&slot.value)).is_some(),
+            |s| s.get_live(key, clock).map(|slot| visit(&slot.value)).is_some(),
             false,
         ))
     }

@@ -15,7 +15,7 @@ use std::{collections::BTreeSet, ops::Bound};
 
 use hashbrown::HashMap;
 use smol_str::SmolStr;
-use stateplug_provider_api::{Entry, KeyBytesVisitor, ScanRef};
+use stateplug_provider_api::{Clock, Entry, KeyBytesVisitor, ScanRef};
 
 fn as_str(bound: &Bound<String>) -> Bound<&str> {
     bound.as_ref().map(String::as_str)
@@ -56,6 +56,15 @@ impl Store {
     /// The slot of `key`, unless it is missing or expired by `now`.
     pub(crate) fn get(&self, key: &str, now: u64) -> Option<&Slot> {
         self.slots.get(key).filter(|s| s.live(now))
+    }
+
+    /// The slot of `key`, unless it is missing or expired by the time
+    /// `clock` reads; the clock is read only for a slot that expires, so a
+    /// point read of a key without a time to live costs no clock read.
+    pub(crate) fn get_live(&self, key: &str, clock: &Clock) -> Option<&Slot> {
+        self.slots
+            .get(key)
+            .filter(|s| s.expires_at_ms.is_none() || s.live(clock.now_ms()))
     }
 
     pub(crate) fn version(&self, key: &str, now: u64) -> Option<u64> {
