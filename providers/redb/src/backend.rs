@@ -46,5 +46,11 @@ pub fn open_with_backends(
     let db = RedbProvider::database_builder(config)
         .create_with_backend(backend)
         .at(&path)?;
-    RedbProvider::on_database_with(db, path, config, Some(Box::new(journal)))
+    RedbProvider::on_database_with(
+        db,
+        path,
+        config,
+        Some(Box::new(journal)),
+        &stateplug_provider_api::OpenContext::READ_WRITE,
+    )
 }

@@ -24,6 +24,14 @@
 //! after its record was synced (the write is durable but not in the open
 //! database), every later write is refused until the provider is reopened,
 //! which replays the journal.
+//!
+//! Every group, after its writes, removes up to [`SWEEP_PER_GROUP`] keys
+//! expired by the group's time, at revisions of their own. The background
+//! sweeper (see [`crate::sweeper`]) runs groups of no writes through
+//! [`Committer::sweep`], as a leader like any other: a group that changes
+//! nothing (nothing expired, or only refused writes) aborts its redb
+//! transaction, so it appends no journal record, commits nothing and
+//! consumes no revision.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -250,6 +258,30 @@ impl Committer {
         }
     }
 
+    /// Runs a group of no writes that only removes up to
+    /// [`SWEEP_PER_GROUP`] expired keys, if no group is running: it leads
+    /// the group itself, so it is serialized with writers, journaled and
+    /// made durable exactly like a write group, and writers that arrive
+    /// meanwhile queue for the next group. Returns how many keys it
+    /// removed, or `None` when a group was already running (every group
+    /// sweeps too, so the sweeper need not wait for it).
+    pub(crate) fn sweep(&self, db: &Database, path: &Path) -> ProviderResult<Option<usize>> {
+        {
+            let mut state = self.lock();
+            if state.leading {
+                return Ok(None);
+            }
+            state.leading = true;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| run_transaction(db, path, &[], self)));
+        self.hand_over();
+        match outcome {
+            Ok(Ok((_, swept))) => Ok(Some(swept)),
+            Ok(Err(err)) => Err(err),
+            Err(payload) => Err(ProviderError::from_panic(&*payload)),
+        }
+    }
+
     /// Ends a leader's turn: the first waiting caller leads the next group.
     fn hand_over(&self) {
         let mut state = self.lock();
@@ -267,18 +299,24 @@ fn run_group(db: &Database, path: &Path, jobs: &[Job<'_>], committer: &Committer
         run_transaction(db, path, jobs, committer)
     }));
     match outcome {
-        Ok(Ok(answers)) => answers,
+        Ok(Ok((answers, _))) => answers,
         Ok(Err(err)) => vec![Err(err); jobs.len()],
         Err(payload) => vec![Err(ProviderError::from_panic(&*payload)); jobs.len()],
     }
 }
 
+/// Runs `jobs` in one transaction, then removes up to [`SWEEP_PER_GROUP`]
+/// expired keys in it, and commits it once if anything changed: one answer
+/// per write, in order, and how many expired keys it removed. A group that
+/// changes nothing (no jobs and nothing expired, or only refused writes)
+/// aborts its transaction: it appends no journal record, makes no commit
+/// and consumes no revision.
 fn run_transaction(
     db: &Database,
     path: &Path,
     jobs: &[Job<'_>],
     committer: &Committer,
-) -> ProviderResult<Vec<Answer>> {
+) -> ProviderResult<(Vec<Answer>, usize)> {
     let mut journal = committer
         .journal
         .as_ref()
@@ -299,7 +337,7 @@ fn run_transaction(
     let mut answers = Vec::with_capacity(jobs.len());
     let mut writes = 0;
     let mut checkpoint = false;
-    let (changed, effects) = {
+    let (changed, effects, swept) = {
         let mut tables = Tables::open(&txn, path, start, effects)?;
         tables.set_now(committer.clock.now_ms());
         for (store_id, ops) in jobs {
@@ -318,7 +356,7 @@ fn run_transaction(
                 Err(WriteFailure::Failed(err)) => return Err(err),
             }
         }
-        tables.sweep_expired(SWEEP_PER_GROUP)?;
+        let swept = tables.sweep_expired(SWEEP_PER_GROUP)?;
         let effects = tables.take_effects();
         if let (Some(j), Some(e)) = (journal.as_mut(), effects.as_ref()) {
             let len = e.bytes().len();
@@ -335,14 +373,14 @@ fn run_transaction(
                 tables.set_journal_seq(j.journal.last_seq())?;
             }
         }
-        (tables.finish()?, effects)
+        (tables.finish()?, effects, swept)
     };
     let Some(revisions) = changed else {
         txn.abort().at(path)?;
         if let (Some(j), Some(e)) = (journal.as_mut(), effects) {
             j.effects = e;
         }
-        return Ok(answers);
+        return Ok((answers, swept));
     };
     match (journal.as_mut(), effects) {
         (Some(j), Some(effects)) if !checkpoint => {
@@ -379,6 +417,6 @@ fn run_transaction(
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = revisions;
     committer.commits.fetch_add(1, Ordering::Relaxed);
-    tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={} checkpoint={checkpoint}", jobs.len());
-    Ok(answers)
+    tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={} swept={swept} checkpoint={checkpoint}", jobs.len());
+    Ok((answers, swept))
 }

@@ -16,6 +16,9 @@ pub const DEFAULT_CHECKPOINT_BYTES: u64 = 16 << 20;
 pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
 /// The smallest journal accepted (`journal_bytes`).
 pub const MIN_JOURNAL_BYTES: u64 = 64 << 10;
+/// Default time between two looks of the background sweeper for expired
+/// keys (`sweep_interval_ms`).
+pub const DEFAULT_SWEEP_INTERVAL_MS: u64 = 1000;
 
 /// The configuration of the redb provider, read from JSON; unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -59,6 +62,10 @@ pub struct RedbConfig {
     /// checkpoint; default 1000.
     #[serde(default)]
     pub checkpoint_interval_ms: Option<u64>,
+    /// How often, in milliseconds, the background sweeper looks for expired
+    /// keys to remove while no writes come; at least 1, default 1000.
+    #[serde(default)]
+    pub sweep_interval_ms: Option<u64>,
 }
 
 impl RedbConfig {
@@ -67,7 +74,21 @@ impl RedbConfig {
         let config: RedbConfig = parse_config("redb", config_json)?;
         config.database_file()?;
         config.journal_limits()?;
+        config.sweep_interval()?;
         Ok(config)
+    }
+
+    /// The time between two looks of the background sweeper, or
+    /// `INVALID_ARGUMENT` naming `sweep_interval_ms` and the fix when it is 0.
+    pub(crate) fn sweep_interval(&self) -> ProviderResult<Duration> {
+        match self.sweep_interval_ms.unwrap_or(DEFAULT_SWEEP_INTERVAL_MS) {
+            0 => Err(ProviderError::invalid_argument(format!(
+                "redb provider configuration: `sweep_interval_ms` is 0; set it to at least 1 \
+                 (milliseconds between looks for expired keys; default \
+                 {DEFAULT_SWEEP_INTERVAL_MS})"
+            ))),
+            ms => Ok(Duration::from_millis(ms)),
+        }
     }
 
     /// The journal's limits, or `INVALID_ARGUMENT` naming the field and
@@ -180,6 +201,21 @@ mod tests {
                 .contains("`checkpoint_bytes` (200000) exceeds"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sweep_interval_defaults_and_zero_is_refused() {
+        let c = RedbConfig::parse(r#"{"path": "x"}"#).unwrap();
+        assert_eq!(
+            c.sweep_interval().unwrap(),
+            Duration::from_millis(DEFAULT_SWEEP_INTERVAL_MS)
+        );
+        let c = RedbConfig::parse(r#"{"path": "x", "sweep_interval_ms": 5}"#).unwrap();
+        assert_eq!(c.sweep_interval().unwrap(), Duration::from_millis(5));
+        let err = RedbConfig::parse(r#"{"path": "x", "sweep_interval_ms": 0}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::INVALID_ARGUMENT);
+        assert!(err.message().contains("`sweep_interval_ms` is 0"), "{err}");
+        assert!(err.message().contains("set it to at least 1"), "{err}");
     }
 
     #[test]

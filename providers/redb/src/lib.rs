@@ -14,6 +14,7 @@ mod provider;
 mod record;
 mod replay;
 mod schema;
+mod sweeper;
 mod writer;
 
 #[cfg(test)]
@@ -25,7 +26,7 @@ mod ttl_tests;
 pub use backend::{open_with_backend, open_with_backends};
 pub use config::{
     RedbConfig, DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_JOURNAL_BYTES,
-    MIN_JOURNAL_BYTES,
+    DEFAULT_SWEEP_INTERVAL_MS, MIN_JOURNAL_BYTES,
 };
 pub use errors::map_error;
 pub use provider::RedbProvider;

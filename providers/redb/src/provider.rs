@@ -1,7 +1,16 @@
 //! [`RedbProvider`]: the [`Provider`] trait over one redb database file.
+//!
+//! Invariants:
+//! - the database, its path and the committer live in one [`Shared`], held
+//!   strongly only by the provider (the background sweeper holds it by
+//!   `Weak`, see [`crate::sweeper`]), so dropping the provider closes the
+//!   file and releases its lock;
+//! - every write, and every sweep, runs through the committer, on the
+//!   clock the provider was opened with.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{
     AccessGuard, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
@@ -23,6 +32,7 @@ use crate::replay::replay;
 use crate::schema::{
     ENTRIES, EXPIRING, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
 };
+use crate::sweeper::Sweeper;
 
 type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
@@ -33,13 +43,26 @@ type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// without it the group is a durable redb commit; concurrent calls share
 /// one transaction and one sync (group commit). Reads run on a redb read snapshot and never write. The file is
 /// locked while the provider is open, so a second open of the same file fails
-/// with `UNAVAILABLE`.
+/// with `UNAVAILABLE`. A read-write provider whose file holds expiring
+/// keys runs a background thread that removes them once expired (every
+/// `sweep_interval_ms`), also while no writes come; it ends when the
+/// provider is dropped.
 pub struct RedbProvider {
-    db: Database,
-    path: PathBuf,
-    committer: Committer,
+    shared: Arc<Shared>,
     /// Versions kept per key (0: history off).
     history_versions: u32,
+    /// The background sweeper of expired keys.
+    sweeper: Sweeper,
+}
+
+/// What the provider shares with its background sweeper.
+pub(crate) struct Shared {
+    /// The open database.
+    pub(crate) db: Database,
+    /// The database file, for messages.
+    pub(crate) path: PathBuf,
+    /// The group committer every write and every sweep goes through.
+    pub(crate) committer: Committer,
 }
 
 impl RedbProvider {
@@ -54,9 +77,7 @@ impl RedbProvider {
     /// The provider reads the time from `context.clock`: a key is expired
     /// from its expiry on.
     pub fn open_config_with(config: &RedbConfig, context: &OpenContext) -> ProviderResult<Self> {
-        let mut provider = Self::open_file(config, context)?;
-        provider.committer.clock = context.clock.clone();
-        Ok(provider)
+        Self::open_file(config, context)
     }
 
     fn open_file(config: &RedbConfig, context: &OpenContext) -> ProviderResult<Self> {
@@ -75,7 +96,7 @@ impl RedbProvider {
                         true => Some(Box::new(JournalFile::open(&journal)?) as Storage),
                         false => None,
                     };
-                    Self::on_database_with(db, path, config, storage)
+                    Self::on_database_with(db, path, config, storage, context)
                 }
             };
         }
@@ -105,7 +126,7 @@ impl RedbProvider {
             true => Some(Box::new(JournalFile::open(&journal)?) as Storage),
             false => None,
         };
-        Self::on_database_with(db, path, config, storage)
+        Self::on_database_with(db, path, config, storage, context)
     }
 
     /// The database builder `config` asks for (its cache size).
@@ -124,19 +145,23 @@ impl RedbProvider {
         path: PathBuf,
         config: &RedbConfig,
     ) -> ProviderResult<Self> {
-        Self::on_database_with(db, path, config, None)
+        Self::on_database_with(db, path, config, None, &OpenContext::READ_WRITE)
     }
 
     /// [`RedbProvider::on_database`] with the journal on `journal`: its
     /// pending records are replayed, and writes use it if `config` asks
-    /// for a journal.
+    /// for a journal. The provider reads the time from `context.clock`;
+    /// unless `context.read_only`, its background sweeper starts at once
+    /// when the file holds an expiring key.
     pub(crate) fn on_database_with(
         db: Database,
         path: PathBuf,
         config: &RedbConfig,
         journal: Option<Storage>,
+        context: &OpenContext,
     ) -> ProviderResult<Self> {
         let limits = config.journal_limits()?;
+        let sweep_interval = config.sweep_interval()?;
         // Create every table once, so that reads never have to.
         let txn = db.begin_write().at(&path)?;
         txn.open_table(ENTRIES).at(&path)?;
@@ -187,19 +212,53 @@ impl RedbProvider {
             }
             None => None,
         };
-        let stored_revision = {
+        let (stored_revision, expiring) = {
             let txn = db.begin_read().at(&path)?;
             let meta = txn.open_table(META).at(&path)?;
             let found = meta.get(REVISION).at(&path)?;
-            found.map(|g| g.value()).unwrap_or(0)
+            let expiring = txn.open_table(EXPIRING).at(&path)?;
+            let first = expiring.first().at(&path)?;
+            (found.map(|g| g.value()).unwrap_or(0), first.is_some())
         };
         tracing::debug!(path = %path.display(), history_versions, journal = journal.is_some(), "opened redb database");
-        Ok(RedbProvider {
-            db,
-            path,
-            committer: Committer::new(stored_revision, journal),
+        let mut committer = Committer::new(stored_revision, journal);
+        committer.clock = context.clock.clone();
+        let provider = RedbProvider {
+            shared: Arc::new(Shared {
+                db,
+                path,
+                committer,
+            }),
             history_versions,
-        })
+            sweeper: Sweeper::new((!context.read_only).then_some(sweep_interval)),
+        };
+        if expiring {
+            provider.sweeper.start(&provider.shared);
+        }
+        Ok(provider)
+    }
+
+    /// Starts the background sweeper if `ops` put a key with an expiry
+    /// (it runs from then on; see [`crate::sweeper`]).
+    fn sweep_after(&self, ops: &[WriteOp<'_>]) {
+        if ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::PutExpiring { .. }))
+        {
+            self.sweeper.start(&self.shared);
+        }
+    }
+
+    /// The background sweeper, for tests that watch its thread.
+    #[cfg(test)]
+    pub(crate) fn sweeper(&self) -> &Sweeper {
+        &self.sweeper
+    }
+
+    /// The database and committer, for tests that run a sweep group.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// Refuses history reads when history is off.
@@ -210,50 +269,50 @@ impl RedbProvider {
         Err(ProviderError::unsupported(format!(
             "redb database file {}: {operation} needs history, which is off; set \
              `history_versions` (e.g. 10) in the provider configuration",
-            self.path.display()
+            self.shared.path.display()
         )))
     }
 
     /// Durable commits made since the file was opened; with concurrent
     /// writers, fewer than the write calls (group commit).
     pub fn commits(&self) -> u64 {
-        self.committer.commits()
+        self.shared.committer.commits()
     }
 
     /// Journal records appended since the file was opened: with the
     /// journal, one per group commit that was not a checkpoint.
     pub fn journal_appends(&self) -> u64 {
-        self.committer.journal_appends()
+        self.shared.committer.journal_appends()
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// The entries table of a fresh read snapshot.
     fn entries(&self) -> ProviderResult<EntriesTable> {
-        let txn = self.db.begin_read().at(&self.path)?;
-        txn.open_table(ENTRIES).at(&self.path)
+        let txn = self.shared.db.begin_read().at(&self.shared.path)?;
+        txn.open_table(ENTRIES).at(&self.shared.path)
     }
 
     /// The database, for tests that look at the tables.
     #[cfg(test)]
     pub(crate) fn database(&self) -> &Database {
-        &self.db
+        &self.shared.db
     }
 
     /// Now, by the clock the provider was opened with.
     fn now(&self) -> u64 {
-        self.committer.clock.now_ms()
+        self.shared.committer.clock.now_ms()
     }
 
     /// The number of keys of `store_id` that have not expired, in a fresh
     /// read snapshot (0 if unknown).
     fn count(&self, store_id: &str) -> ProviderResult<u64> {
-        let txn = self.db.begin_read().at(&self.path)?;
-        let stores = txn.open_table(STORES).at(&self.path)?;
-        let found = stores.get(store_id).at(&self.path)?;
+        let txn = self.shared.db.begin_read().at(&self.shared.path)?;
+        let stores = txn.open_table(STORES).at(&self.shared.path)?;
+        let found = stores.get(store_id).at(&self.shared.path)?;
         let stored = found.map(|g| g.value()).unwrap_or(0);
         let mut expired = 0u64;
         if stored > 0 {
@@ -269,13 +328,13 @@ impl RedbProvider {
         txn: &ReadTransaction,
         visit: &mut dyn FnMut(&str),
     ) -> ProviderResult<()> {
-        let expiring = txn.open_table(EXPIRING).at(&self.path)?;
+        let expiring = txn.open_table(EXPIRING).at(&self.shared.path)?;
         let rows = match self.now().checked_add(1) {
-            Some(after) => expiring.range(..(after, "", "")).at(&self.path)?,
-            None => expiring.iter().at(&self.path)?,
+            Some(after) => expiring.range(..(after, "", "")).at(&self.shared.path)?,
+            None => expiring.iter().at(&self.shared.path)?,
         };
         for row in rows {
-            let (row, _) = row.at(&self.path)?;
+            let (row, _) = row.at(&self.shared.path)?;
             visit(row.value().1);
         }
         Ok(())
@@ -290,7 +349,7 @@ impl RedbProvider {
     ) -> ProviderResult<Option<Entry>> {
         let found = table
             .get(entry_key(store_id, key).as_slice())
-            .at(&self.path)?;
+            .at(&self.shared.path)?;
         let Some(raw) = found else {
             return Ok(None);
         };
@@ -352,7 +411,7 @@ impl Provider for RedbProvider {
         let table = self.entries()?;
         let found = table
             .get(entry_key(store_id, key).as_slice())
-            .at(&self.path)?;
+            .at(&self.shared.path)?;
         let live = match &found {
             Some(raw) => decode_live(raw.value(), self.now())?,
             None => None,
@@ -384,9 +443,12 @@ impl Provider for RedbProvider {
         ops: &[WriteOp<'_>],
         changed: ChangeSink<'_>,
     ) -> ProviderResult<u64> {
-        let mut answers = self
-            .committer
-            .submit_all(&self.db, &self.path, &[(store_id, ops)]);
+        self.sweep_after(ops);
+        let mut answers = self.shared.committer.submit_all(
+            &self.shared.db,
+            &self.shared.path,
+            &[(store_id, ops)],
+        );
         let (revision, log) = answers
             .pop()
             .unwrap_or_else(|| Err(ProviderError::internal("a group commit lost an answer")))?;
@@ -402,7 +464,13 @@ impl Provider for RedbProvider {
         changed: &mut dyn FnMut(usize, KeyChange<'_>),
     ) -> Vec<ProviderResult<u64>> {
         let jobs: Vec<Job<'_>> = units.iter().map(|u| (u.store_id, u.ops)).collect();
-        let answers = self.committer.submit_all(&self.db, &self.path, &jobs);
+        for unit in units {
+            self.sweep_after(unit.ops);
+        }
+        let answers = self
+            .shared
+            .committer
+            .submit_all(&self.shared.db, &self.shared.path, &jobs);
         answers
             .into_iter()
             .enumerate()
@@ -420,7 +488,7 @@ impl Provider for RedbProvider {
         for key in keys {
             let found = table
                 .get(entry_key(store_id, key).as_slice())
-                .at(&self.path)?;
+                .at(&self.shared.path)?;
             out.push(match found {
                 Some(raw) => decode_expiring(raw.value())?.2,
                 None => None,
@@ -434,8 +502,8 @@ impl Provider for RedbProvider {
         let span = Span::store(store_id);
         let now = self.now();
         let mut keys = Vec::new();
-        for row in table.range::<&[u8]>(span.bounds()).at(&self.path)? {
-            let (key, value) = row.at(&self.path)?;
+        for row in table.range::<&[u8]>(span.bounds()).at(&self.shared.path)? {
+            let (key, value) = row.at(&self.shared.path)?;
             if decode_live(value.value(), now)?.is_some() {
                 keys.push(decode_key(key.value())?.to_string());
             }
@@ -485,28 +553,28 @@ impl Provider for RedbProvider {
         };
         let table = self.entries()?;
         let span = Span::within(store_id, &keys);
-        let range = table.range::<&[u8]>(span.bounds()).at(&self.path)?;
+        let range = table.range::<&[u8]>(span.bounds()).at(&self.shared.path)?;
         let limit = scan.limit as usize;
         // Two monomorphic walks rather than one boxed iterator: the row loop
         // is the whole cost of a scan, and a boxed `next` cannot be inlined.
         let now = self.now();
         if scan.descending {
-            visit_rows(range.rev(), limit, now, &self.path, visit)
+            visit_rows(range.rev(), limit, now, &self.shared.path, visit)
         } else {
-            visit_rows(range, limit, now, &self.path, visit)
+            visit_rows(range, limit, now, &self.shared.path, visit)
         }
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
-        let txn = self.db.begin_read().at(&self.path)?;
-        let stores = txn.open_table(STORES).at(&self.path)?;
+        let txn = self.shared.db.begin_read().at(&self.shared.path)?;
+        let stores = txn.open_table(STORES).at(&self.shared.path)?;
         let mut expired: std::collections::HashMap<String, u64> = Default::default();
         self.visit_expired(&txn, &mut |store| {
             *expired.entry(store.to_string()).or_default() += 1;
         })?;
         let mut ids = Vec::new();
-        for row in stores.iter().at(&self.path)? {
-            let (store_id, count) = row.at(&self.path)?;
+        for row in stores.iter().at(&self.shared.path)? {
+            let (store_id, count) = row.at(&self.shared.path)?;
             let store_id = store_id.value();
             if count.value() > expired.get(store_id).copied().unwrap_or(0) {
                 ids.push(store_id.to_string());
@@ -517,7 +585,7 @@ impl Provider for RedbProvider {
 
     fn history(&self, store_id: &str, key: &str, limit: u32) -> ProviderResult<Vec<HistoryEntry>> {
         self.require_history("history")?;
-        history::history(&self.db, &self.path, store_id, key, limit)
+        history::history(&self.shared.db, &self.shared.path, store_id, key, limit)
     }
 
     fn get_version(
@@ -527,17 +595,24 @@ impl Provider for RedbProvider {
         version: u64,
     ) -> ProviderResult<Option<Entry>> {
         self.require_history("get_version")?;
-        history::get_version(&self.db, &self.path, store_id, key, version)
+        history::get_version(&self.shared.db, &self.shared.path, store_id, key, version)
     }
 }
 
-/// Checkpoints the journal when the provider closes, so that the next
-/// open has nothing to replay. A failure is logged: everything
-/// acknowledged is in the journal, and the next open replays it.
+/// Ends the background sweeper, then checkpoints the journal when the
+/// provider closes, so that the next open has nothing to replay. A failure
+/// is logged: everything acknowledged is in the journal, and the next open
+/// replays it. The database is dropped after this, with the provider's
+/// only strong reference to it, which releases the file.
 impl Drop for RedbProvider {
     fn drop(&mut self) {
-        if let Err(err) = self.committer.checkpoint(&self.db, &self.path) {
-            tracing::warn!(path = %self.path.display(), %err, "closing without a checkpoint; the next open replays the journal");
+        self.sweeper.stop();
+        if let Err(err) = self
+            .shared
+            .committer
+            .checkpoint(&self.shared.db, &self.shared.path)
+        {
+            tracing::warn!(path = %self.shared.path.display(), %err, "closing without a checkpoint; the next open replays the journal");
         }
     }
 }

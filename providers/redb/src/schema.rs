@@ -14,7 +14,8 @@
 //!   the file (see [`crate::journal`]).
 //! - `EXPIRING` holds `(expires_at_ms, store_id, key)` of exactly the
 //!   entries that carry an expiry (see [`crate::encoding`]); the store's
-//!   count in `STORES` includes its expired keys until they are removed.
+//!   count in `STORES` includes its expired keys until they are removed
+//!   (by a group commit, or by the background sweeper's group).
 //! - `HISTORY` holds, per `(store_id, key)`, the last `HISTORY_VERSIONS`
 //!   versions written (a deletion as `None`), written in the same transaction
 //!   as the entry; a cleared store has no rows in it.

@@ -18,8 +18,8 @@
 //!   touches; a key expired by the transaction's `now` reads as absent to
 //!   the call (its version, and the prior version a put or delete reports)
 //!   while it still counts in `STORES` until it is physically removed;
-//!   [`Tables::sweep_expired`] removes expired keys, each store's in a unit
-//!   with a revision of its own.
+//!   [`Tables::sweep_expired`] removes at most its `limit` of expired keys,
+//!   earliest first, each store's in a unit with a revision of its own.
 
 use std::{collections::HashMap, path::Path};
 
@@ -153,8 +153,9 @@ impl<'t> Tables<'t> {
 
     /// Removes up to `limit` keys expired by `now`, the earliest first,
     /// each store's as one unit with a revision of its own (journaled and
-    /// kept in history as deletes).
-    pub(crate) fn sweep_expired(&mut self, limit: usize) -> ProviderResult<()> {
+    /// kept in history as deletes). Returns how many it removed: `limit`
+    /// when more may be due.
+    pub(crate) fn sweep_expired(&mut self, limit: usize) -> ProviderResult<usize> {
         let mut due: Vec<(String, String)> = Vec::new();
         for row in self.expiring.iter().at(self.path)? {
             let (row, _) = row.at(self.path)?;
@@ -175,7 +176,7 @@ impl<'t> Tables<'t> {
             writer.finish()?;
             rest = &rest[n..];
         }
-        Ok(())
+        Ok(due.len())
     }
 
     /// The changes recorded so far, handed back for the journal.
