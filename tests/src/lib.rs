@@ -37,6 +37,14 @@ pub fn frozen_memory_0_1() -> ProviderLibrary {
     ProviderLibrary::load(path).unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }
 
+/// The memory provider of interface 0.1.1 (the repository at commit 475355f,
+/// before TTL), built against provider-api 0.1.1 (the frozen copy in
+/// `fixtures/frozen-0.1.1`, built by `build.rs`).
+pub fn frozen_memory_0_1_1() -> ProviderLibrary {
+    let path = env!("STATEPLUG_FROZEN_0_1_1_LIBRARY");
+    ProviderLibrary::load(path).unwrap_or_else(|e| panic!("loading {path}: {e}"))
+}
+
 /// Opens the memory provider from its `.so`.
 pub fn memory_so() -> (Arc<dyn StateStore>, ()) {
     let store = load("stateplug-provider-memory")
