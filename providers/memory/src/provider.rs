@@ -333,7 +333,11 @@ impl Provider for MemoryProvider {
         let clock = &self.shared.clock;
         Ok(self.shared.with_store(
             store_id,
-            |s| s.get_live(key, clock).map(|slot| visit(&slot.value)).is_some(),
+            |s| {
+                s.get_live(key, clock)
+                    .map(|slot| visit(slot.value()))
+                    .is_some()
+            },
             false,
         ))
     }

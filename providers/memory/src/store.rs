@@ -21,25 +21,74 @@ fn as_str(bound: &Bound<String>) -> Bound<&str> {
     bound.as_ref().map(String::as_str)
 }
 
-/// One stored value.
+/// The bit of [`Slot::word`] that says the slot carries an expiry
+/// (versions stay below it: a provider gives one per write).
+const EXPIRES: u64 = 1 << 63;
+
+/// One stored value, in 24 bytes: an expiry, when there is one, is kept in
+/// front of the value bytes, so a slot without one pays nothing for it.
+///
+/// Invariant: `word` is the version, with [`EXPIRES`] set exactly when
+/// `bytes` begins with the expiry (8 bytes, little-endian unix
+/// milliseconds) before the value.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    pub(crate) value: Box<[u8]>,
-    pub(crate) version: u64,
-    /// When the key expires, in unix milliseconds (`None`: never).
-    pub(crate) expires_at_ms: Option<u64>,
+    bytes: Box<[u8]>,
+    word: u64,
 }
 
 impl Slot {
+    fn new(value: &[u8], version: u64, expires_at_ms: Option<u64>) -> Self {
+        match expires_at_ms {
+            None => Slot {
+                bytes: value.into(),
+                word: version & !EXPIRES,
+            },
+            Some(at) => {
+                let mut bytes = Vec::with_capacity(8 + value.len());
+                bytes.extend_from_slice(&at.to_le_bytes());
+                bytes.extend_from_slice(value);
+                Slot {
+                    bytes: bytes.into_boxed_slice(),
+                    word: version | EXPIRES,
+                }
+            }
+        }
+    }
+
+    /// The value bytes.
+    pub(crate) fn value(&self) -> &[u8] {
+        if self.word & EXPIRES == 0 {
+            &self.bytes
+        } else {
+            &self.bytes[8..]
+        }
+    }
+
+    /// The version.
+    pub(crate) fn version(&self) -> u64 {
+        self.word & !EXPIRES
+    }
+
+    /// When the key expires, in unix milliseconds (`None`: never).
+    pub(crate) fn expires_at_ms(&self) -> Option<u64> {
+        if self.word & EXPIRES == 0 {
+            return None;
+        }
+        let mut at = [0; 8];
+        at.copy_from_slice(&self.bytes[..8]);
+        Some(u64::from_le_bytes(at))
+    }
+
     /// Whether the slot has not expired by `now`.
     pub(crate) fn live(&self, now: u64) -> bool {
-        self.expires_at_ms.is_none_or(|at| at > now)
+        self.expires_at_ms().is_none_or(|at| at > now)
     }
 
     pub(crate) fn entry(&self) -> Entry {
         Entry {
-            value: self.value.to_vec(),
-            version: self.version,
+            value: self.value().to_vec(),
+            version: self.version(),
         }
     }
 }
@@ -64,11 +113,11 @@ impl Store {
     pub(crate) fn get_live(&self, key: &str, clock: &Clock) -> Option<&Slot> {
         self.slots
             .get(key)
-            .filter(|s| s.expires_at_ms.is_none() || s.live(clock.now_ms()))
+            .filter(|s| s.word & EXPIRES == 0 || s.live(clock.now_ms()))
     }
 
     pub(crate) fn version(&self, key: &str, now: u64) -> Option<u64> {
-        self.get(key, now).map(|s| s.version)
+        self.get(key, now).map(Slot::version)
     }
 
     /// How many keys have not expired by `now`.
@@ -82,7 +131,7 @@ impl Store {
 
     /// The expiry of `key`, also once passed (`None`: missing or never).
     pub(crate) fn expiry(&self, key: &str) -> Option<u64> {
-        self.slots.get(key).and_then(|s| s.expires_at_ms)
+        self.slots.get(key).and_then(Slot::expires_at_ms)
     }
 
     /// Whether the map holds no key at all, expired or not.
@@ -101,14 +150,10 @@ impl Store {
         expires_at_ms: Option<u64>,
         now: u64,
     ) -> Option<u64> {
-        let slot = Slot {
-            value: value.into(),
-            version,
-            expires_at_ms,
-        };
+        let slot = Slot::new(value, version, expires_at_ms);
         if let Some((key, old)) = self.slots.get_key_value_mut(key) {
-            let prior = old.live(now).then_some(old.version);
-            if let Some(at) = old.expires_at_ms {
+            let prior = old.live(now).then_some(old.version());
+            if let Some(at) = old.expires_at_ms() {
                 self.expiring.remove(&(at, key.clone()));
             }
             if let Some(at) = expires_at_ms {
@@ -130,16 +175,16 @@ impl Store {
     pub(crate) fn remove(&mut self, key: &str, now: u64) -> Option<u64> {
         let (key, slot) = self.slots.remove_entry(key)?;
         self.order.remove(&key);
-        if let Some(at) = slot.expires_at_ms {
+        if let Some(at) = slot.expires_at_ms() {
             self.expiring.remove(&(at, key));
         }
-        slot.live(now).then_some(slot.version)
+        slot.live(now).then_some(slot.version())
     }
 
     /// Removes `key` if it still expires at `at` (a later put may have
     /// moved or cleared its expiry); returns whether it did.
     pub(crate) fn expire(&mut self, key: &str, at: u64) -> bool {
-        let current = self.slots.get(key).and_then(|s| s.expires_at_ms);
+        let current = self.slots.get(key).and_then(Slot::expires_at_ms);
         if current != Some(at) {
             return false;
         }
@@ -154,7 +199,7 @@ impl Store {
         for key in std::mem::take(&mut self.order) {
             if let Some(slot) = self.slots.remove(&key) {
                 if slot.live(now) {
-                    removed(&key, slot.version);
+                    removed(&key, slot.version());
                 }
             }
         }
@@ -190,7 +235,7 @@ impl Store {
         });
         let mut last: Option<&SmolStr> = None;
         for (key, slot) in rows.by_ref().take(scan.limit as usize) {
-            visit(key.as_bytes(), slot.version, &slot.value);
+            visit(key.as_bytes(), slot.version(), slot.value());
             last = Some(key);
         }
         if rows.next().is_some() {
