@@ -115,10 +115,21 @@ impl Reaction for Resetter {
             let page = store.scan(&Scan::prefix("").limit(10)).await?;
             let scanned: Vec<&str> = page.entries.iter().map(|e| e.key.as_str()).collect();
             assert_eq!(scanned, mine);
+            let first = store.scan(&Scan::prefix("").limit(1)).await?;
+            assert_eq!(
+                first.entries.len(),
+                1,
+                "the first page walks past the $ records"
+            );
+            assert_eq!(first.entries[0].key, mine[0]);
             let mut walked = Vec::new();
             let mut scan = Scan::prefix("").limit(1);
             loop {
                 let rows = store.scan_rows(&scan).await?;
+                assert!(
+                    !rows.is_empty() || rows.next().is_none(),
+                    "a page of $ records only is walked past, not handed out empty"
+                );
                 walked.extend(rows.iter().map(|r| r.key.to_string()));
                 match rows.next() {
                     Some(next) => scan = scan.after(next),

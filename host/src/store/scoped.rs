@@ -273,29 +273,45 @@ impl ScopedStore {
     }
 
     /// One page of an ordered walk, the host's `$` records left out (so a
-    /// page may hold fewer rows than the limit, even none, and still have
-    /// a next page).
+    /// page may hold fewer rows than the limit; it is empty only when the
+    /// walk is done).
     pub async fn scan(&self, scan: &Scan) -> StoreResult<Page> {
-        let mut page = self.store.scan(&self.store_id, scan).await?;
-        if !self.host_records {
+        let mut scan = scan.clone();
+        loop {
+            let mut page = self.store.scan(&self.store_id, &scan).await?;
+            if self.host_records {
+                return Ok(page);
+            }
             page.entries.retain(|e| !is_reserved_key(&e.key));
+            match (&page.next, page.entries.is_empty()) {
+                // A page of `$` records only: walk on past it.
+                (Some(next), true) => scan.after = Some(next.clone()),
+                _ => return Ok(page),
+            }
         }
-        Ok(page)
     }
 
     /// The same page with its rows lent out of one buffer (see
-    /// [`StateStore::scan_rows`]): the fast way to walk many keys.
+    /// [`StateStore::scan_rows`]): the fast way to walk many keys. As for
+    /// [`scan`](ScopedStore::scan), the host's `$` records are left out.
     pub async fn scan_rows(&self, scan: &Scan) -> StoreResult<RowPage> {
-        let page = self.store.scan_rows(&self.store_id, scan).await?;
-        if self.host_records || !page.iter().any(|row| is_reserved_key(row.key)) {
-            return Ok(page);
+        let mut scan = scan.clone();
+        loop {
+            let page = self.store.scan_rows(&self.store_id, &scan).await?;
+            if self.host_records || !page.iter().any(|row| is_reserved_key(row.key)) {
+                return Ok(page);
+            }
+            let mut plugin_rows = RowPage::with_capacity(page.len());
+            for row in page.iter().filter(|row| !is_reserved_key(row.key)) {
+                plugin_rows.push(row.key, row.version, row.value);
+            }
+            plugin_rows.set_next(page.next().map(str::to_string));
+            match page.next() {
+                // A page of `$` records only: walk on past it.
+                Some(next) if plugin_rows.is_empty() => scan.after = Some(next.to_string()),
+                _ => return Ok(plugin_rows),
+            }
         }
-        let mut plugin_rows = RowPage::with_capacity(page.len());
-        for row in page.iter().filter(|row| !is_reserved_key(row.key)) {
-            plugin_rows.push(row.key, row.version, row.value);
-        }
-        plugin_rows.set_next(page.next().map(str::to_string));
-        Ok(plugin_rows)
     }
 
     /// The value of `key` parsed from JSON.
