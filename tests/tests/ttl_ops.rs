@@ -5,10 +5,12 @@
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used)]
 
-use std::{io::Cursor, path::Path, sync::Arc, time::Duration};
+use std::{future::Future, io::Cursor, path::Path, sync::Arc, time::Duration};
 
 use stateplug::{
+    layers::{Call, Layer, Layered},
     ops::{self, migrate, restore_file, verify_dump, MigrateOptions, OpsError, RestoreOptions},
+    store::{Operation, StoreResult},
     Clock, OpenOptions, StateStore,
 };
 
@@ -176,4 +178,65 @@ async fn a_migration_keeps_expiries_and_copies_a_changed_one() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("does not declare TTL"), "{err}");
+}
+
+/// Before each `expiries` call: moves the clock past every expiry and waits
+/// until the provider's background sweep has removed the key `expiring`, so
+/// a key the dump's page read is gone by the time its expiry is asked.
+struct SweepBeforeExpiries {
+    inner: Arc<dyn StateStore>,
+    clock: Clock,
+}
+
+impl Layer for SweepBeforeExpiries {
+    async fn around<'a, T, F>(
+        &'a self,
+        call: Call<'a>,
+        mut run: impl FnMut() -> F + Send + 'a,
+    ) -> StoreResult<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = StoreResult<T>> + Send + 'a,
+    {
+        if call.operation == Operation::Expiries {
+            self.clock.advance(2 * HOUR);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while self.inner.expiries(call.store_id, &["expiring"]).await?[0].is_some() {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the sweeper did not remove the key"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        run().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_expires_while_it_is_dumped_is_not_copied_without_its_expiry() {
+    let clock = Clock::system();
+    let inner = open_on(
+        "stateplug-provider-memory",
+        serde_json::json!({ "sweep_interval_ms": 5 }),
+        &clock,
+    );
+    inner
+        .set_with_ttl("s", "expiring", b"1", HOUR)
+        .await
+        .unwrap();
+    inner.set("s", "kept", b"2").await.unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(Layered::new(
+        Arc::clone(&inner),
+        SweepBeforeExpiries {
+            inner: Arc::clone(&inner),
+            clock: clock.clone(),
+        },
+    ));
+    let text = String::from_utf8(dump(&store).await).unwrap();
+    assert!(text.contains(r#""key":"kept""#), "{text}");
+    assert!(
+        !text.contains(r#""key":"expiring""#),
+        "a key swept between the page read and its expiry is left out: {text}"
+    );
 }

@@ -2,7 +2,7 @@
 //! copied without the expiry it had would never expire, so an expiry is
 //! either carried or the copy is refused.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use crate::store::{CapabilityFlags, KeyEntry, Operation, StateStore, WriteOp};
 
@@ -17,7 +17,7 @@ pub(crate) type ExpiringPut = (String, Vec<u8>, Option<u64>);
 impl StoreWalk {
     /// The next page as [`StoreWalk::next_page`] gives it, each entry with
     /// its expiry (read with `expiries`, one call per page, when the store
-    /// declares `TTL`; none otherwise).
+    /// declares `TTL`; none otherwise), less the keys removed meanwhile.
     pub(crate) async fn next_page_expiring(&mut self) -> Result<Option<Vec<Expiring>>, OpsError> {
         let Some(page) = self.next_page().await? else {
             return Ok(None);
@@ -28,7 +28,26 @@ impl StoreWalk {
         }
         let keys: Vec<&str> = page.iter().map(|e| e.key.as_str()).collect();
         let expiries = store.expiries(self.store_id(), &keys).await?;
-        Ok(Some(page.into_iter().zip(expiries).collect()))
+        // `None` also answers a key removed since the page was read, as a
+        // sweep removes one that expires in between: such a key is left
+        // out, never copied as one that does not expire.
+        let unexpiring: Vec<&str> = keys
+            .iter()
+            .zip(&expiries)
+            .filter(|(_, at)| at.is_none())
+            .map(|(key, _)| *key)
+            .collect();
+        let present = if unexpiring.is_empty() {
+            HashMap::new()
+        } else {
+            store.get_many(self.store_id(), &unexpiring).await?
+        };
+        Ok(Some(
+            page.into_iter()
+                .zip(expiries)
+                .filter(|(entry, at)| at.is_some() || present.contains_key(&entry.key))
+                .collect(),
+        ))
     }
 }
 
