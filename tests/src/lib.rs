@@ -11,13 +11,38 @@ pub mod fuzz_replay;
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use stateplug::{
     layers::{Layered, WatchLayer, Watcher},
-    ProviderLibrary, StateStore,
+    Host, HostBuilder, ProviderLibrary, StateStore,
 };
+use stateplug_plugins_example::{Generator, WordCount};
 use tempfile::TempDir;
+
+/// The pipeline the fencing tests move between hosts: a host named `name`
+/// on `store` running `numbers` (a generator with id `numbers`) and the
+/// word-count reaction `counts` over it in batches of `batch` (requiring
+/// durable state exactly when `store` is durable), checkpointing every
+/// 20 ms.
+pub fn counting_host(
+    store: &Arc<dyn StateStore>,
+    name: &str,
+    numbers: Generator,
+    batch: usize,
+) -> HostBuilder {
+    Host::builder()
+        .provider_store(Arc::clone(store))
+        .host_name(name)
+        .checkpoint_interval(Duration::from_millis(20))
+        .source(numbers)
+        .reaction(
+            WordCount::new("counts", &["numbers"])
+                .batch(batch)
+                .durable(store.is_durable()),
+        )
+}
 
 /// The path of the built library of crate `crate_name`.
 pub fn library_path(crate_name: &str) -> PathBuf {

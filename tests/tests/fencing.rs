@@ -14,7 +14,7 @@ use stateplug::{
     store::Operation,
     ErrorKind, Host, HostError, RunningHost, Scan, StateStore,
 };
-use stateplug_plugins_example::{count_words, line_for, Generator, WordCount, COUNT_PREFIX};
+use stateplug_plugins_example::{count_words, line_for, Generator, COUNT_PREFIX};
 
 async fn counts(store: &Arc<dyn StateStore>, reaction: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -53,21 +53,11 @@ fn committed(running: &RunningHost, id: &str) -> u64 {
 /// A host named `name` running the generator `numbers` (`count` lines at
 /// `rate` per second) and the word-count reaction `counts` on `store`.
 fn host(store: &Arc<dyn StateStore>, name: &str, count: u64, rate: u64) -> Host {
-    Host::builder()
-        .provider_store(Arc::clone(store))
-        .host_name(name)
-        .checkpoint_interval(Duration::from_millis(20))
-        .source(
-            Generator::new("numbers")
-                .count(count)
-                .rate(rate)
-                .durable(false),
-        )
-        .reaction(
-            WordCount::new("counts", &["numbers"])
-                .batch(20)
-                .durable(false),
-        )
+    let numbers = Generator::new("numbers")
+        .count(count)
+        .rate(rate)
+        .durable(false);
+    stateplug_tests::counting_host(store, name, numbers, 20)
         .build()
         .unwrap()
 }

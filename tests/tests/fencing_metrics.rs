@@ -11,19 +11,11 @@ use stateplug::{
     runtime::metrics::{PLUGIN_FENCED, PLUGIN_TAKEOVERS},
     Host, StateStore,
 };
-use stateplug_plugins_example::{Generator, WordCount};
+use stateplug_plugins_example::Generator;
 
 fn host(store: &Arc<dyn StateStore>, name: &str) -> Host {
-    Host::builder()
-        .provider_store(Arc::clone(store))
-        .host_name(name)
-        .checkpoint_interval(Duration::from_millis(20))
-        .source(Generator::new("numbers").rate(2000).durable(false))
-        .reaction(
-            WordCount::new("counts", &["numbers"])
-                .batch(20)
-                .durable(false),
-        )
+    let numbers = Generator::new("numbers").rate(2000).durable(false);
+    stateplug_tests::counting_host(store, name, numbers, 20)
         .build()
         .unwrap()
 }

@@ -22,7 +22,7 @@ use std::{
 
 use postgres_support::{random, url, TestSchema};
 use stateplug::{Host, HostError, Scan, StateStore};
-use stateplug_plugins_example::{count_words, line_for, Generator, WordCount, COUNT_PREFIX};
+use stateplug_plugins_example::{count_words, line_for, Generator, COUNT_PREFIX};
 
 const HOSTS: [&str; 3] = ["host-a", "host-b", "host-c"];
 /// Lines the generator emits per takeover, at `RATE` per second.
@@ -48,13 +48,9 @@ async fn counts(store: &Arc<dyn StateStore>) -> BTreeMap<String, u64> {
 }
 
 fn host(store: &Arc<dyn StateStore>, name: &str, lines: u64) -> Host {
-    Host::builder()
-        .provider_store(Arc::clone(store))
-        .host_name(name)
-        .checkpoint_interval(Duration::from_millis(20))
+    let numbers = Generator::new("numbers").count(lines).rate(RATE);
+    stateplug_tests::counting_host(store, name, numbers, 25)
         .stop_timeout(Duration::from_secs(20))
-        .source(Generator::new("numbers").count(lines).rate(RATE))
-        .reaction(WordCount::new("counts", &["numbers"]).batch(25))
         .build()
         .unwrap()
 }
