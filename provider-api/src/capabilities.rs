@@ -43,6 +43,16 @@ impl CapabilityFlags {
     /// one clears the key's expiry. The provider reads the time from the
     /// [`Clock`](crate::Clock) of its [`OpenContext`](crate::OpenContext).
     pub const TTL: CapabilityFlags = CapabilityFlags(1 << 12);
+    /// `change_head` and `wait_changes` report the provider's removals of
+    /// expired keys (kind [`ChangeKind::Expired`](crate::ChangeKind::Expired)),
+    /// and nothing else: for a provider without a full
+    /// [`CHANGE_FEED`](CapabilityFlags::CHANGE_FEED), whose other changes
+    /// the host learns from the writes' answers. Each removal has a
+    /// revision of its own, from the sequence that numbers writes, and is
+    /// in the feed before any later write to its key returns. A reader
+    /// that falls behind what the provider retains is refused with
+    /// `INVALID_ARGUMENT`. [`ExpiryLog`](crate::ExpiryLog) implements it.
+    pub const EXPIRY_FEED: CapabilityFlags = CapabilityFlags(1 << 13);
 }
 
 /// # Scheduling hints
@@ -78,7 +88,7 @@ impl CapabilityFlags {
 
 impl CapabilityFlags {
     /// Every flag defined by this interface version.
-    pub const ALL: CapabilityFlags = CapabilityFlags(0b1_1111_1111_1111);
+    pub const ALL: CapabilityFlags = CapabilityFlags(0b11_1111_1111_1111);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: CapabilityFlags) -> bool {
@@ -112,7 +122,7 @@ impl CapabilityFlags {
 }
 
 /// Each flag with its display name, in declaration order.
-const NAMED_FLAGS: [(CapabilityFlags, &str); 13] = [
+const NAMED_FLAGS: [(CapabilityFlags, &str); 14] = [
     (CapabilityFlags::DURABLE, "durable"),
     (CapabilityFlags::ATOMIC_BATCHES, "atomic batches"),
     (
@@ -127,6 +137,7 @@ const NAMED_FLAGS: [(CapabilityFlags, &str); 13] = [
     (CapabilityFlags::HISTORY, "history"),
     (CapabilityFlags::CHANGE_FEED, "change feed"),
     (CapabilityFlags::TTL, "time to live"),
+    (CapabilityFlags::EXPIRY_FEED, "expiry feed"),
     (CapabilityFlags::LOCAL_IO, "local I/O only"),
     (CapabilityFlags::GROUP_WRITES, "group writes"),
 ];

@@ -26,6 +26,7 @@ mod clock;
 mod config;
 mod entry;
 mod error;
+mod expiry_log;
 #[doc(hidden)]
 pub mod export;
 #[doc(hidden)]
@@ -45,6 +46,7 @@ pub use clock::{system_now_ms, Clock};
 pub use config::parse_config;
 pub use entry::{Entry, Expected, HistoryEntry};
 pub use error::{ErrorKind, ProviderError, ProviderResult};
+pub use expiry_log::ExpiryLog;
 #[doc(hidden)]
 pub use legacy::{KeyWrite, TxnOpRef};
 pub use limits::{

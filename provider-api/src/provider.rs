@@ -278,7 +278,8 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The change feed's current position: changes committed after this
     /// call have greater positions.
-    /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED).
+    /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED)
+    ///   or [`CapabilityFlags::EXPIRY_FEED`](crate::CapabilityFlags::EXPIRY_FEED).
     fn change_head(&self) -> ProviderResult<u64> {
         Err(unsupported(Self::NAME, "change_head"))
     }
@@ -289,7 +290,8 @@ pub trait Provider: Send + Sync + 'static {
     /// - Every change of one write is returned in one page or in
     ///   consecutive pages, in order; a deletion at the revision of the
     ///   write that removed the key.
-    /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED).
+    /// - Needs [`CapabilityFlags::CHANGE_FEED`](crate::CapabilityFlags::CHANGE_FEED)
+    ///   or [`CapabilityFlags::EXPIRY_FEED`](crate::CapabilityFlags::EXPIRY_FEED).
     fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> ProviderResult<ChangePage> {
         let _ = (after, limit, timeout_ms);
         Err(unsupported(Self::NAME, "wait_changes"))

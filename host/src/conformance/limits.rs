@@ -226,7 +226,7 @@ pub async fn undeclared_capabilities_are_unsupported(store: Arc<dyn StateStore>)
         );
         fails_with(store.expiries(&s, &["k"]).await, no, "expiries");
     }
-    if !caps.has(CapabilityFlags::CHANGE_FEED) {
+    if !caps.has(CapabilityFlags::CHANGE_FEED) && !caps.has(CapabilityFlags::EXPIRY_FEED) {
         fails_with(store.change_head().await, no, "change_head");
         let wait = store
             .wait_changes(0, 10, std::time::Duration::from_millis(1))

@@ -260,6 +260,7 @@ macro_rules! conformance_tests {
             zero_ttl_is_refused: TTL,
             expiries_answer_when_each_key_expires: TTL,
             expiry_is_reported_by_the_change_feed: TTL | CHANGE_FEED,
+            expiry_feed_reports_each_removal_and_nothing_else: TTL | EXPIRY_FEED,
         );
     };
     (@cases ; $($name:ident : $($need:ident)|+),* $(,)?) => {

@@ -201,3 +201,40 @@ pub async fn expiry_is_reported_by_the_change_feed(store: Arc<dyn StateStore>) {
     );
     assert!(!ok(store.store_exists(&s).await, "store_exists"));
 }
+
+/// A provider's expiry feed reports each removal of an expired key as
+/// `Expired`, at a revision of its own between the put's and that of any
+/// later write, and reports no write.
+pub async fn expiry_feed_reports_each_removal_and_nothing_else(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-expiry-feed");
+    let head = ok(store.change_head().await, "change_head");
+    let put = ok(store.set_with_ttl(&s, "k", b"1", TTL).await, "set_with_ttl");
+    ok(store.set(&s, "kept", b"1").await, "set");
+    pass_the_expiry(&store);
+    let changes = collect(&store, &s, head, 1).await;
+    let got: Vec<(&str, ChangeKind)> = changes.iter().map(|c| (c.key.as_str(), c.kind)).collect();
+    assert_eq!(
+        got,
+        [("k", ChangeKind::Expired)],
+        "the feed reports the removal and no write"
+    );
+    let removed = changes[0].version;
+    assert!(
+        removed > put,
+        "the removal has a revision of its own ({removed} after {put})"
+    );
+    let later = ok(store.set(&s, "k", b"2").await, "set");
+    assert!(
+        later > removed,
+        "a later write has a later revision ({later} after {removed})"
+    );
+    let after = ok(
+        store
+            .wait_changes(head, 100, Duration::from_millis(50))
+            .await,
+        "wait_changes",
+    );
+    let of_s: Vec<_> = after.changes.iter().filter(|c| c.store_id == s).collect();
+    assert_eq!(of_s.len(), 1, "only the removal: {of_s:?}");
+    ok(store.clear_store(&s).await, "clear_store");
+}

@@ -423,21 +423,29 @@ impl StateStore for ProviderStore {
         timeout: std::time::Duration,
     ) -> StoreResult<ChangePage> {
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        let ffi = Arc::clone(&self.ffi);
-        // Waiting blocks by design: always off the async workers.
-        let page = tokio::task::spawn_blocking(move || ffi.wait_changes(after, limit, timeout_ms))
-            .await
-            .map_err(|join| {
-                StoreError::host(
-                    Operation::WaitChanges,
-                    &self.info.name,
-                    "",
-                    ErrorKind::UNAVAILABLE,
-                    format!("the blocking call did not complete: {join}"),
-                )
-            })?
-            .into_result()
-            .map_err(|e| self.err(Operation::WaitChanges, "", e))?;
+        let page = if timeout_ms == 0 {
+            // Nothing to wait for: a read like any other.
+            self.call(Operation::WaitChanges, "", move |p| {
+                p.wait_changes(after, limit, 0)
+            })
+            .await?
+        } else {
+            let ffi = Arc::clone(&self.ffi);
+            // Waiting blocks by design: always off the async workers.
+            tokio::task::spawn_blocking(move || ffi.wait_changes(after, limit, timeout_ms))
+                .await
+                .map_err(|join| {
+                    StoreError::host(
+                        Operation::WaitChanges,
+                        &self.info.name,
+                        "",
+                        ErrorKind::UNAVAILABLE,
+                        format!("the blocking call did not complete: {join}"),
+                    )
+                })?
+                .into_result()
+                .map_err(|e| self.err(Operation::WaitChanges, "", e))?
+        };
         let mut changes = Vec::with_capacity(page.changes.len());
         for c in page.changes {
             let Some(kind) = ChangeKind::from_wire(c.kind) else {

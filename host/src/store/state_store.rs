@@ -129,11 +129,13 @@ pub trait StateStore: Send + Sync + 'static {
         version: u64,
     ) -> StoreResult<Option<Entry>>;
 
-    /// The change feed's current position (needs `CHANGE_FEED`).
+    /// The change feed's current position (needs `CHANGE_FEED` or
+    /// `EXPIRY_FEED`).
     async fn change_head(&self) -> StoreResult<u64>;
 
     /// Changes committed after `after`, waiting up to `timeout` for the
-    /// first (needs `CHANGE_FEED`). Runs on the blocking pool.
+    /// first (needs `CHANGE_FEED` or `EXPIRY_FEED`). A wait runs on the
+    /// blocking pool; a zero `timeout` runs like any read.
     async fn wait_changes(
         &self,
         after: u64,

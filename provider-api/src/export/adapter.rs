@@ -94,6 +94,14 @@ impl<P: Provider> Exported<P> {
         )))
     }
 
+    /// A feed call needs a change feed or an expiry feed.
+    fn require_feed(&self, operation: &str) -> ProviderResult<()> {
+        if self.caps.has(CapabilityFlags::EXPIRY_FEED) {
+            return Ok(());
+        }
+        self.require(CapabilityFlags::CHANGE_FEED, operation)
+    }
+
     fn check(&self, store_id: &str, key: &str) -> ProviderResult<()> {
         self.caps.limits.check_store_id(store_id)?;
         self.caps.limits.check_key(key)
@@ -459,14 +467,14 @@ impl<P: Provider> FfiProvider for Exported<P> {
 
     fn change_head(&self) -> FfiResult<u64> {
         guard(|| {
-            self.require(CapabilityFlags::CHANGE_FEED, "change_head")?;
+            self.require_feed("change_head")?;
             self.inner.change_head()
         })
     }
 
     fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> FfiResult<FfiChangePage> {
         guard(|| {
-            self.require(CapabilityFlags::CHANGE_FEED, "wait_changes")?;
+            self.require_feed("wait_changes")?;
             self.caps.limits.check_scan_limit(limit)?;
             let page = self.inner.wait_changes(after, limit, timeout_ms)?;
             Ok(FfiChangePage {

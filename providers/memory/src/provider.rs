@@ -29,6 +29,10 @@
 //!   sweeper's `Sender`, which wakes its `recv_timeout` at once and ends it
 //!   between two chunks, and then joins it: once the drop returns, no code
 //!   of this crate runs on that thread (the library may be unloaded).
+//! - Every removal of an expired key takes the next revision and is
+//!   recorded in `expired` (the expiry feed) while the key's shard lock is
+//!   still held, so it is in the feed before any later write to that key
+//!   returns.
 
 use std::{
     collections::BTreeSet,
@@ -46,8 +50,9 @@ use hashbrown::DefaultHashBuilder;
 use serde::Deserialize;
 use smol_str::SmolStr;
 use stateplug_provider_api::{
-    apply, parse_config, Capabilities, CapabilityFlags, ChangeSink, Clock, Entry, KeyBytesVisitor,
-    OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, StoreWriter, WriteOp,
+    apply, parse_config, Capabilities, CapabilityFlags, ChangePage, ChangeSink, Clock, Entry,
+    ExpiryLog, KeyBytesVisitor, OpenContext, Page, Provider, ProviderError, ProviderResult,
+    ScanRef, StoreWriter, WriteOp,
 };
 
 use crate::store::{Slot, Store};
@@ -108,6 +113,8 @@ struct Shared {
     revision: AtomicU64,
     clock: Clock,
     expiries: Mutex<BTreeSet<(u64, Box<str>, SmolStr)>>,
+    /// The expiry feed: every removal of an expired key.
+    expired: ExpiryLog,
 }
 
 /// The running sweeper thread.
@@ -244,7 +251,14 @@ impl Shared {
         let taken = due.len();
         for (at, store_id, key) in due {
             let emptied = match self.stores.get_mut(&*store_id) {
-                Some(mut store) => store.expire(&key, at) && store.is_empty(),
+                Some(mut store) => {
+                    let removed = store.expire(&key, at);
+                    if removed {
+                        let revision = self.revision.fetch_add(1, Ordering::Relaxed) + 1;
+                        self.expired.record(&store_id, &key, revision);
+                    }
+                    removed && store.is_empty()
+                }
                 None => false,
             };
             if emptied {
@@ -292,8 +306,9 @@ impl Shared {
 
 impl Provider for MemoryProvider {
     const NAME: &'static str = "memory";
-    /// Everything but durability, history and a change feed; every call is
-    /// a few hash-map or tree operations, so all run inline.
+    /// Everything but durability, history and a change feed (its feed
+    /// reports only the removals of expired keys); every call is a few
+    /// hash-map or tree operations, so all run inline.
     const CAPABILITIES: Capabilities = Capabilities::new(
         CapabilityFlags::ATOMIC_BATCHES
             .union(CapabilityFlags::COMPARE_AND_SET)
@@ -302,7 +317,8 @@ impl Provider for MemoryProvider {
             .union(CapabilityFlags::LIST_STORES)
             .union(CapabilityFlags::INLINE_READS)
             .union(CapabilityFlags::INLINE_WRITES)
-            .union(CapabilityFlags::TTL),
+            .union(CapabilityFlags::TTL)
+            .union(CapabilityFlags::EXPIRY_FEED),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
@@ -392,6 +408,15 @@ impl Provider for MemoryProvider {
         }
         self.shared.sweep(now, SWEEP_PER_WRITE);
         revision
+    }
+
+    fn change_head(&self) -> ProviderResult<u64> {
+        Ok(self.shared.expired.head())
+    }
+
+    /// Removals of expired keys only; waits on the calling thread.
+    fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> ProviderResult<ChangePage> {
+        self.shared.expired.wait(after, limit, timeout_ms)
     }
 
     fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {

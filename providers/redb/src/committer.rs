@@ -31,7 +31,9 @@
 //! [`Committer::sweep`], as a leader like any other: a group that changes
 //! nothing (nothing expired, or only refused writes) aborts its redb
 //! transaction, so it appends no journal record, commits nothing and
-//! consumes no revision.
+//! consumes no revision. The keys a group removed are recorded in the
+//! committer's expiry feed once the group is committed and before any of
+//! its writers returns.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -43,7 +45,9 @@ use std::{
 };
 
 use redb::{Database, Durability};
-use stateplug_provider_api::{apply, Clock, ProviderError, ProviderResult, WriteFailure, WriteOp};
+use stateplug_provider_api::{
+    apply, Clock, ExpiryLog, ProviderError, ProviderResult, WriteFailure, WriteOp,
+};
 
 use crate::errors::AtPath;
 use crate::journal::Journal;
@@ -124,6 +128,8 @@ pub(crate) struct Committer {
     /// The time each group runs at: it hides keys expired by then from
     /// the group's writes, and removes up to [`SWEEP_PER_GROUP`] of them.
     pub(crate) clock: Clock,
+    /// The expiry feed: every key a committed group removed.
+    pub(crate) expired: ExpiryLog,
 }
 
 /// How many expired keys a group commit removes, at most.
@@ -155,6 +161,7 @@ impl Committer {
                 })
             }),
             clock: Clock::SYSTEM,
+            expired: ExpiryLog::default(),
         }
     }
 
@@ -380,7 +387,7 @@ fn run_transaction(
         if let (Some(j), Some(e)) = (journal.as_mut(), effects) {
             j.effects = e;
         }
-        return Ok((answers, swept));
+        return Ok((answers, swept.len()));
     };
     match (journal.as_mut(), effects) {
         (Some(j), Some(effects)) if !checkpoint => {
@@ -417,6 +424,9 @@ fn run_transaction(
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = revisions;
     committer.commits.fetch_add(1, Ordering::Relaxed);
-    tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={} swept={swept} checkpoint={checkpoint}", jobs.len());
-    Ok((answers, swept))
+    for (store_id, key, revision) in &swept {
+        committer.expired.record(store_id, key, *revision);
+    }
+    tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={} swept={} checkpoint={checkpoint}", jobs.len(), swept.len());
+    Ok((answers, swept.len()))
 }

@@ -16,8 +16,9 @@ use redb::{
     AccessGuard, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
 };
 use stateplug_provider_api::{
-    Capabilities, CapabilityFlags, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor, KeyChange,
-    OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp, WriteUnit,
+    Capabilities, CapabilityFlags, ChangePage, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor,
+    KeyChange, OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
+    WriteUnit,
 };
 
 use crate::committer::{Committer, Job};
@@ -365,7 +366,8 @@ impl RedbProvider {
 impl Provider for RedbProvider {
     const NAME: &'static str = "redb";
     /// Durable, with every operation but history (see `capabilities`) and
-    /// a change feed. Reads are MVCC snapshots that never wait for a writer
+    /// a change feed (its feed reports only the removals of expired keys,
+    /// and only in this process: it starts empty at each open). Reads are MVCC snapshots that never wait for a writer
     /// (a few µs), so they run inline; a durable commit waits for an fsync,
     /// so writes do not, but they wait only on the local disk (`LOCAL_IO`).
     const CAPABILITIES: Capabilities = Capabilities::new(
@@ -378,7 +380,8 @@ impl Provider for RedbProvider {
             .union(CapabilityFlags::INLINE_READS)
             .union(CapabilityFlags::LOCAL_IO)
             .union(CapabilityFlags::GROUP_WRITES)
-            .union(CapabilityFlags::TTL),
+            .union(CapabilityFlags::TTL)
+            .union(CapabilityFlags::EXPIRY_FEED),
     );
 
     fn open(config_json: &str) -> ProviderResult<Self> {
@@ -480,6 +483,16 @@ impl Provider for RedbProvider {
                 Ok(revision)
             })
             .collect()
+    }
+
+    /// Removals of expired keys only, recorded by the committer.
+    fn change_head(&self) -> ProviderResult<u64> {
+        Ok(self.shared.committer.expired.head())
+    }
+
+    /// Removals of expired keys only; waits on the calling thread.
+    fn wait_changes(&self, after: u64, limit: u32, timeout_ms: u32) -> ProviderResult<ChangePage> {
+        self.shared.committer.expired.wait(after, limit, timeout_ms)
     }
 
     fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {

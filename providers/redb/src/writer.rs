@@ -153,9 +153,9 @@ impl<'t> Tables<'t> {
 
     /// Removes up to `limit` keys expired by `now`, the earliest first,
     /// each store's as one unit with a revision of its own (journaled and
-    /// kept in history as deletes). Returns how many it removed: `limit`
-    /// when more may be due.
-    pub(crate) fn sweep_expired(&mut self, limit: usize) -> ProviderResult<usize> {
+    /// kept in history as deletes). Returns each removed key as
+    /// `(store_id, key, revision)`: `limit` of them when more may be due.
+    pub(crate) fn sweep_expired(&mut self, limit: usize) -> ProviderResult<Vec<Expired>> {
         let mut due: Vec<(String, String)> = Vec::new();
         for row in self.expiring.iter().at(self.path)? {
             let (row, _) = row.at(self.path)?;
@@ -166,6 +166,7 @@ impl<'t> Tables<'t> {
             due.push((store_id.to_string(), key.to_string()));
         }
         due.sort_unstable();
+        let mut removed = Vec::with_capacity(due.len());
         let mut rest = due.as_slice();
         while let Some((store_id, _)) = rest.first() {
             let n = rest.iter().take_while(|(s, _)| s == store_id).count();
@@ -173,10 +174,16 @@ impl<'t> Tables<'t> {
             for (_, key) in &rest[..n] {
                 stateplug_provider_api::StoreWriter::delete(&mut writer, key)?;
             }
-            writer.finish()?;
+            if let Some(revision) = writer.finish()? {
+                removed.extend(
+                    rest[..n]
+                        .iter()
+                        .map(|(store_id, key)| (store_id.clone(), key.clone(), revision)),
+                );
+            }
             rest = &rest[n..];
         }
-        Ok(due.len())
+        Ok(removed)
     }
 
     /// The changes recorded so far, handed back for the journal.
@@ -283,6 +290,9 @@ impl<'t> Tables<'t> {
         }))
     }
 }
+
+/// A key the sweep removed: its store_id, the key, and the removal's revision.
+pub(crate) type Expired = (String, String, u64);
 
 /// The write side of one call on one store.
 pub(crate) struct StoreWriter<'w, 't> {

@@ -1,5 +1,7 @@
 //! Following a provider's change feed: the task that reads it while
-//! watchers exist and publishes each write's changes to them.
+//! watchers exist and publishes each write's changes to them, and, for a
+//! provider whose feed reports only its removals of expired keys, the
+//! drain each write runs before its own changes are published.
 
 use std::{
     sync::{
@@ -9,15 +11,22 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{broadcast, watch, Mutex, Notify};
 
-use super::event::{Batch, Published};
+use super::{
+    event::{Batch, Published},
+    sequence::Sequencer,
+};
 use crate::store::{ChangeRecord, StateStore, StoreError};
 
 /// Most changes one read of a provider's change feed returns.
 const FEED_PAGE: u32 = 1000;
 /// How long one read of a provider's change feed waits for a change.
 const FEED_WAIT: Duration = Duration::from_secs(1);
+/// The same for a feed of expiries: shorter, since the waiting read holds
+/// the provider open (a redb file stays locked until it returns) and the
+/// local provider answers it cheaply.
+const EXPIRY_FEED_WAIT: Duration = Duration::from_millis(200);
 /// First and longest pause after a failed read of the change feed.
 const FEED_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
 /// Longest a write waits for the layer to start following the change feed.
@@ -25,8 +34,19 @@ const FEED_READY_WAIT: Duration = Duration::from_secs(10);
 
 /// Follows a provider's change feed for a [`WatchLayer`](super::WatchLayer): the state shared
 /// by the layer, its watchers and the background task.
+///
+/// Invariant: `cursor` is the feed position up to which every change has
+/// been handed on (published, or given to the sequencer); only its
+/// holder reads the feed from it and moves it, so no change is handed on
+/// twice or skipped.
 pub(super) struct Feed {
     store: Weak<dyn StateStore>,
+    /// `Some` when the feed reports only expiries (`EXPIRY_FEED`): they go
+    /// through the layer's sequencer, ordered with the writes by revision
+    /// (held weakly: its publisher holds the layer's sender).
+    expiries: Option<Weak<Sequencer>>,
+    /// Where reading resumes (`None`: no position taken).
+    cursor: Mutex<Option<u64>>,
     /// The layer's sender: the channel closes when the layer drops it.
     sender: Weak<broadcast::Sender<Batch>>,
     watchers: Arc<AtomicUsize>,
@@ -43,14 +63,18 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    /// The feed state of a layer over `store`, publishing through `sender`.
+    /// The feed state of a layer over `store`, publishing through `sender`,
+    /// or for a feed of expiries only, through `expiries`.
     pub(super) fn new(
         store: &Arc<dyn StateStore>,
         sender: &Arc<broadcast::Sender<Batch>>,
         watchers: &Arc<AtomicUsize>,
+        expiries: Option<&Arc<Sequencer>>,
     ) -> Arc<Self> {
         Arc::new(Feed {
             store: Arc::downgrade(store),
+            expiries: expiries.map(Arc::downgrade),
+            cursor: Mutex::new(None),
             sender: Arc::downgrade(sender),
             watchers: Arc::clone(watchers),
             started: AtomicBool::new(false),
@@ -59,6 +83,11 @@ impl Feed {
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
         })
+    }
+
+    /// Whether the feed reports only expiries (`EXPIRY_FEED`).
+    pub(super) fn expiries_only(&self) -> bool {
+        self.expiries.is_some()
     }
 
     /// Ends the task: the layer is gone.
@@ -106,6 +135,55 @@ impl Feed {
         }
     }
 
+    /// Hands on one write's changes (one store_id and version): to the
+    /// sequencer for a feed of expiries, else to the watchers; false once
+    /// the layer is gone.
+    fn hand_on(&self, changes: Vec<ChangeRecord>) -> bool {
+        match &self.expiries {
+            Some(sequencer) => match sequencer.upgrade() {
+                Some(sequencer) => {
+                    let revision = changes.first().map_or(0, |c| c.version);
+                    sequencer.observed(revision, changes);
+                    true
+                }
+                None => false,
+            },
+            None => self.send(Published::Changes(changes)),
+        }
+    }
+
+    /// For a feed of expiries: hands on every expiry the provider has
+    /// recorded so far. A write runs it after its answer and before its
+    /// changes go to the sequencer, so a removal that came before the
+    /// write is published before it. Reads without waiting; a failed read
+    /// is left to the task, which reports it.
+    pub(super) async fn drain(&self) {
+        if self.expiries.is_none() {
+            return;
+        }
+        let Some(store) = self.store.upgrade() else {
+            return;
+        };
+        let mut cursor = self.cursor.lock().await;
+        let Some(mut at) = *cursor else {
+            return;
+        };
+        loop {
+            let Ok(page) = store.wait_changes(at, FEED_PAGE, Duration::ZERO).await else {
+                return;
+            };
+            let full = page.changes.len() >= FEED_PAGE as usize;
+            for group in by_write(page.changes) {
+                self.hand_on(group);
+            }
+            at = page.cursor.max(at);
+            *cursor = Some(at);
+            if !full {
+                return;
+            }
+        }
+    }
+
     /// Sends to the watchers; false once the layer is gone.
     fn send(&self, published: Published) -> bool {
         match self.sender.upgrade() {
@@ -131,12 +209,33 @@ async fn pause(feed: &Feed, backoff: &mut Duration, what: &str, err: &StoreError
     }
 }
 
+/// Splits a page of changes into runs of one store_id and version (one
+/// write's changes each), in order.
+fn by_write(changes: Vec<ChangeRecord>) -> Vec<Vec<ChangeRecord>> {
+    let mut groups: Vec<Vec<ChangeRecord>> = Vec::new();
+    for record in changes {
+        match groups.last_mut() {
+            Some(group) if same_write(group, &record) => group.push(record),
+            _ => groups.push(vec![record]),
+        }
+    }
+    groups
+}
+
+/// Whether `record` belongs to the write whose changes `group` holds.
+fn same_write(group: &[ChangeRecord], record: &ChangeRecord) -> bool {
+    group
+        .last()
+        .is_some_and(|last| last.version == record.version && last.store_id == record.store_id)
+}
+
 /// The task that follows the change feed while watchers exist; see
 /// [`WatchLayer`]. Consecutive changes of one store_id and version are one
 /// write call's and are published together; a page that ends with a full
-/// read may continue that call, so its last group waits for the next page.
+/// read may continue that call, so its last group waits for the next page
+/// (for a feed of expiries, each page's groups go to the sequencer at once,
+/// since a write's drain may read the next page first).
 async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
-    let mut cursor: Option<u64> = None;
     let mut lost_at: Option<u64> = None;
     let mut group: Vec<ChangeRecord> = Vec::new();
     let mut backoff = FEED_BACKOFF.0;
@@ -145,7 +244,7 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
             return;
         }
         if feed.watchers.load(Ordering::SeqCst) == 0 {
-            cursor = None;
+            *feed.cursor.lock().await = None;
             group.clear();
             feed.following.send_replace(false);
             let woken = feed.wake.notified();
@@ -157,7 +256,8 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
             }
             continue;
         }
-        let Some(at) = cursor else {
+        let position = *feed.cursor.lock().await;
+        let Some(at) = position else {
             let head = tokio::select! {
                 head = store.change_head() => head,
                 _ = feed.stopped() => return,
@@ -169,7 +269,7 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
                             return;
                         }
                     }
-                    cursor = Some(head);
+                    *feed.cursor.lock().await = Some(head);
                     backoff = FEED_BACKOFF.0;
                     feed.following.send_replace(true);
                 }
@@ -181,33 +281,37 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
             }
             continue;
         };
+        let wait = if feed.expiries.is_some() {
+            EXPIRY_FEED_WAIT
+        } else {
+            FEED_WAIT
+        };
         let page = tokio::select! {
-            page = store.wait_changes(at, FEED_PAGE, FEED_WAIT) => page,
+            page = store.wait_changes(at, FEED_PAGE, wait) => page,
             _ = feed.stopped() => return,
         };
         match page {
             Ok(page) => {
                 backoff = FEED_BACKOFF.0;
-                let full = page.changes.len() >= FEED_PAGE as usize;
+                let mut cursor = feed.cursor.lock().await;
+                if *cursor != Some(at) {
+                    // A write's drain handed these on already.
+                    continue;
+                }
+                let carry = page.changes.len() >= FEED_PAGE as usize && feed.expiries.is_none();
                 for record in page.changes {
-                    let same_call = group.last().is_some_and(|last: &ChangeRecord| {
-                        last.version == record.version && last.store_id == record.store_id
-                    });
-                    if !same_call
-                        && !group.is_empty()
-                        && !feed.send(Published::Changes(std::mem::take(&mut group)))
+                    if !group.is_empty()
+                        && !same_write(&group, &record)
+                        && !feed.hand_on(std::mem::take(&mut group))
                     {
                         return;
                     }
                     group.push(record);
                 }
-                if !full
-                    && !group.is_empty()
-                    && !feed.send(Published::Changes(std::mem::take(&mut group)))
-                {
+                if !carry && !group.is_empty() && !feed.hand_on(std::mem::take(&mut group)) {
                     return;
                 }
-                cursor = Some(page.cursor.max(at));
+                *cursor = Some(page.cursor.max(at));
             }
             Err(e) if e.temporary => {
                 if !pause(&feed, &mut backoff, "reading the change feed", &e).await {
@@ -219,7 +323,7 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
                 // retains the position): start again from the head.
                 tracing::warn!(target: "stateplug::layers", error = %e, "watch layer lost its place in the change feed; watchers get Lagged");
                 lost_at = Some(at);
-                cursor = None;
+                *feed.cursor.lock().await = None;
                 group.clear();
                 if !pause(&feed, &mut backoff, "reading the change feed", &e).await {
                     return;

@@ -1,4 +1,5 @@
-//! `WatchLayer`: change events (created / updated / deleted) for subscribers.
+//! `WatchLayer`: change events (created / updated / deleted / expired) for
+//! subscribers.
 
 mod event;
 mod feed;
@@ -100,15 +101,19 @@ impl WatchLayer {
         let capacity = capacity.clamp(1, usize::MAX / 2);
         let sender = Arc::new(broadcast::channel(capacity).0);
         let watchers = Arc::new(AtomicUsize::new(0));
-        let feed = inner
-            .capabilities()
-            .has(CapabilityFlags::CHANGE_FEED)
-            .then(|| Feed::new(inner, &sender, &watchers));
         let publish_to = Arc::clone(&sender);
         let sequencer = Sequencer::new(move |changes| {
             // Fails only when every watcher is gone: nobody to tell.
             let _ = publish_to.send(Arc::new(Published::Changes(changes)));
         });
+        let caps = inner.capabilities();
+        let feed = if caps.has(CapabilityFlags::CHANGE_FEED) {
+            Some(Feed::new(inner, &sender, &watchers, None))
+        } else if caps.has(CapabilityFlags::EXPIRY_FEED) {
+            Some(Feed::new(inner, &sender, &watchers, Some(&sequencer)))
+        } else {
+            None
+        };
         WatchLayer {
             sender,
             watchers,
@@ -118,9 +123,10 @@ impl WatchLayer {
     }
 
     /// Whether the layer reports changes from the provider's change feed
-    /// (see [the type's doc](WatchLayer#with-a-providers-change-feed)).
+    /// (see [the type's doc](WatchLayer#with-a-providers-change-feed)); an
+    /// expiry feed does not count: the layer observes writes itself.
     pub fn follows_change_feed(&self) -> bool {
-        self.feed.is_some()
+        self.feed.as_ref().is_some_and(|feed| !feed.expiries_only())
     }
 
     /// When following a change feed with at least one watcher: waits until
@@ -209,12 +215,27 @@ impl Layer for WatchLayer {
         if self.watchers.load(Ordering::SeqCst) == 0 {
             return run();
         }
-        if let Some(feed) = &self.feed {
-            // The feed reports the write; wait until the layer follows it.
-            return StoreFuture::boxed(async move {
-                feed.wait_following().await;
-                run().await
-            });
+        match &self.feed {
+            Some(feed) if feed.expiries_only() => {
+                // The layer observes the write and drains the expiries that
+                // came before it, so that they are published first.
+                return StoreFuture::boxed(async move {
+                    feed.wait_following().await;
+                    let ticket = self.sequencer.start();
+                    let written = run().await?;
+                    feed.drain().await;
+                    ticket.finish(written.revision(), changes_of(call.store_id, &written));
+                    Ok(written)
+                });
+            }
+            Some(feed) => {
+                // The feed reports the write; wait until the layer follows it.
+                return StoreFuture::boxed(async move {
+                    feed.wait_following().await;
+                    run().await
+                });
+            }
+            None => {}
         }
         let ticket = self.sequencer.start();
         let answer = run();

@@ -15,6 +15,10 @@
 //!   back, and answers are released in revision order: the first waiting
 //!   answer blocks those behind it. So no released answer is ever followed
 //!   by one of a smaller revision.
+//! - changes observed rather than written through the layer (a provider's
+//!   removals of expired keys) take a ticket number too, never running,
+//!   as their barrier: they wait for every write that started before they
+//!   were observed, and are released in revision order with the rest.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -81,6 +85,25 @@ impl Sequencer {
             let barrier = state.next_ticket;
             state.waiting.insert((revision, ticket), (barrier, changes));
         }
+        self.release(&mut state);
+    }
+
+    /// Adds changes the layer observed (not a write through it) at
+    /// `revision`, released once every write that started before this call
+    /// has given its ticket back.
+    pub(super) fn observed(&self, revision: u64, changes: Vec<ChangeRecord>) {
+        let mut state = self.lock();
+        state.next_ticket += 1;
+        let barrier = state.next_ticket;
+        state
+            .waiting
+            .insert((revision, barrier), (barrier, changes));
+        self.release(&mut state);
+    }
+
+    /// Publishes, in revision order, every waiting answer whose barrier
+    /// lies below the oldest running ticket, up to the first that does not.
+    fn release(&self, state: &mut State) {
         let oldest_running = state.running.first().copied().unwrap_or(u64::MAX);
         while let Some(entry) = state.waiting.first_entry() {
             if entry.get().0 >= oldest_running {
@@ -161,6 +184,27 @@ mod tests {
         b.finish(5, change(5));
         drop(a);
         assert_eq!(*seen.lock().unwrap(), [5]);
+    }
+
+    #[test]
+    fn observed_changes_wait_for_writes_started_before_them_and_order_by_revision() {
+        let (s, seen) = sequencer();
+        let running = s.start();
+        s.observed(4, change(4));
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "held for the running write"
+        );
+        let later = s.start();
+        later.finish(5, change(5));
+        running.finish(3, change(3));
+        assert_eq!(*seen.lock().unwrap(), [3, 4, 5]);
+        s.observed(6, change(6));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [3, 4, 5, 6],
+            "nothing running: at once"
+        );
     }
 
     #[test]
