@@ -27,9 +27,10 @@ const FOLLOWED_FOR: Duration = Duration::from_secs(30);
 ///   oldest first; a reader whose position lies before them missed
 ///   removals and gets `INVALID_ARGUMENT` ("no longer retained"), never a
 ///   page with a silent gap;
-/// - it keeps at most `capacity` records, and keeps none while nobody read
-///   it within the last 30 seconds (then positions still advance), so a
-///   provider nobody watches spends no memory on it.
+/// - it keeps at most `capacity` records, and keeps none while nobody
+///   called [`ExpiryLog::head`] or waited in [`ExpiryLog::wait`] within the
+///   last 30 seconds (then positions still advance), so a provider nobody
+///   watches spends no memory on it.
 ///
 /// Record each removal before any later write to its key returns (under
 /// the same lock that orders the writes), so that a reader that reads the
@@ -111,9 +112,18 @@ impl ExpiryLog {
     /// answers an empty page; one whose successors are no longer retained
     /// fails with `INVALID_ARGUMENT`.
     pub fn wait(&self, after: u64, limit: u32, timeout_ms: u32) -> ProviderResult<ChangePage> {
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
         let mut state = self.lock();
-        state.last_read = Some(Instant::now());
+        if state.head <= after && timeout_ms == 0 {
+            // The common case of a reader polling: no clock read. A poll
+            // does not count as following; the reader's waits do.
+            return Ok(ChangePage {
+                changes: Vec::new(),
+                cursor: after,
+            });
+        }
+        let now = Instant::now();
+        state.last_read = Some(now);
+        let deadline = now + Duration::from_millis(u64::from(timeout_ms));
         while state.head <= after {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -55,6 +55,8 @@ pub(super) struct Feed {
     /// Whether the task has a position in the feed taken while a watcher
     /// existed (reset when the last watcher goes).
     following: watch::Sender<bool>,
+    /// The value of `following`, read without its lock by every write.
+    following_now: AtomicBool,
     /// A watcher appeared.
     pub(super) wake: Notify,
     /// The layer was dropped.
@@ -79,6 +81,7 @@ impl Feed {
             watchers: Arc::clone(watchers),
             started: AtomicBool::new(false),
             following: watch::Sender::new(false),
+            following_now: AtomicBool::new(false),
             wake: Notify::new(),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
@@ -112,9 +115,21 @@ impl Feed {
         }
     }
 
+    /// Whether a write needs not wait for the task: it follows the feed,
+    /// or no watcher exists.
+    pub(super) fn is_following(&self) -> bool {
+        self.following_now.load(Ordering::SeqCst) || self.watchers.load(Ordering::SeqCst) == 0
+    }
+
+    /// Records whether the task follows the feed, waking writes waiting for it.
+    fn set_following(&self, following: bool) {
+        self.following_now.store(following, Ordering::SeqCst);
+        self.following.send_replace(following);
+    }
+
     /// Waits (at most [`FEED_READY_WAIT`]) until the task follows the feed.
     pub(super) async fn wait_following(self: &Arc<Self>) -> bool {
-        if *self.following.borrow() || self.watchers.load(Ordering::SeqCst) == 0 {
+        if self.is_following() {
             return true;
         }
         self.start();
@@ -246,7 +261,7 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
         if feed.watchers.load(Ordering::SeqCst) == 0 {
             *feed.cursor.lock().await = None;
             group.clear();
-            feed.following.send_replace(false);
+            feed.set_following(false);
             let woken = feed.wake.notified();
             if feed.watchers.load(Ordering::SeqCst) == 0 {
                 tokio::select! {
@@ -271,7 +286,7 @@ async fn follow(store: Arc<dyn StateStore>, feed: Arc<Feed>) {
                     }
                     *feed.cursor.lock().await = Some(head);
                     backoff = FEED_BACKOFF.0;
-                    feed.following.send_replace(true);
+                    feed.set_following(true);
                 }
                 Err(e) => {
                     if !pause(&feed, &mut backoff, "reading the change feed's head", &e).await {

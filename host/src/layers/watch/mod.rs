@@ -18,12 +18,13 @@ pub use self::watcher::{Watcher, WATCHERS, WATCH_LAGGED, WATCH_MISSED};
 use self::{
     event::{Batch, Published},
     feed::Feed,
-    sequence::Sequencer,
+    sequence::{Sequencer, Ticket},
     watcher::LiveWatcher,
 };
 use crate::{
     layers::{Call, Layer},
-    store::{CapabilityFlags, ChangeRecord, StateStore, StoreFuture, Written},
+    store::{CapabilityFlags, ChangeRecord, StateStore, StoreFuture, StoreResult, Written},
+    ChangeKind,
 };
 
 /// Batches the channel holds for the slowest watcher by default.
@@ -196,6 +197,26 @@ fn changes_of(store_id: &str, written: &Written) -> Vec<ChangeRecord> {
         .collect()
 }
 
+/// Hands the answer of a write to `store_id` to the sequencer, beside a
+/// feed of expiries. A write that creates a key first drains the expiries
+/// that came before it, so that a removal of that key is published before
+/// the write. One that only updates or deletes keys needs not: each key it
+/// touched existed, so its last removal came before the write that created
+/// it again, which drained it.
+async fn observe(
+    feed: &Feed,
+    ticket: Ticket,
+    store_id: &str,
+    answer: StoreFuture<'_, Written>,
+) -> StoreResult<Written> {
+    let written = answer.await?;
+    if written.changes().any(|c| c.kind() == ChangeKind::Created) {
+        feed.drain().await;
+    }
+    ticket.finish(written.revision(), changes_of(store_id, &written));
+    Ok(written)
+}
+
 impl Drop for WatchLayer {
     fn drop(&mut self) {
         if let Some(feed) = &self.feed {
@@ -217,15 +238,14 @@ impl Layer for WatchLayer {
         }
         match &self.feed {
             Some(feed) if feed.expiries_only() => {
-                // The layer observes the write and drains the expiries that
-                // came before it, so that they are published first.
+                if feed.is_following() {
+                    let ticket = self.sequencer.start();
+                    return StoreFuture::boxed(observe(feed, ticket, call.store_id, run()));
+                }
                 return StoreFuture::boxed(async move {
                     feed.wait_following().await;
                     let ticket = self.sequencer.start();
-                    let written = run().await?;
-                    feed.drain().await;
-                    ticket.finish(written.revision(), changes_of(call.store_id, &written));
-                    Ok(written)
+                    observe(feed, ticket, call.store_id, run()).await
                 });
             }
             Some(feed) => {

@@ -18,7 +18,10 @@
 //! - changes observed rather than written through the layer (a provider's
 //!   removals of expired keys) take a ticket number too, never running,
 //!   as their barrier: they wait for every write that started before they
-//!   were observed, and are released in revision order with the rest.
+//!   were observed, and are released in revision order with what waits
+//!   beside them. One observed late may follow a released answer of a
+//!   greater revision; the layer observes a removal before it hands in any
+//!   later write to the same key, so per key the order holds.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
