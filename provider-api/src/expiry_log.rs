@@ -11,6 +11,9 @@ use crate::{ChangeKind, ChangePage, ChangeRecord, ProviderError, ProviderResult}
 
 /// How many removals an [`ExpiryLog`] retains for a reader that lags.
 const EXPIRY_LOG_CAPACITY: usize = 65_536;
+/// How many bytes of store_ids and keys it retains at most (keys may be
+/// 4 KiB each).
+const EXPIRY_LOG_BYTES: usize = 16 << 20;
 
 /// How long after its last read a log counts as followed: while nobody
 /// reads it, removals advance its position but are not kept.
@@ -27,7 +30,8 @@ const FOLLOWED_FOR: Duration = Duration::from_secs(30);
 ///   oldest first; a reader whose position lies before them missed
 ///   removals and gets `INVALID_ARGUMENT` ("no longer retained"), never a
 ///   page with a silent gap;
-/// - it keeps at most `capacity` records, and keeps none while nobody
+/// - it keeps at most `capacity` records holding at most 16 MiB of
+///   store_ids and keys, and keeps none while nobody
 ///   called [`ExpiryLog::head`] or waited in [`ExpiryLog::wait`] within the
 ///   last 30 seconds (then positions still advance), so a provider nobody
 ///   watches spends no memory on it.
@@ -46,11 +50,14 @@ pub struct ExpiryLog {
 struct State {
     head: u64,
     records: VecDeque<ChangeRecord>,
+    /// The store_id and key bytes of `records`.
+    bytes: usize,
     last_read: Option<Instant>,
 }
 
 impl Default for ExpiryLog {
-    /// An empty log retaining at most 65,536 removals.
+    /// An empty log retaining at most 65,536 removals (and 16 MiB of
+    /// their store_ids and keys).
     fn default() -> Self {
         Self::with_capacity(EXPIRY_LOG_CAPACITY)
     }
@@ -63,6 +70,7 @@ impl ExpiryLog {
             state: Mutex::new(State {
                 head: 0,
                 records: VecDeque::new(),
+                bytes: 0,
                 last_read: None,
             }),
             grew: Condvar::new(),
@@ -85,10 +93,15 @@ impl ExpiryLog {
             .is_some_and(|at| at.elapsed() < FOLLOWED_FOR);
         if !followed {
             state.records.clear();
+            state.bytes = 0;
             return;
         }
-        if state.records.len() == self.capacity {
-            state.records.pop_front();
+        state.bytes += store_id.len() + key.len();
+        while state.records.len() >= self.capacity || state.bytes > EXPIRY_LOG_BYTES {
+            let Some(old) = state.records.pop_front() else {
+                break;
+            };
+            state.bytes -= old.store_id.len() + old.key.len();
         }
         state.records.push_back(ChangeRecord {
             store_id: store_id.to_string(),
@@ -201,6 +214,25 @@ mod tests {
             keys(&log.wait(head + 1, 10, 0).unwrap()),
             [("b", 2), ("c", 3)]
         );
+    }
+
+    #[test]
+    fn long_keys_are_retained_up_to_the_byte_bound() {
+        let log = ExpiryLog::default();
+        let head = log.head();
+        let key = "k".repeat(4096);
+        for i in 0..5_000 {
+            log.record("s", &key, i + 1);
+        }
+        assert!(log.wait(head, 10, 0).is_err(), "the oldest were dropped");
+        let state = log.lock();
+        assert!(
+            state.bytes <= EXPIRY_LOG_BYTES,
+            "{} bytes kept",
+            state.bytes
+        );
+        assert_eq!(state.bytes, state.records.len() * (4096 + 1));
+        assert!(state.records.len() > 4_000, "{} kept", state.records.len());
     }
 
     #[test]
