@@ -39,7 +39,7 @@ struct Args {
 }
 
 /// The scenarios `--only` picks from, in the order they run.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "get",
     "watch",
     "fencing",
@@ -47,6 +47,7 @@ const SCENARIOS: [&str; 11] = [
     "concurrent",
     "batch",
     "scan",
+    "dump",
     "memory",
     "e2e",
     "postgres",
@@ -152,6 +153,9 @@ fn main() {
     }
     if wanted("scan") {
         report.rows.extend(scenarios::scan::run(&sizes));
+    }
+    if wanted("dump") {
+        report.rows.extend(scenarios::dump::run(&sizes));
     }
     if wanted("memory") {
         report.rows.extend(scenarios::memory::run(&sizes));

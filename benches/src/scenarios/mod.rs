@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod contenders;
 pub mod disk;
+pub mod dump;
 pub mod durable;
 pub mod e2e;
 pub mod fencing;

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use crate::store::{CapabilityFlags, KeyEntry, Operation, StateStore, WriteOp};
+use crate::store::{CapabilityFlags, KeyEntry, Operation, Scan, StateStore, WriteOp};
 
 use super::{OpsError, StoreWalk};
 
@@ -37,17 +37,50 @@ impl StoreWalk {
             .filter(|(_, at)| at.is_none())
             .map(|(key, _)| *key)
             .collect();
-        let present = if unexpiring.is_empty() {
-            HashMap::new()
-        } else {
-            store.get_many(self.store_id(), &unexpiring).await?
-        };
+        let present = self.still_present(&unexpiring, keys.len()).await?;
+        let mut present = present.into_iter();
         Ok(Some(
             page.into_iter()
                 .zip(expiries)
-                .filter(|(entry, at)| at.is_some() || present.contains_key(&entry.key))
+                .filter(|(_, at)| at.is_some() || present.next().unwrap_or(false))
                 .collect(),
         ))
+    }
+
+    /// Whether each of `keys` (ascending, from the last page, which held
+    /// `page_len` keys) is still there. A walk that scans reads the page's
+    /// range again, rows lent, not copied; one that does not reads the
+    /// keys' entries.
+    async fn still_present(&self, keys: &[&str], page_len: usize) -> Result<Vec<bool>, OpsError> {
+        let (Some(last), Some(start)) = (keys.last(), self.page_start()) else {
+            let found = if keys.is_empty() {
+                HashMap::new()
+            } else {
+                self.store().get_many(self.store_id(), keys).await?
+            };
+            return Ok(keys.iter().map(|k| found.contains_key(*k)).collect());
+        };
+        let mut present = vec![false; keys.len()];
+        let mut at = 0;
+        let mut scan =
+            Scan::prefix(self.prefix()).limit(u32::try_from(page_len.max(1)).unwrap_or(u32::MAX));
+        scan.after = start.map(str::to_string);
+        loop {
+            let rows = self.store().scan_rows(self.store_id(), &scan).await?;
+            for row in rows.iter() {
+                while at < keys.len() && keys[at] < row.key {
+                    at += 1;
+                }
+                if at < keys.len() && keys[at] == row.key {
+                    present[at] = true;
+                    at += 1;
+                }
+            }
+            match rows.next() {
+                Some(next) if at < keys.len() && next < *last => scan = scan.after(next),
+                _ => return Ok(present),
+            }
+        }
     }
 }
 

@@ -20,6 +20,9 @@ pub struct StoreWalk {
     prefix: String,
     page: u32,
     state: State,
+    /// Where the scan of the last page began (`None`: at the start, or the
+    /// walk does not scan).
+    page_start: Option<Option<String>>,
 }
 
 enum State {
@@ -39,6 +42,7 @@ impl StoreWalk {
             prefix: prefix.to_string(),
             page: DEFAULT_PAGE.min(max),
             state: State::Start,
+            page_start: None,
         }
     }
 
@@ -50,6 +54,17 @@ impl StoreWalk {
     /// The store_id walked.
     pub(crate) fn store_id(&self) -> &str {
         &self.store_id
+    }
+
+    /// The prefix walked.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// When the last page came from a scan: the cursor that scan began
+    /// after (`Some(None)`: the store's first key).
+    pub(crate) fn page_start(&self) -> Option<Option<&str>> {
+        self.page_start.as_ref().map(Option::as_deref)
     }
 
     /// The same walk with at most `entries` per page (within the provider's limit).
@@ -82,6 +97,7 @@ impl StoreWalk {
                 State::Scanning { after } => {
                     let mut scan = Scan::prefix(self.prefix.clone()).limit(self.page);
                     scan.after = after.take();
+                    self.page_start = Some(scan.after.clone());
                     let page = self.store.scan(&self.store_id, &scan).await?;
                     match page.next {
                         Some(next) => *after = Some(next),
