@@ -65,7 +65,7 @@ impl Default for ExpiryLog {
 
 impl ExpiryLog {
     /// An empty log retaining at most `capacity` (at least 1) removals.
-    pub fn with_capacity(capacity: usize) -> Self {
+    fn with_capacity(capacity: usize) -> Self {
         ExpiryLog {
             state: Mutex::new(State {
                 head: 0,
