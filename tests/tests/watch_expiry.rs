@@ -128,3 +128,20 @@ async fn redb_an_expiry_is_published_before_a_later_write_to_its_key() {
     let (store, _dir) = stateplug_tests::redb_so();
     an_expiry_is_published_before_a_later_write_to_its_key(store).await;
 }
+
+/// Outside a tokio runtime (another executor) the layer cannot follow the
+/// feed, and a watched write neither waits for it nor panics: its own
+/// change still reaches the watcher.
+#[test]
+fn outside_a_tokio_runtime_watched_writes_still_publish() {
+    let watched = Watched::new(stateplug_tests::memory_so().0, 64);
+    let mut watcher = watched.watch("s", "");
+    let version = futures::executor::block_on(watched.set("s", "k", b"1")).unwrap();
+    match watcher.try_next() {
+        Some(WatchEvent::Changes(changes)) => {
+            assert_eq!(kinds(&changes), [("k", ChangeKind::Created)]);
+            assert_eq!(changes[0].version, version);
+        }
+        other => panic!("expected the write's change, got {other:?}"),
+    }
+}

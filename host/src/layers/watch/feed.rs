@@ -127,10 +127,15 @@ impl Feed {
         self.following.send_replace(following);
     }
 
-    /// Waits (at most [`FEED_READY_WAIT`]) until the task follows the feed.
+    /// Waits (at most [`FEED_READY_WAIT`]) until the task follows the feed;
+    /// outside a tokio runtime, where the task cannot run, returns false
+    /// at once.
     pub(super) async fn wait_following(self: &Arc<Self>) -> bool {
         if self.is_following() {
             return true;
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return false;
         }
         self.start();
         let mut following = self.following.subscribe();
