@@ -1,14 +1,17 @@
 //! `MetricsLayer`: call latency, errors, bytes and commits of one provider,
 //! recorded through the `metrics` facade.
 
-use std::{cell::Cell, future::Future, sync::OnceLock, time::Instant};
+use std::{future::Future, sync::OnceLock, time::Instant};
 
 use metrics::{Counter, Histogram};
 
+use self::get_counts::{GetCounts, Mine};
 use crate::{
     layers::{Call, Layer},
     store::{Operation, StoreFuture, StoreResult, WriteOp, Written},
 };
+
+mod get_counts;
 
 /// Store calls (counter; labels `provider`, `operation`): every call.
 pub const CALLS: &str = "stateplug_store_calls_total";
@@ -42,27 +45,8 @@ pub const NAMES: &[&str] = &[
     WRITE_GROUP_SIZE,
 ];
 
-/// One in this many calls answered at once is timed (per thread).
-const INLINE_SAMPLE: u32 = 64;
-
-thread_local! {
-    /// Calls answered at once on this thread until the next one is timed.
-    static UNTIL_TIMED: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Whether this thread times its next call answered at once.
-fn time_this_one() -> bool {
-    UNTIL_TIMED.with(|left| match left.get() {
-        0 => {
-            left.set(INLINE_SAMPLE - 1);
-            true
-        }
-        n => {
-            left.set(n - 1);
-            false
-        }
-    })
-}
+/// One in this many gets answered at once is timed (per thread).
+const INLINE_SAMPLE: u64 = 64;
 
 /// Slots in the handle table: one per [`Operation`] up to `Expiries`;
 /// an operation past them registers its handles on every call instead.
@@ -86,7 +70,10 @@ struct OperationHandles {
 /// Recorded, with the label `provider` (the provider's name in the
 /// configuration):
 ///
-/// - [`CALLS`] per `operation`: every call;
+/// - [`CALLS`] per `operation`: every call. `get` calls, and the bytes
+///   they read, are counted per thread and reach the recorder within a
+///   second (and all of them when the layer is dropped): counting them
+///   through the recorder's handles cost a fifth of a memory get;
 /// - [`CALL_DURATION`] per `operation`: the latency of every call the
 ///   provider answers later, and of one in 64 calls it answers at once
 ///   (per thread); `sync` calls give the sync time;
@@ -105,26 +92,32 @@ struct OperationHandles {
 /// A `get` the provider answers at once stays an unboxed, ready answer
 /// through this layer.
 ///
-/// Each operation's handles are registered with the recorder on its first
-/// call, so the recorder must be installed before the first call (before
+/// The `get` handles are registered with the recorder when the layer is
+/// made, and each other operation's on its first call, so the recorder
+/// must be installed before the layer is made (before
 /// [`HostBuilder::build`](crate::HostBuilder::build) for the host's stores).
 pub struct MetricsLayer {
     provider: String,
     durable: bool,
     handles: [OnceLock<OperationHandles>; OPERATIONS],
     commits: OnceLock<(Counter, Histogram)>,
+    gets: GetCounts,
 }
 
 impl MetricsLayer {
     /// A layer recording under the label `provider = <provider>`; `durable`
     /// says whether the wrapped store's writes are commits to count.
     pub fn new(provider: &str, durable: bool) -> Self {
-        MetricsLayer {
+        let layer = MetricsLayer {
             provider: provider.to_string(),
             durable,
             handles: std::array::from_fn(|_| OnceLock::new()),
             commits: OnceLock::new(),
-        }
+            gets: GetCounts::new(),
+        };
+        // The per-thread get counts are published to these handles.
+        let _ = layer.handles[Operation::Get as usize].set(layer.register(Operation::Get));
+        layer
     }
 
     fn register(&self, operation: Operation) -> OperationHandles {
@@ -132,12 +125,16 @@ impl MetricsLayer {
             ("provider", self.provider.clone()),
             ("operation", operation.as_str().to_string()),
         ];
-        OperationHandles {
+        let handles = OperationHandles {
             calls: metrics::counter!(CALLS, &labels),
             duration: metrics::histogram!(CALL_DURATION, &labels),
             bytes_written: metrics::counter!(BYTES_WRITTEN, &labels),
             bytes_read: metrics::counter!(BYTES_READ, &labels),
+        };
+        if operation == Operation::Get {
+            self.gets.attach(&handles.calls, &handles.bytes_read);
         }
+        handles
     }
 
     /// Runs `f` with `operation`'s handles.
@@ -169,23 +166,69 @@ impl MetricsLayer {
         }
     }
 
-    /// Counts one `get` and the bytes it answered with, and its latency if
-    /// it was timed (`start`): one handle lookup for all three.
+    /// Records a `get` answered with `result`, timed from `start` if it
+    /// was timed: counted on `mine`, this thread's counts (see
+    /// [`get_counts`]), or through the handles when there are none.
     #[inline]
-    fn record_get(&self, call: &Call<'_>, start: Option<Instant>, result: &GetResult) {
+    fn record_get(
+        &self,
+        call: &Call<'_>,
+        mine: Option<Mine>,
+        start: Option<Instant>,
+        result: &GetResult,
+    ) {
         let Ok(found) = result else {
             return self.record(call, start, result);
         };
-        let seconds = start.map(|s| s.elapsed().as_secs_f64());
-        self.with_handles(call.operation, |h| {
-            h.calls.increment(1);
-            if let Some(value) = found {
-                h.bytes_read.increment(value.len() as u64);
+        let bytes = read_len(found);
+        if let Some(mine) = mine {
+            mine.count(bytes);
+            if start.is_none() {
+                return;
             }
-            if let Some(seconds) = seconds {
-                h.duration.record(seconds);
+        }
+        self.record_get_on_handles(call, mine.is_none(), start, bytes);
+    }
+
+    /// The part of [`Self::record_get`] that goes through the recorder's
+    /// handles: the latency of a timed call, and the counts of a call not
+    /// counted per thread (`count`).
+    #[cold]
+    fn record_get_on_handles(
+        &self,
+        call: &Call<'_>,
+        count: bool,
+        start: Option<Instant>,
+        bytes: u64,
+    ) {
+        self.with_handles(call.operation, |h| {
+            if count {
+                h.calls.increment(1);
+                h.bytes_read.increment(bytes);
+            }
+            if let Some(start) = start {
+                h.duration.record(start.elapsed().as_secs_f64());
             }
         });
+    }
+
+    /// A `get` whose answer comes later: timed from `timed` (or from now),
+    /// as every such call is, and recorded when it comes.
+    #[cold]
+    #[inline(never)]
+    fn get_answered_later<'a>(
+        &'a self,
+        call: Call<'a>,
+        timed: Option<Instant>,
+        answer: StoreFuture<'a, Option<Vec<u8>>>,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let start = timed.unwrap_or_else(Instant::now);
+        StoreFuture::boxed(async move {
+            let result = answer.await;
+            // Counted on the thread the answer came to.
+            self.record_get(&call, self.gets.on_this_thread(), Some(start), &result);
+            result
+        })
     }
 
     fn record_write(&self, call: &Call<'_>, result: &StoreResult<Written>) {
@@ -219,6 +262,12 @@ impl MetricsLayer {
 /// What a `get` answers.
 type GetResult = StoreResult<Option<Vec<u8>>>;
 
+/// The bytes a `get` read.
+#[inline]
+fn read_len(found: &Option<Vec<u8>>) -> u64 {
+    found.as_ref().map_or(0, |value| value.len() as u64)
+}
+
 impl Layer for MetricsLayer {
     async fn around<'a, T, F>(
         &'a self,
@@ -235,24 +284,25 @@ impl Layer for MetricsLayer {
         result
     }
 
+    #[inline]
     fn around_get<'a>(
         &'a self,
         call: Call<'a>,
         mut run: impl FnMut() -> StoreFuture<'a, Option<Vec<u8>>> + Send + 'a,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
-        let timed = time_this_one().then(Instant::now);
+        let mine = self.gets.on_this_thread();
+        // Timed: one call in `INLINE_SAMPLE` on this thread, and every call
+        // not counted per thread.
+        let timed = match mine {
+            Some(mine) if !mine.times_next(INLINE_SAMPLE) => None,
+            _ => Some(Instant::now()),
+        };
         let answer = run();
         if let Some(result) = answer.ready_answer() {
-            self.record_get(&call, timed, result);
+            self.record_get(&call, mine, timed, result);
             return answer;
         }
-        // Answered later: timed from here, as every such call is.
-        let start = timed.unwrap_or_else(Instant::now);
-        StoreFuture::boxed(async move {
-            let result = answer.await;
-            self.record_get(&call, Some(start), &result);
-            result
-        })
+        self.get_answered_later(call, timed, answer)
     }
 
     fn read_bytes(&self, call: &Call<'_>, bytes: u64) {
