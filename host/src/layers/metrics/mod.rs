@@ -212,16 +212,22 @@ impl MetricsLayer {
         });
     }
 
-    /// A `get` whose answer comes later: timed from `timed` (or from now),
-    /// as every such call is, and recorded when it comes.
+    /// Records a `get` that was timed from `timed`, failed, or whose
+    /// answer comes later (then timed from `timed` or from now, as every
+    /// such call is, and recorded when it comes).
     #[cold]
     #[inline(never)]
-    fn get_answered_later<'a>(
+    fn get_answered<'a>(
         &'a self,
         call: Call<'a>,
+        mine: Option<Mine>,
         timed: Option<Instant>,
         answer: StoreFuture<'a, Option<Vec<u8>>>,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        if let Some(result) = answer.ready_answer() {
+            self.record_get(&call, mine, timed, result);
+            return answer;
+        }
         let start = timed.unwrap_or_else(Instant::now);
         StoreFuture::boxed(async move {
             let result = answer.await;
@@ -290,19 +296,20 @@ impl Layer for MetricsLayer {
         call: Call<'a>,
         mut run: impl FnMut() -> StoreFuture<'a, Option<Vec<u8>>> + Send + 'a,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        // The common call: counted on this thread, not timed, answered at once.
         let mine = self.gets.on_this_thread();
+        if let Some(mine) = mine.filter(|mine| !mine.times_next(INLINE_SAMPLE)) {
+            let answer = run();
+            if let Some(Ok(found)) = answer.ready_answer() {
+                mine.count(read_len(found));
+                return answer;
+            }
+            return self.get_answered(call, Some(mine), None, answer);
+        }
         // Timed: one call in `INLINE_SAMPLE` on this thread, and every call
         // not counted per thread.
-        let timed = match mine {
-            Some(mine) if !mine.times_next(INLINE_SAMPLE) => None,
-            _ => Some(Instant::now()),
-        };
-        let answer = run();
-        if let Some(result) = answer.ready_answer() {
-            self.record_get(&call, mine, timed, result);
-            return answer;
-        }
-        self.get_answered_later(call, timed, answer)
+        let start = Instant::now();
+        self.get_answered(call, mine, Some(start), run())
     }
 
     fn read_bytes(&self, call: &Call<'_>, bytes: u64) {
