@@ -52,7 +52,8 @@ const INLINE_SAMPLE: u64 = 64;
 /// an operation past them registers its handles on every call instead.
 const OPERATIONS: usize = Operation::Expiries as usize + 1;
 
-/// The handles of one operation, registered on its first call.
+/// The handles of one operation, registered on its first call (`get`'s
+/// when the layer is made).
 struct OperationHandles {
     calls: Counter,
     duration: Histogram,
