@@ -42,8 +42,8 @@ struct ThreadCounts([[AtomicU64; 2]; SLOTS]);
 
 /// What a slot publishes to.
 struct Slot {
-    taken: bool,
-    /// The recorder's `calls` and `bytes read` handles of the layer's `get`.
+    /// The recorder's `calls` and `bytes read` handles of the layer's
+    /// `get`; `None` while the slot is free.
     targets: Option<(Counter, Counter)>,
     published: Pair,
 }
@@ -60,7 +60,6 @@ struct Publisher {
 static PUBLISHER: Mutex<Publisher> = Mutex::new(Publisher {
     slots: [const {
         Slot {
-            taken: false,
             targets: None,
             published: [0; 2],
         }
@@ -92,20 +91,16 @@ impl Publisher {
     fn publish(&mut self, slot: usize) {
         let total = self.total(slot);
         let entry = &mut self.slots[slot];
-        let Some((calls, bytes)) = &entry.targets else {
-            // Kept for when targets are attached.
-            return;
-        };
-        calls.increment(total[0].saturating_sub(entry.published[0]));
-        bytes.increment(total[1].saturating_sub(entry.published[1]));
+        if let Some((calls, bytes)) = &entry.targets {
+            calls.increment(total[0].saturating_sub(entry.published[0]));
+            bytes.increment(total[1].saturating_sub(entry.published[1]));
+        }
         entry.published = total;
     }
 
     fn publish_all(&mut self) {
         for slot in 0..SLOTS {
-            if self.slots[slot].taken {
-                self.publish(slot);
-            }
+            self.publish(slot);
         }
     }
 }
@@ -158,8 +153,9 @@ pub(super) struct GetCounts {
 }
 
 impl GetCounts {
-    /// Takes a free slot.
-    pub(super) fn new() -> Self {
+    /// Takes a free slot, publishing to the layer's `get` handles `calls`
+    /// and `bytes` (bytes read).
+    pub(super) fn new(calls: &Counter, bytes: &Counter) -> Self {
         let running = *PUBLISHING.get_or_init(|| {
             std::thread::Builder::new()
                 .name("stateplug-metrics".to_string())
@@ -173,19 +169,11 @@ impl GetCounts {
             return GetCounts { slot: None };
         }
         let mut publisher = publisher();
-        let slot = publisher.slots.iter().position(|s| !s.taken);
+        let slot = publisher.slots.iter().position(|s| s.targets.is_none());
         if let Some(slot) = slot {
-            publisher.slots[slot].taken = true;
+            publisher.slots[slot].targets = Some((calls.clone(), bytes.clone()));
         }
         GetCounts { slot }
-    }
-
-    /// The handles the counts are published to: the layer's `get` calls
-    /// and bytes read.
-    pub(super) fn attach(&self, calls: &Counter, bytes: &Counter) {
-        if let Some(slot) = self.slot {
-            publisher().slots[slot].targets = Some((calls.clone(), bytes.clone()));
-        }
     }
 
     /// This thread's counts of the layer's gets; `None` if the layer has
@@ -224,11 +212,7 @@ impl Drop for GetCounts {
         if let Some(slot) = self.slot {
             let mut publisher = publisher();
             publisher.publish(slot);
-            let total = publisher.total(slot);
-            let entry = &mut publisher.slots[slot];
-            entry.published = total;
-            entry.targets = None;
-            entry.taken = false;
+            publisher.slots[slot].targets = None;
         }
     }
 }

@@ -109,41 +109,26 @@ impl MetricsLayer {
     /// A layer recording under the label `provider = <provider>`; `durable`
     /// says whether the wrapped store's writes are commits to count.
     pub fn new(provider: &str, durable: bool) -> Self {
-        let layer = MetricsLayer {
+        let get = register(provider, Operation::Get);
+        // The per-thread get counts are published to these handles.
+        let gets = GetCounts::new(&get.calls, &get.bytes_read);
+        let handles = std::array::from_fn(|_| OnceLock::new());
+        let _ = handles[Operation::Get as usize].set(get);
+        MetricsLayer {
             provider: provider.to_string(),
             durable,
-            handles: std::array::from_fn(|_| OnceLock::new()),
+            handles,
             commits: OnceLock::new(),
-            gets: GetCounts::new(),
-        };
-        // The per-thread get counts are published to these handles.
-        let _ = layer.handles[Operation::Get as usize].set(layer.register(Operation::Get));
-        layer
-    }
-
-    fn register(&self, operation: Operation) -> OperationHandles {
-        let labels = [
-            ("provider", self.provider.clone()),
-            ("operation", operation.as_str().to_string()),
-        ];
-        let handles = OperationHandles {
-            calls: metrics::counter!(CALLS, &labels),
-            duration: metrics::histogram!(CALL_DURATION, &labels),
-            bytes_written: metrics::counter!(BYTES_WRITTEN, &labels),
-            bytes_read: metrics::counter!(BYTES_READ, &labels),
-        };
-        if operation == Operation::Get {
-            self.gets.attach(&handles.calls, &handles.bytes_read);
+            gets,
         }
-        handles
     }
 
     /// Runs `f` with `operation`'s handles.
     #[inline]
     fn with_handles(&self, operation: Operation, f: impl FnOnce(&OperationHandles)) {
         match self.handles.get(operation as usize) {
-            Some(slot) => f(slot.get_or_init(|| self.register(operation))),
-            None => f(&self.register(operation)),
+            Some(slot) => f(slot.get_or_init(|| register(&self.provider, operation))),
+            None => f(&register(&self.provider, operation)),
         }
     }
 
@@ -263,6 +248,20 @@ impl MetricsLayer {
             commits.increment(1);
             group.record(f64::from(writes));
         }
+    }
+}
+
+/// Registers `operation`'s handles under the label `provider`.
+fn register(provider: &str, operation: Operation) -> OperationHandles {
+    let labels = [
+        ("provider", provider.to_string()),
+        ("operation", operation.as_str().to_string()),
+    ];
+    OperationHandles {
+        calls: metrics::counter!(CALLS, &labels),
+        duration: metrics::histogram!(CALL_DURATION, &labels),
+        bytes_written: metrics::counter!(BYTES_WRITTEN, &labels),
+        bytes_read: metrics::counter!(BYTES_READ, &labels),
     }
 }
 
