@@ -40,7 +40,7 @@ pub(super) async fn read_position(
         })
 }
 
-/// How many times a source checkpoint whose answer was lost is written again.
+/// Persists every source's watermark as its checkpoint (in the source's
 /// own store, in its provider), when it moved, each conditional on this
 /// instance still owning the source; a fenced source is marked so (its
 /// `emit` then fails) and left out.
