@@ -258,6 +258,7 @@ macro_rules! conformance_tests {
             a_put_without_ttl_clears_the_expiry: TTL,
             transaction_puts_may_carry_a_ttl: TTL | TRANSACTIONS | COMPARE_AND_SET,
             zero_ttl_is_refused: TTL,
+            concurrent_puts_with_a_ttl_all_land: TTL,
             expiries_answer_when_each_key_expires: TTL,
             expiry_is_reported_by_the_change_feed: TTL | CHANGE_FEED,
             expiry_feed_reports_each_removal_and_nothing_else: TTL | EXPIRY_FEED,

@@ -169,6 +169,43 @@ pub async fn expiries_answer_when_each_key_expires(store: Arc<dyn StateStore>) {
     ok(store.clear_store(&s).await, "clear_store");
 }
 
+/// Concurrent puts with a time to live (which a provider may queue and
+/// commit in groups) all land, each with its value and its expiry.
+pub async fn concurrent_puts_with_a_ttl_all_land(store: Arc<dyn StateStore>) {
+    let s = fresh_store_id("ttl-concurrent");
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (store, s) = (Arc::clone(&store), s.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let key = format!("t{t}-{i:02}");
+                let version = ok(
+                    store.set_with_ttl(&s, &key, b"v", TTL).await,
+                    "set_with_ttl",
+                );
+                assert!(version > 0, "{key}: a put is acknowledged with its version");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer task panicked");
+    }
+    let keys: Vec<String> = (0..8)
+        .flat_map(|t| (0..25).map(move |i| format!("t{t}-{i:02}")))
+        .collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let found = ok(store.get_many(&s, &refs).await, "get_many");
+    assert_eq!(found.len(), keys.len(), "every put landed");
+    let expiries = ok(store.expiries(&s, &refs).await, "expiries");
+    assert!(
+        expiries.iter().all(Option::is_some),
+        "every put kept its expiry: {expiries:?}"
+    );
+    pass_the_expiry(&store);
+    assert_eq!(ok(store.key_count(&s).await, "key_count"), 0, "all expired");
+    ok(store.clear_store(&s).await, "clear_store");
+}
+
 /// A time to live of zero is refused with INVALID_ARGUMENT, writing nothing.
 pub async fn zero_ttl_is_refused(store: Arc<dyn StateStore>) {
     let s = fresh_store_id("ttl-zero");

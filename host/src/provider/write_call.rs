@@ -4,7 +4,7 @@
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RVec};
 use smallvec::SmallVec;
 use stateplug_provider_api::{
-    ffi::{FfiProviderBox, FfiWriteOp, FfiWriteUnit, FramedChanges},
+    ffi::{FfiProviderBox, FfiWriteOp, FfiWriteUnit, FramedChanges, WRITE_PUT, WRITE_PUT_EXPIRING},
     ProviderError, WriteOp,
 };
 
@@ -102,6 +102,7 @@ fn write_unit(ffi: &FfiProviderBox, unit: &FfiWriteUnit<'_>) -> Answer {
         return RErr(err);
     }
     let revision = match answers.as_slice() {
+        [ROk(revision)] if puts_unwritten(unit, *revision) => return RErr(unwritten_puts()),
         [ROk(revision)] => *revision,
         [RErr(err)] => return RErr(err.clone()),
         more => {
@@ -123,6 +124,26 @@ fn malformed_changes() -> ProviderError {
         "the provider answered a write with malformed change frames (cut short, a key that \
          is not UTF-8, or a change of a write it was not given); the write itself may have \
          been applied",
+    )
+}
+
+/// Whether an answer of `revision` to `unit` acknowledges puts it did not
+/// write: every put gets a version, so a write holding one is never
+/// answered at revision 0.
+fn puts_unwritten(unit: &FfiWriteUnit<'_>, revision: u64) -> bool {
+    revision == 0
+        && unit
+            .ops
+            .iter()
+            .any(|op| matches!(op.tag, WRITE_PUT | WRITE_PUT_EXPIRING))
+}
+
+/// Why an answer of revision 0 to a write with puts is refused.
+fn unwritten_puts() -> ProviderError {
+    ProviderError::internal(
+        "the provider acknowledged a write with puts at revision 0, which means it wrote \
+         none of them (every put gets a version); the write is refused so that no caller \
+         takes it as stored: this is a defect of the provider, report it to its authors",
     )
 }
 
@@ -148,7 +169,11 @@ pub(crate) fn write_units(ffi: &FfiProviderBox, units: &[FfiWriteUnit<'_>]) -> V
     }
     let mut written: Vec<Answer> = answers
         .into_iter()
-        .map(|answer| answer.map(Written::new))
+        .zip(units)
+        .map(|(answer, unit)| match answer {
+            ROk(revision) if puts_unwritten(unit, revision) => RErr(unwritten_puts()),
+            answer => answer.map(Written::new),
+        })
         .collect();
     let mut frames = FramedChanges::new(&changes);
     for (unit, change) in frames.by_ref() {
@@ -172,4 +197,77 @@ pub(crate) fn write_units(ffi: &FfiProviderBox, units: &[FfiWriteUnit<'_>]) -> V
         first = false;
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use stateplug_provider_api::{
+        export, Capabilities, CapabilityFlags, ChangeSink, Entry, OpenContext, Provider,
+        ProviderResult, WriteOp,
+    };
+
+    use super::ProviderError;
+    use crate::store::ErrorKind;
+
+    /// Writes nothing and answers every write at revision 0: a provider
+    /// that loses puts. With `HONEST` set it answers a write with puts at
+    /// revision 1, as a real first write would.
+    struct ForgetfulProvider;
+
+    static HONEST: AtomicBool = AtomicBool::new(false);
+
+    impl Provider for ForgetfulProvider {
+        const NAME: &'static str = "forgetful";
+        const CAPABILITIES: Capabilities = Capabilities::new(CapabilityFlags::ATOMIC_BATCHES);
+
+        fn open(_: &str) -> ProviderResult<Self> {
+            Ok(ForgetfulProvider)
+        }
+
+        fn get_entry(&self, _: &str, _: &str) -> ProviderResult<Option<Entry>> {
+            Ok(None)
+        }
+
+        fn write(&self, _: &str, ops: &[WriteOp<'_>], _: ChangeSink<'_>) -> ProviderResult<u64> {
+            let puts = ops.iter().any(|op| op.as_put().is_some());
+            Ok(u64::from(puts && HONEST.load(Ordering::SeqCst)))
+        }
+
+        fn list_keys(&self, _: &str) -> ProviderResult<Vec<String>> {
+            Ok(Vec::new())
+        }
+
+        fn store_exists(&self, _: &str) -> ProviderResult<bool> {
+            Ok(false)
+        }
+
+        fn key_count(&self, _: &str) -> ProviderResult<u64> {
+            Ok(0)
+        }
+    }
+
+    fn open(config: &str) -> Result<stateplug_provider_api::ffi::FfiProviderBox, ProviderError> {
+        export::open_in_process::<ForgetfulProvider>(config, &OpenContext::READ_WRITE, "0.0.0")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn puts_acknowledged_at_revision_zero_are_refused_as_not_written() {
+        let store = crate::provider::open_in_process(open, &serde_json::json!({})).unwrap();
+        for write in [
+            store.set("s", "k", b"v").await,
+            store
+                .set_many("s", vec![("a".into(), b"1".to_vec()), ("b".into(), vec![])])
+                .await,
+        ] {
+            let err = write.expect_err("a put answered at revision 0 was not written");
+            assert_eq!(err.kind(), ErrorKind::INTERNAL, "{err}");
+            assert!(err.to_string().contains("wrote none of them"), "{err}");
+        }
+        // A write without puts may change nothing and answer 0.
+        assert!(!store.delete("s", "missing").await.unwrap());
+        HONEST.store(true, Ordering::SeqCst);
+        assert_eq!(store.set("s", "k", b"v").await.unwrap(), 1);
+    }
 }

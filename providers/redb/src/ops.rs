@@ -15,6 +15,7 @@ pub(crate) struct OwnedWrite {
 #[derive(Debug, Clone)]
 enum OwnedOp {
     Put(String, Vec<u8>),
+    PutExpiring(String, Vec<u8>, u64),
     Delete(String),
     Check(String, Expected),
     Clear,
@@ -28,6 +29,11 @@ impl OwnedWrite {
             .filter_map(|op| {
                 Some(match *op {
                     WriteOp::Put { key, value } => OwnedOp::Put(key.into(), value.into()),
+                    WriteOp::PutExpiring {
+                        key,
+                        value,
+                        expires_at_ms,
+                    } => OwnedOp::PutExpiring(key.into(), value.into(), expires_at_ms),
                     WriteOp::Delete { key } => OwnedOp::Delete(key.into()),
                     WriteOp::Check { key, expected } => OwnedOp::Check(key.into(), expected),
                     WriteOp::Clear => OwnedOp::Clear,
@@ -49,6 +55,7 @@ impl OwnedWrite {
             .iter()
             .map(|op| match op {
                 OwnedOp::Put(k, v) => WriteOp::put(k, v),
+                OwnedOp::PutExpiring(k, v, at) => WriteOp::put_expiring(k, v, *at),
                 OwnedOp::Delete(k) => WriteOp::delete(k),
                 OwnedOp::Check(k, e) => WriteOp::check(k, *e),
                 OwnedOp::Clear => WriteOp::Clear,
@@ -143,9 +150,14 @@ mod tests {
         let ops = [
             WriteOp::check("a", Expected::Absent),
             WriteOp::put("a", b"1"),
+            WriteOp::put_expiring("c", b"2", 1_700_000_000_000),
             WriteOp::delete("b"),
             WriteOp::Clear,
         ];
-        assert_eq!(OwnedWrite::new("s", &ops).ops(), ops);
+        assert_eq!(
+            OwnedWrite::new("s", &ops).ops(),
+            ops,
+            "no operation is lost"
+        );
     }
 }

@@ -372,3 +372,43 @@ fn writers_and_the_sweeper_interleave_with_distinct_revisions() {
     let (entries, expiring, _) = rows(&p, "bulk");
     assert_eq!((entries, expiring), (200, 0));
 }
+
+#[test]
+fn a_put_with_a_time_to_live_that_waits_in_a_group_keeps_its_value_and_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000));
+    let p = open_at(&dir.path().join("state.redb"), &now, true);
+    let answers: Vec<Vec<u64>> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let p = &p;
+                scope.spawn(move || {
+                    (0..40)
+                        .map(|i| {
+                            let key = format!("t{t}-{i}");
+                            write(p, "ttl", &[WriteOp::put_expiring(&key, b"v", 60_000)])
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(
+        p.commits() < 8 * 40,
+        "the writers never shared a group, so no write waited in one"
+    );
+    assert!(
+        answers.concat().iter().all(|&revision| revision > 0),
+        "every put was acknowledged with a revision"
+    );
+    for t in 0..8 {
+        for i in 0..40 {
+            let key = format!("t{t}-{i}");
+            assert_eq!(p.get("ttl", &key).unwrap(), Some(b"v".to_vec()), "{key}");
+            assert_eq!(p.expiries("ttl", &[&key]).unwrap(), [Some(60_000)], "{key}");
+        }
+    }
+    now.store(60_000, Ordering::SeqCst);
+    assert_eq!(p.key_count("ttl").unwrap(), 0, "every key expired on time");
+}
