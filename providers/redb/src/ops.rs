@@ -64,52 +64,39 @@ impl OwnedWrite {
     }
 }
 
-/// The keys one write changed, framed in one buffer:
-/// `[key length u32][key][prior u64][version u64]`, 0 for none.
+/// The keys one write changed: the keys end to end in one string, and per
+/// change where its key ends, its prior version and its new one (0 for
+/// none). Reading a change back slices the string at ends it recorded
+/// itself, so no key is checked or parsed again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ChangeLog(Vec<u8>);
+pub(crate) struct ChangeLog {
+    keys: String,
+    changes: Vec<(usize, u64, u64)>,
+}
 
 impl ChangeLog {
     /// Records one change.
     pub(crate) fn push(&mut self, change: KeyChange<'_>) {
-        // Keys are at most max_key_bytes (a u32) long.
-        self.0
-            .extend_from_slice(&(change.key.len() as u32).to_le_bytes());
-        self.0.extend_from_slice(change.key.as_bytes());
-        self.0
-            .extend_from_slice(&change.prior.unwrap_or(0).to_le_bytes());
-        self.0
-            .extend_from_slice(&change.version.unwrap_or(0).to_le_bytes());
+        self.keys.push_str(change.key);
+        self.changes.push((
+            self.keys.len(),
+            change.prior.unwrap_or(0),
+            change.version.unwrap_or(0),
+        ));
     }
 
     /// Hands every change to `sink`, in order.
     pub(crate) fn replay(&self, sink: &mut dyn FnMut(KeyChange<'_>)) {
-        let mut rest = self.0.as_slice();
-        // Frames are written whole by `push`, so each read finds its bytes.
-        while let Some((len, tail)) = split_u32(rest) {
-            let Some(key) = tail.get(..len).and_then(|k| std::str::from_utf8(k).ok()) else {
-                return;
-            };
-            let (Some(prior), Some(version)) = (u64_at(tail, len), u64_at(tail, len + 8)) else {
-                return;
-            };
+        let mut start = 0;
+        for &(end, prior, version) in &self.changes {
             sink(KeyChange {
-                key,
+                key: &self.keys[start..end],
                 prior: (prior != 0).then_some(prior),
                 version: (version != 0).then_some(version),
             });
-            rest = &tail[len + 16..];
+            start = end;
         }
     }
-}
-
-fn split_u32(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let head: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
-    Some((u32::from_le_bytes(head) as usize, &bytes[4..]))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
 #[cfg(test)]
