@@ -337,38 +337,53 @@ fn a_sticky_world_writable_folder_is_trusted_when_root_owns_it() {
 }
 
 #[test]
-fn a_provider_call_that_never_returns_times_out_and_the_host_keeps_working() {
+fn a_write_that_never_returns_times_out_as_outcome_unknown_and_the_host_keeps_working() {
     // The abandoned call keeps one blocking thread parked forever, so the
-    // runtime is shut down without waiting for it (as `stateplug` does).
+    // runtime is shut down without waiting for it (as `stateplug` does),
+    // and only then are the answers checked: a failed check must not leave
+    // the test waiting for that thread.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let options = stateplug::OpenOptions {
-            read_only: false,
-            call_timeout: std::time::Duration::from_millis(200),
-        };
-        let store = load("fixture-minimal")
-            .open_with(&serde_json::json!({ "hang_on_set": true }), &options)
-            .unwrap();
-        let started = std::time::Instant::now();
-        let err = store.set("s", "k", b"v".to_vec()).await.unwrap_err();
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "the caller got an answer"
-        );
-        assert_eq!(err.kind(), ErrorKind::UNAVAILABLE);
-        assert!(
-            err.temporary && err.message.contains("did not answer within"),
-            "{err}"
-        );
-        assert_eq!(err.operation, stateplug::store::Operation::Set);
-        assert_eq!(
-            store.get("s", "k").await.unwrap(),
-            None,
-            "other calls still work"
-        );
+    let options = stateplug::OpenOptions {
+        read_only: false,
+        call_timeout: std::time::Duration::from_millis(200),
+    };
+    // Alone on the blocking pool, and queued in the host's group writer.
+    let configs = [
+        serde_json::json!({ "hang_on_set": true }),
+        serde_json::json!({ "hang_on_set": true, "group_writes": true }),
+    ];
+    let answers = runtime.block_on(async {
+        let mut answers = Vec::new();
+        for config in &configs {
+            let store = load("fixture-minimal").open_with(config, &options).unwrap();
+            let started = std::time::Instant::now();
+            let set = store.set("s", "k", b"v".to_vec()).await;
+            let took = started.elapsed();
+            answers.push((set, took, store.get("s", "k").await));
+        }
+        answers
     });
     runtime.shutdown_background();
+    for (config, (set, took, get)) in configs.iter().zip(answers) {
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{config}: the caller got an answer"
+        );
+        let err = set.unwrap_err();
+        // The abandoned write may still land: its outcome is unknown, so a
+        // caller reads back (as a reaction's commit does) instead of taking
+        // it as not applied.
+        assert_eq!(err.kind(), ErrorKind::OUTCOME_UNKNOWN, "{config}: {err}");
+        assert!(
+            err.temporary
+                && err.message.contains("did not answer")
+                && err.message.contains("may still be applied"),
+            "{config}: {err}"
+        );
+        assert_eq!(err.operation, stateplug::store::Operation::Set);
+        assert_eq!(get.unwrap(), None, "{config}: other calls still work");
+    }
 }

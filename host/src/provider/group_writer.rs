@@ -33,7 +33,7 @@ use std::{
 use abi_stable::std_types::RErr;
 use stateplug_provider_api::{
     ffi::{FfiProviderBox, FfiWriteOp, FfiWriteUnit},
-    ErrorKind, ProviderError, WriteOp,
+    ProviderError, WriteOp,
 };
 use tokio::sync::oneshot;
 
@@ -115,17 +115,13 @@ impl GroupWriter {
         }
         match tokio::time::timeout(self.call_timeout, answer).await {
             Ok(answer) => answer.unwrap_or_else(|_| lost_answer()),
-            Err(_) => RErr(
-                ProviderError::new(
-                    ErrorKind::UNAVAILABLE,
-                    format!(
-                        "the provider did not answer the write within {:?}; the call was \
-                     abandoned (raise the limit with call_timeout_ms if the storage is just slow)",
-                        self.call_timeout
-                    ),
-                )
-                .temporary(),
-            ),
+            // The write stays queued, so it may still be applied.
+            Err(_) => RErr(ProviderError::outcome_unknown(format!(
+                "the provider did not answer the write within {:?}; the call was abandoned \
+                 and may still be applied: read back to know (raise the limit with \
+                 call_timeout_ms if the storage is just slow)",
+                self.call_timeout
+            ))),
         }
     }
 

@@ -38,7 +38,9 @@ pub struct LoadOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOptions {
     /// How long a call that runs off the async workers may take before it
-    /// fails with a temporary `UNAVAILABLE` error.
+    /// is abandoned: a read then fails with a temporary `UNAVAILABLE`
+    /// error, a write with a temporary `OUTCOME_UNKNOWN` one (it may still
+    /// be applied, so only reading back tells).
     pub call_timeout: std::time::Duration,
     /// Open for reading only: the provider opens existing storage, creates
     /// nothing, and says so when the storage does not exist (providers
