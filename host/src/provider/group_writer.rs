@@ -116,12 +116,7 @@ impl GroupWriter {
         match tokio::time::timeout(self.call_timeout, answer).await {
             Ok(answer) => answer.unwrap_or_else(|_| lost_answer()),
             // The write stays queued, so it may still be applied.
-            Err(_) => RErr(ProviderError::outcome_unknown(format!(
-                "the provider did not answer the write within {:?}; the call was abandoned \
-                 and may still be applied: read back to know (raise the limit with \
-                 call_timeout_ms if the storage is just slow)",
-                self.call_timeout
-            ))),
+            Err(_) => RErr(super::abandoned(true, self.call_timeout)),
         }
     }
 

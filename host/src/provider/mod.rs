@@ -32,3 +32,21 @@ fn on_multi_thread_runtime() -> bool {
     tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
+
+/// Why a call abandoned after `timeout` failed: a read could not be
+/// answered (`UNAVAILABLE`); a write keeps running and may still be
+/// applied (`OUTCOME_UNKNOWN`). Both are temporary.
+fn abandoned(write: bool, timeout: std::time::Duration) -> stateplug_provider_api::ProviderError {
+    use stateplug_provider_api::ProviderError;
+    if write {
+        return ProviderError::outcome_unknown(format!(
+            "the provider did not answer the write within {timeout:?}; the call was abandoned \
+             and may still be applied: read back to know (raise the limit with \
+             call_timeout_ms if the storage is just slow)"
+        ));
+    }
+    ProviderError::unavailable(format!(
+        "the provider did not answer within {timeout:?}; the call was abandoned (raise the \
+         limit with call_timeout_ms if the storage is just slow)"
+    ))
+}

@@ -130,35 +130,26 @@ impl ProviderStore {
         }
         let ffi = Arc::clone(&self.ffi);
         let blocking = tokio::task::spawn_blocking(move || call(&ffi));
-        // An abandoned write may still be applied: its outcome is unknown.
-        let abandoned = |message: String| {
-            let kind = if op.is_write() {
-                ErrorKind::OUTCOME_UNKNOWN
-            } else {
-                ErrorKind::UNAVAILABLE
-            };
-            let mut err = StoreError::host(op, &self.info.name, store_id, kind, message);
-            err.temporary = true;
-            err
-        };
         match tokio::time::timeout(self.call_timeout, blocking).await {
             Ok(Ok(result)) => self.finish(op, store_id, result),
-            Ok(Err(join)) => Err(abandoned(format!(
-                "the blocking call did not complete: {join}"
-            ))),
+            // How the call ended is unknown: a write may have been applied.
+            Ok(Err(join)) => {
+                let kind = if op.is_write() {
+                    ErrorKind::OUTCOME_UNKNOWN
+                } else {
+                    ErrorKind::UNAVAILABLE
+                };
+                let message = format!("the blocking call did not complete: {join}");
+                Err(self.err(op, store_id, ProviderError::new(kind, message).temporary()))
+            }
             Err(_) => {
                 tracing::error!(provider = %self.info.name, operation = %op, store_id,
                     timeout = ?self.call_timeout, "provider call timed out");
-                Err(abandoned(format!(
-                    "the provider did not answer within {:?}; the call was abandoned{} \
-                     (raise the limit with call_timeout_ms if the storage is just slow)",
-                    self.call_timeout,
-                    if op.is_write() {
-                        " and may still be applied: read back to know"
-                    } else {
-                        ""
-                    }
-                )))
+                Err(self.err(
+                    op,
+                    store_id,
+                    super::abandoned(op.is_write(), self.call_timeout),
+                ))
             }
         }
     }
