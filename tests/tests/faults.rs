@@ -233,3 +233,69 @@ async fn with_retries_a_flaky_store_still_counts_exactly() {
         assert_eq!(String::from_utf8(stored).unwrap(), n.to_string(), "{word}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stops_answering_fails_the_stop_in_time_naming_the_unwritten_checkpoint() {
+    let faults = Arc::new(FaultLayer::new());
+    let stop_timeout = Duration::from_millis(300);
+    let host = Host::builder()
+        .provider_store(stateplug_tests::memory_so().0)
+        .layer(faults.clone())
+        .source(Generator::new("numbers").rate(2_000).durable(false))
+        .reaction(WordCount::new("counts", &["numbers"]).durable(false))
+        // Only the stop persists the source's checkpoint.
+        .checkpoint_interval(Duration::from_secs(3_600))
+        .stop_timeout(stop_timeout)
+        .build()
+        .unwrap();
+    let running = host.start().await.unwrap();
+    let committed = |running: &stateplug::RunningHost| {
+        running
+            .report()
+            .iter()
+            .any(|p| p.id == "counts" && p.events > 0)
+    };
+    let began = std::time::Instant::now();
+    while !committed(&running) {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "nothing committed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Every later transaction (the reaction's commits, the source's
+    // checkpoint) waits longer than any test runs.
+    faults.delay_operation(Operation::Transaction, Duration::from_secs(3_600));
+    let stopping = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(10), running.stop())
+        .await
+        .expect("the stop ends although the store does not answer")
+        .unwrap_err();
+    let took = stopping.elapsed();
+    assert!(
+        took < stop_timeout * 2 + Duration::from_secs(2),
+        "took {took:?}"
+    );
+    match err {
+        HostError::Store(e) => {
+            assert_eq!(
+                (e.operation, e.kind(), e.store_id.as_str(), e.temporary),
+                (
+                    Operation::Transaction,
+                    ErrorKind::UNAVAILABLE,
+                    "numbers",
+                    true
+                ),
+                "{e}"
+            );
+            assert!(
+                e.message.contains("checkpoint of source \"numbers\"")
+                    && e.message.contains("stop timeout")
+                    && e.message
+                        .contains("resumes from its last persisted checkpoint"),
+                "{e}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}

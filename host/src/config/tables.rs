@@ -43,7 +43,8 @@ pub struct HostSection {
     pub name: Option<String>,
     /// Events buffered per reaction before sources wait (back-pressure).
     pub channel_capacity: Option<usize>,
-    /// How long a graceful stop waits for each plugin, in milliseconds.
+    /// How long a graceful stop waits for the plugins to end, and then for
+    /// the last source checkpoints and the sync, in milliseconds.
     pub stop_timeout_ms: Option<u64>,
     /// How often source checkpoints are persisted, in milliseconds.
     pub checkpoint_interval_ms: Option<u64>,

@@ -331,7 +331,10 @@ impl HostBuilder {
         self
     }
 
-    /// How long `stop` waits for each plugin before aborting it. Default 30 s.
+    /// How long `stop` waits for the plugins to end before aborting those
+    /// still running, and then again for the last source checkpoints and the
+    /// providers' sync (a provider that stops answering fails the stop with
+    /// an error naming the checkpoint it did not write). Default 30 s.
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.settings.stop_timeout = timeout;
         self

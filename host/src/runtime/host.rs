@@ -25,7 +25,7 @@ use super::{
 use crate::{
     layers::Watcher,
     plugin::{BootstrapProvider, Reaction, ReactionContext, Source},
-    store::{CapabilityFlags, ScopedStore, StateStore},
+    store::{CapabilityFlags, ErrorKind, Operation, ScopedStore, StateStore, StoreError},
 };
 
 pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
@@ -464,6 +464,69 @@ impl RunningHost {
         Ok(report)
     }
 
+    /// The stop's last steps: every source's checkpoint persisted, fenced
+    /// plugins reported, every provider synced. `persisted` receives each
+    /// checkpoint as it is written.
+    async fn persist_and_sync(
+        &mut self,
+        persisted: &mut HashMap<Arc<str>, u64>,
+    ) -> Result<(), HostError> {
+        persist_watermarks(
+            &self.routes,
+            &self.progress,
+            &self.owners,
+            persisted,
+            &self.stats,
+        )
+        .await?;
+        self.report_fenced().await;
+        for route in self.routes.all() {
+            route.store.sync().await?;
+        }
+        Ok(())
+    }
+
+    /// The error of a stop whose last steps did not finish within the stop
+    /// timeout: it names the first source whose checkpoint was not written
+    /// (or, all written, the sync) and what that costs.
+    fn unfinished(&self, persisted: &HashMap<Arc<str>, u64>) -> StoreError {
+        let timeout = self.settings.stop_timeout;
+        let unwritten = self.progress.iter().find(|p| {
+            let fenced = self
+                .owners
+                .get(&*p.source)
+                .is_some_and(|o| o.fenced().is_some());
+            !fenced && p.watermark() > persisted.get(&p.source).copied().unwrap_or(0)
+        });
+        let mut err = match unwritten {
+            Some(p) => StoreError::host(
+                Operation::Transaction,
+                &self.routes.route(&p.source).name,
+                &p.source,
+                ErrorKind::UNAVAILABLE,
+                format!(
+                    "the provider did not persist the checkpoint of source {:?} (position {}) \
+                     within the stop timeout ({timeout:?}); the source resumes from its last \
+                     persisted checkpoint and emits what followed it again",
+                    p.source,
+                    p.watermark()
+                ),
+            ),
+            None => StoreError::host(
+                Operation::Sync,
+                &self.routes.default_route().name,
+                "",
+                ErrorKind::UNAVAILABLE,
+                format!(
+                    "the checkpoints are written but the providers did not finish syncing \
+                     within the stop timeout ({timeout:?})"
+                ),
+            ),
+        };
+        err.temporary = true;
+        err
+    }
+
     /// Stops gracefully: sources stop, reactions drain and commit, source
     /// checkpoints are persisted, the provider is synced. Returns the run's
     /// report, or the plugin failures that ended it.
@@ -501,18 +564,13 @@ impl RunningHost {
         // caller reopening the same file right after `stop` must find it closed.
         self.checkpointer.abort();
         let _ = (&mut self.checkpointer).await;
+        // A provider that stops answering must not hold the stop: the last
+        // checkpoints and the sync get a stop timeout of their own.
+        let finish = tokio::time::Instant::now() + self.settings.stop_timeout;
         let mut persisted = HashMap::new();
-        persist_watermarks(
-            &self.routes,
-            &self.progress,
-            &self.owners,
-            &mut persisted,
-            &self.stats,
-        )
-        .await?;
-        self.report_fenced().await;
-        for route in self.routes.all() {
-            route.store.sync().await?;
+        match tokio::time::timeout_at(finish, self.persist_and_sync(&mut persisted)).await {
+            Ok(finished) => finished?,
+            Err(_) => return Err(self.unfinished(&persisted).into()),
         }
         let report = RunReport {
             plugins: self.report(),
