@@ -1,6 +1,7 @@
 //! End to end: the example pipeline, a file tail feeding a word count, on
-//! one deterministic corpus, with its state in the redb `.so` (durable: a
-//! durable commit per batch of 256 lines) and in the memory `.so`. Built
+//! one deterministic corpus, with its state in the redb `.so` (durable: the
+//! reaction takes 256 lines at a time and commits durably, the lines that
+//! came during one commit in the next) and in the memory `.so`. Built
 //! through the host API from the example plugins' registry, as `stateplug
 //! run` builds it from `examples/pipeline.toml`; it stops when the tail has
 //! reached the end of the file and every line is committed. Every run
@@ -31,7 +32,7 @@ use crate::{
 
 const SOURCE: &str = "lines";
 const REACTION: &str = "word-count";
-/// Events per reaction commit, as in `examples/pipeline.toml`.
+/// Events the reaction takes at a time, as in `examples/pipeline.toml`.
 const BATCH: u64 = 256;
 
 /// Where the pipeline keeps its state.
@@ -207,7 +208,7 @@ pub fn run(sizes: &Sizes) -> Report {
         ratio,
         target: at_least(ratio, 0.8),
         note: format!(
-            "{lines} lines, batches of {BATCH} (a durable commit each on redb); from start to a clean stop; every word's count checked exact"
+            "{lines} lines, taken {BATCH} at a time, one commit in flight; from start to a clean stop; every word's count checked exact"
         ),
     }];
     let io = sides
