@@ -32,7 +32,11 @@ const HOSTS: [&str; 3] = ["host-a", "host-b", "host-c"];
 /// enough that a pipeline is still running when it is moved.
 const LINES_PER_MOVE: u64 = 6_000;
 const RATE: u64 = 2_000;
-const FILE_LINES: usize = 4_000;
+/// Lines of the file pipeline. Its word count takes one line at a time and
+/// commits at most 16 together (those that came during the commit before),
+/// so the file takes at least 500 commits: it is still running when it is
+/// moved, a few hundred milliseconds after it started.
+const FILE_LINES: usize = 8_000;
 /// Exit code of a `stateplug run` whose plugins were taken over.
 const FENCED: i32 = 3;
 /// Exit code of a run stopped by a temporary failure (a supervisor restarts it).
@@ -226,7 +230,7 @@ settings = {{ path = "{input}", follow = false }}
 id = "filecounts"
 kind = "word-count"
 subscribe = ["file"]
-settings = {{ batch = 10 }}
+settings = {{ batch = 1 }}
 "#,
         provider = provider_config(url, schema),
         input = input.display(),
@@ -366,7 +370,9 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
     let mut moves_of = [0u32; 3];
     let started = Instant::now();
     for step in 0..moves().max(3) {
-        std::thread::sleep(Duration::from_millis(rng.random_range(600..1800)));
+        // The file pipeline, moved first, is moved soon after it started.
+        let pause = if step == 0 { 200..600 } else { 600..1800 };
+        std::thread::sleep(Duration::from_millis(rng.random_range(pause)));
         // The first three steps move each pipeline once (the file pipeline
         // first: it finishes quickly); then the generators are moved or
         // killed at random.
