@@ -53,6 +53,7 @@ use crate::errors::AtPath;
 use crate::journal::Journal;
 use crate::ops::{ChangeLog, OwnedWrite};
 use crate::record::Effects;
+use crate::snapshot::LatestEntries;
 use crate::writer::{Revisions, Tables};
 
 /// The answer to one write: its revision (0: it changed nothing) and what
@@ -130,6 +131,9 @@ pub(crate) struct Committer {
     pub(crate) clock: Clock,
     /// The expiry feed: every key a committed group removed.
     pub(crate) expired: ExpiryLog,
+    /// The snapshot reads share; forgotten after every commit, before
+    /// any of its writers returns.
+    pub(crate) latest: LatestEntries,
 }
 
 /// How many expired keys a group commit removes, at most.
@@ -162,6 +166,7 @@ impl Committer {
             }),
             clock: Clock::SYSTEM,
             expired: ExpiryLog::default(),
+            latest: LatestEntries::default(),
         }
     }
 
@@ -192,6 +197,7 @@ impl Committer {
             .insert(crate::schema::JOURNAL_SEQ, js.journal.last_seq())
             .at(path)?;
         txn.commit().at(path)?;
+        self.latest.forget();
         js.journal.checkpointed();
         Ok(())
     }
@@ -419,6 +425,7 @@ fn run_transaction(
         }
         (None, _) => txn.commit().at(path)?,
     }
+    committer.latest.forget();
     *committer
         .revisions
         .lock()

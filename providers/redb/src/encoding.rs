@@ -37,6 +37,22 @@ pub(crate) fn entry_key(store_id: &str, key: &str) -> Vec<u8> {
     out
 }
 
+/// Runs `f` on the `ENTRIES` key of `key` in `store_id`, built on the
+/// stack when it is short, so that a point read allocates nothing for it.
+pub(crate) fn with_entry_key<R>(store_id: &str, key: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    const ON_STACK: usize = 128;
+    let len = 2 + store_id.len() + key.len();
+    if len > ON_STACK {
+        return f(&entry_key(store_id, key));
+    }
+    let mut buf = [0u8; ON_STACK];
+    let id_len = u16::try_from(store_id.len()).unwrap_or(u16::MAX);
+    buf[..2].copy_from_slice(&id_len.to_be_bytes());
+    buf[2..2 + store_id.len()].copy_from_slice(store_id.as_bytes());
+    buf[2 + store_id.len()..len].copy_from_slice(key.as_bytes());
+    f(&buf[..len])
+}
+
 /// Replaces the contents of `out` with the `ENTRIES` key of `key` in
 /// `store_id` (for writers that reuse one buffer for every key).
 pub(crate) fn write_entry_key(out: &mut Vec<u8>, store_id: &str, key: &str) {
@@ -124,11 +140,14 @@ pub(crate) fn decode_expiring(raw: &[u8]) -> ProviderResult<(u64, &[u8], Option<
 }
 
 /// The version and value bytes of an `ENTRIES` value, or `None` if the key
-/// has expired by `now`.
-pub(crate) fn decode_live(raw: &[u8], now: u64) -> ProviderResult<Option<(u64, &[u8])>> {
+/// has expired by `now()` (asked only of a key that has an expiry).
+pub(crate) fn decode_live(
+    raw: &[u8],
+    now: impl FnOnce() -> u64,
+) -> ProviderResult<Option<(u64, &[u8])>> {
     let (version, value, expires_at_ms) = decode_expiring(raw)?;
     Ok(expires_at_ms
-        .is_none_or(|at| at > now)
+        .is_none_or(|at| at > now())
         .then_some((version, value)))
 }
 
@@ -230,16 +249,16 @@ mod tests {
         );
         assert_eq!(decode_value(&expiring).unwrap(), (42, &b"hello"[..]));
         assert_eq!(
-            decode_live(&expiring, 999).unwrap(),
+            decode_live(&expiring, || 999).unwrap(),
             Some((42, &b"hello"[..]))
         );
         assert_eq!(
-            decode_live(&expiring, 1_000).unwrap(),
+            decode_live(&expiring, || 1_000).unwrap(),
             None,
             "expired from its expiry on"
         );
         assert_eq!(
-            decode_live(&raw, u64::MAX).unwrap(),
+            decode_live(&raw, || u64::MAX).unwrap(),
             Some((42, &b"hello"[..]))
         );
         assert!(
@@ -248,6 +267,23 @@ mod tests {
         );
         assert!(decode_key(&[0]).is_err());
         assert!(decode_key(&[0, 9, b'a']).is_err());
+    }
+
+    #[test]
+    fn a_key_built_on_the_stack_is_the_key_built_on_the_heap() {
+        for id_len in [0, 1, 60, 126, 127, 512] {
+            for key_len in [0, 1, 60, 125, 126, 127, 4096] {
+                let (store_id, key) = ("s".repeat(id_len), "k".repeat(key_len));
+                assert_eq!(
+                    with_entry_key(&store_id, &key, <[u8]>::to_vec),
+                    entry_key(&store_id, &key),
+                    "store_id {id_len} B, key {key_len} B"
+                );
+            }
+        }
+        // A key without an expiry never asks the time.
+        let plain = entry_value(3, b"v");
+        assert!(decode_live(&plain, || unreachable!("no expiry")).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod provider;
 mod record;
 mod replay;
 mod schema;
+mod snapshot;
 mod sweeper;
 mod writer;
 

@@ -12,9 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{
-    AccessGuard, Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
-};
+use redb::{AccessGuard, Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
     Capabilities, CapabilityFlags, ChangePage, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor,
     KeyChange, OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
@@ -24,7 +22,8 @@ use stateplug_provider_api::{
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
 use crate::encoding::{
-    corrupt_key, decode_expiring, decode_key, decode_live, entry_key, key_bytes, Span,
+    corrupt_key, decode_expiring, decode_key, decode_live, entry_key, key_bytes, with_entry_key,
+    Span,
 };
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
@@ -33,9 +32,8 @@ use crate::replay::replay;
 use crate::schema::{
     ENTRIES, EXPIRING, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
 };
+use crate::snapshot::EntriesTable;
 use crate::sweeper::Sweeper;
-
-type EntriesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// A durable state store provider: every store_id in one redb database file.
 ///
@@ -291,10 +289,13 @@ impl RedbProvider {
         &self.shared.path
     }
 
-    /// The entries table of a fresh read snapshot.
-    fn entries(&self) -> ProviderResult<EntriesTable> {
-        let txn = self.shared.db.begin_read().at(&self.shared.path)?;
-        txn.open_table(ENTRIES).at(&self.shared.path)
+    /// The entries table of a read snapshot holding every write
+    /// acknowledged so far (shared by reads until the next commit).
+    fn entries(&self) -> ProviderResult<Arc<EntriesTable>> {
+        self.shared
+            .committer
+            .latest
+            .get(&self.shared.db, &self.shared.path)
     }
 
     /// The database, for tests that look at the tables.
@@ -348,14 +349,12 @@ impl RedbProvider {
         store_id: &str,
         key: &str,
     ) -> ProviderResult<Option<Entry>> {
-        let found = table
-            .get(entry_key(store_id, key).as_slice())
-            .at(&self.shared.path)?;
+        let found = with_entry_key(store_id, key, |k| table.get(k)).at(&self.shared.path)?;
         let Some(raw) = found else {
             return Ok(None);
         };
         Ok(
-            decode_live(raw.value(), self.now())?.map(|(version, value)| Entry {
+            decode_live(raw.value(), || self.now())?.map(|(version, value)| Entry {
                 value: value.to_vec(),
                 version,
             }),
@@ -402,7 +401,7 @@ impl Provider for RedbProvider {
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
-        self.entry_in(&self.entries()?, store_id, key)
+        self.entry_in(&*self.entries()?, store_id, key)
     }
 
     fn read(
@@ -412,11 +411,9 @@ impl Provider for RedbProvider {
         visit: &mut dyn FnMut(&[u8]),
     ) -> ProviderResult<bool> {
         let table = self.entries()?;
-        let found = table
-            .get(entry_key(store_id, key).as_slice())
-            .at(&self.shared.path)?;
+        let found = with_entry_key(store_id, key, |k| table.get(k)).at(&self.shared.path)?;
         let live = match &found {
-            Some(raw) => decode_live(raw.value(), self.now())?,
+            Some(raw) => decode_live(raw.value(), || self.now())?,
             None => None,
         };
         match live {
@@ -517,7 +514,7 @@ impl Provider for RedbProvider {
         let mut keys = Vec::new();
         for row in table.range::<&[u8]>(span.bounds()).at(&self.shared.path)? {
             let (key, value) = row.at(&self.shared.path)?;
-            if decode_live(value.value(), now)?.is_some() {
+            if decode_live(value.value(), || now)?.is_some() {
                 keys.push(decode_key(key.value())?.to_string());
             }
         }
@@ -703,7 +700,7 @@ fn visit_rows<'t>(
     let mut visited = 0;
     for row in rows {
         let (key, value) = row.at(path)?;
-        let Some((version, bytes)) = decode_live(value.value(), now)? else {
+        let Some((version, bytes)) = decode_live(value.value(), || now)? else {
             continue;
         };
         if visited == limit {

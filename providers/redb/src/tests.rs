@@ -724,3 +724,62 @@ fn a_key_that_is_not_utf8_fails_a_scan_and_goes_out_unchecked_as_bytes() {
     assert_eq!(next, None);
     assert_eq!(keys, [b"a".to_vec(), b"b\xff".to_vec()]);
 }
+
+#[test]
+fn a_read_after_an_acknowledged_write_sees_it_while_readers_share_a_snapshot() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_dir, p) = fresh();
+    p.set("s", "hot", b"x").unwrap();
+    let stop = AtomicBool::new(false);
+    let (acked, heard) = std::sync::mpsc::channel::<(String, u64)>();
+    /// Ends the reader, also when an assertion fails (or the scope would wait for it forever).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
+        // Keeps the shared snapshot in use between commits.
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                assert!(p.get("s", "hot").unwrap().is_some());
+            }
+        });
+        // Another thread's writes, each announced once acknowledged.
+        let writer = scope.spawn(|| {
+            for i in 0..300u32 {
+                let value = format!("w{i}");
+                let version = p.set("s", "other", value.as_bytes()).unwrap();
+                acked.send((value, version)).unwrap();
+            }
+        });
+        for i in 0..300u32 {
+            let value = i.to_string();
+            let version = p.set("s", "k", value.as_bytes()).unwrap();
+            assert_eq!(p.get("s", "k").unwrap().as_deref(), Some(value.as_bytes()));
+            assert_eq!(p.get_entry("s", "k").unwrap().unwrap().version, version);
+            let many = p.get_many("s", &["k"]).unwrap();
+            assert_eq!(many[0].as_ref().map(|e| e.version), Some(version));
+            assert!(p.list_keys("s").unwrap().contains(&"k".to_string()));
+            if let Ok((value, version)) = heard.try_recv() {
+                let seen = p.get_entry("s", "other").unwrap().unwrap();
+                assert!(
+                    seen.version >= version,
+                    "another thread's acknowledged write is seen"
+                );
+                if seen.version == version {
+                    assert_eq!(seen.value, value.as_bytes());
+                }
+            }
+        }
+        writer.join().unwrap();
+    });
+    p.delete("s", "k").unwrap();
+    assert_eq!(
+        p.get("s", "k").unwrap(),
+        None,
+        "a delete is seen at once too"
+    );
+}
