@@ -1,6 +1,7 @@
 //! The commit metrics of a durable provider, through the loaded redb `.so`:
 //! a commit is counted once, however many writes it acknowledged, and the
-//! group size histogram holds the writes of each commit. Its own test
+//! group size histogram holds the writes of each commit, and each commit is
+//! timed once, its sync included. Its own test
 //! binary, since it installs the process's one metrics recorder.
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used)]
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use stateplug::{
     layers::{
-        metrics::{DURABLE_COMMITS, WRITE_GROUP_SIZE},
+        metrics::{COMMIT_DURATION, DURABLE_COMMITS, WRITE_GROUP_SIZE},
         Layered, MetricsLayer,
     },
     StateStore,
@@ -50,6 +51,15 @@ async fn a_commit_is_counted_once_with_the_writes_it_acknowledged() {
     let count = format!("{WRITE_GROUP_SIZE}_count");
     assert_eq!(sample(&handle, &sum, "lone"), 20.0);
     assert_eq!(sample(&handle, &count, "lone"), 20.0);
+    let took = format!("{COMMIT_DURATION}_sum");
+    let timed = format!("{COMMIT_DURATION}_count");
+    assert_eq!(sample(&handle, &timed, "lone"), 20.0);
+    // Each commit waited for a sync of the disk: more than nothing, less than a second.
+    let lone_took = sample(&handle, &took, "lone");
+    assert!(
+        lone_took > 0.0 && lone_took < 20.0,
+        "{lone_took} s for 20 commits"
+    );
 
     // 32 writers at once: the host hands their writes over in groups, and
     // each group is one commit holding all of its writes.
@@ -76,6 +86,11 @@ async fn a_commit_is_counted_once_with_the_writes_it_acknowledged() {
         "the groups hold every acknowledged write once"
     );
     assert_eq!(sample(&handle, &count, "grouped"), commits);
+    assert_eq!(
+        sample(&handle, &timed, "grouped"),
+        commits,
+        "one duration per commit, not per write"
+    );
     assert!(
         commits < writes,
         "{writes} concurrent writes took {commits} commits: none was grouped"

@@ -46,6 +46,14 @@ pub(crate) async fn serve(addr: SocketAddr) -> Result<SocketAddr, Failure> {
                 GROUP_BUCKETS,
             )
         })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    stateplug::layers::metrics::COMMIT_DURATION.to_string(),
+                ),
+                LATENCY_BUCKETS,
+            )
+        })
         .map_err(|e| Failure::failed(format!("cannot configure the metrics recorder: {e}")))?
         .install_recorder()
         .map_err(|e| Failure::failed(format!("cannot install the metrics recorder: {e}")))?;

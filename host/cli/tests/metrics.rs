@@ -276,6 +276,29 @@ fn metrics_served_during_a_run_match_the_run_report() {
         durable >= commits && durable <= writes,
         "{durable} vs {writes}"
     );
+    // Each durable commit is timed once, its sync included (read in the same
+    // scrape, so a commit or two may fall between the two figures).
+    let provider = [("provider", "default")];
+    let timed = value(
+        last,
+        "stateplug_store_commit_duration_seconds_count",
+        &provider,
+    )
+    .unwrap();
+    assert!(
+        (timed - durable).abs() <= durable * 0.02 + 5.0,
+        "{timed} commit durations for {durable} durable commits"
+    );
+    let took = value(
+        last,
+        "stateplug_store_commit_duration_seconds_sum",
+        &provider,
+    )
+    .unwrap();
+    assert!(
+        took > 0.0 && took / timed < 10.0,
+        "{took} s over {timed} commits"
+    );
     let written = value(
         last,
         "stateplug_store_bytes_written_total",

@@ -33,6 +33,11 @@ pub const DURABLE_COMMITS: &str = "stateplug_store_durable_commits_total";
 /// Writes per durable commit: the size of each group the provider
 /// committed together (histogram; label `provider`).
 pub const WRITE_GROUP_SIZE: &str = "stateplug_store_write_group_size";
+/// How long each durable commit took, in seconds, from the write call to
+/// its durable acknowledgement: the provider's sync and any wait for a
+/// group included (histogram; label `provider`). One per commit, as
+/// [`DURABLE_COMMITS`] counts them.
+pub const COMMIT_DURATION: &str = "stateplug_store_commit_duration_seconds";
 
 /// Every metric name this layer records.
 pub const NAMES: &[&str] = &[
@@ -43,6 +48,7 @@ pub const NAMES: &[&str] = &[
     BYTES_READ,
     DURABLE_COMMITS,
     WRITE_GROUP_SIZE,
+    COMMIT_DURATION,
 ];
 
 /// One in this many gets answered at once is timed (per thread).
@@ -77,18 +83,19 @@ struct OperationHandles {
 ///   through the recorder's handles cost a fifth of a memory get;
 /// - [`CALL_DURATION`] per `operation`: the latency of every call the
 ///   provider answers later, and of one in 64 calls it answers at once
-///   (per thread); `sync` calls give the sync time;
+///   (per thread); `sync` calls give the time of an explicit sync;
 /// - [`CALL_ERRORS`] per `operation` and `kind` (the error kind's label,
 ///   such as `version conflict`);
 /// - [`BYTES_WRITTEN`] per `operation`: key and value bytes of each write;
 /// - [`BYTES_READ`] per `operation`: key and value bytes each read of
 ///   values (`get`, `get_entry`, `get_many`, `scan`, `history`,
 ///   `get_version`) answered with;
-/// - [`DURABLE_COMMITS`] and [`WRITE_GROUP_SIZE`]: each commit of a
-///   durable provider, and how many writes (of concurrent callers) it
-///   acknowledged together. The first acknowledged write of each commit
-///   records it, so a commit whose first caller stopped waiting for its
-///   answer is not counted.
+/// - [`DURABLE_COMMITS`], [`WRITE_GROUP_SIZE`] and [`COMMIT_DURATION`]:
+///   each commit of a durable provider, how many writes (of concurrent
+///   callers) it acknowledged together, and how long it took, its sync
+///   included. The first acknowledged write of each commit records it, so
+///   a commit whose first caller stopped waiting for its answer is not
+///   counted.
 ///
 /// A `get` the provider answers at once stays an unboxed, ready answer
 /// through this layer.
@@ -101,7 +108,8 @@ pub struct MetricsLayer {
     provider: String,
     durable: bool,
     handles: [OnceLock<OperationHandles>; OPERATIONS],
-    commits: OnceLock<(Counter, Histogram)>,
+    /// The durable commits, their group sizes and their durations.
+    commits: OnceLock<(Counter, Histogram, Histogram)>,
     gets: GetCounts,
 }
 
@@ -223,7 +231,7 @@ impl MetricsLayer {
         })
     }
 
-    fn record_write(&self, call: &Call<'_>, result: &StoreResult<Written>) {
+    fn record_write(&self, call: &Call<'_>, start: Instant, result: &StoreResult<Written>) {
         let bytes: usize = call
             .ops
             .iter()
@@ -239,14 +247,16 @@ impl MetricsLayer {
             _ => 0,
         };
         if writes > 0 {
-            let (commits, group) = self.commits.get_or_init(|| {
+            let (commits, group, took) = self.commits.get_or_init(|| {
                 (
                     metrics::counter!(DURABLE_COMMITS, "provider" => self.provider.clone()),
                     metrics::histogram!(WRITE_GROUP_SIZE, "provider" => self.provider.clone()),
+                    metrics::histogram!(COMMIT_DURATION, "provider" => self.provider.clone()),
                 )
             });
             commits.increment(1);
             group.record(f64::from(writes));
+            took.record(start.elapsed().as_secs_f64());
         }
     }
 }
@@ -325,7 +335,7 @@ impl Layer for MetricsLayer {
             let start = Instant::now();
             let result = run().await;
             self.record(&call, Some(start), &result);
-            self.record_write(&call, &result);
+            self.record_write(&call, start, &result);
             result
         })
     }
