@@ -1,7 +1,9 @@
 //! Crash safety of the main job: `stateplug run` is killed with SIGKILL at
 //! random moments, again and again, then run to completion; the word counts
 //! must equal the counts computed from the input: nothing counted twice,
-//! nothing missed.
+//! nothing missed. `STATEPLUG_TEST_KILLS` sets the number of kills
+//! (default 12); the generator's events grow with it, so that kills keep
+//! hitting a running pipeline.
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used)]
 
@@ -16,9 +18,22 @@ use rand::Rng;
 use stateplug::{ProviderLibrary, Scan};
 use stateplug_plugins_example::{count_words, line_for, COUNT_PREFIX};
 
-const EVENTS: u64 = 20_000;
+/// Generated events per kill: 20,000 for the default 12 kills, about two
+/// seconds of the generator's 10,000 a second.
+const EVENTS_PER_KILL: u64 = 20_000 / 12;
 const FILE_LINES: usize = 3_000;
-const KILLS: usize = 12;
+
+fn kills() -> usize {
+    std::env::var("STATEPLUG_TEST_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+        .max(1)
+}
+
+fn events() -> u64 {
+    (EVENTS_PER_KILL * kills() as u64).max(20_000)
+}
 
 fn write_inputs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let input = dir.join("input.txt");
@@ -41,7 +56,7 @@ checkpoint_interval_ms = 20
 [[source]]
 id = "numbers"
 kind = "generator"
-settings = {{ rate_per_sec = 10000, count = {EVENTS} }}
+settings = {{ rate_per_sec = 10000, count = {events} }}
 
 [[source]]
 id = "file"
@@ -56,6 +71,7 @@ settings = {{ batch = 64 }}
 "#,
             db = dir.join("state.redb").display(),
             input = input.display(),
+            events = events(),
         ),
     )
     .unwrap();
@@ -80,7 +96,7 @@ fn stateplug(config: &Path, log: &Path) -> std::process::Child {
 
 fn expected_counts(input: &Path) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
-    for n in 1..=EVENTS {
+    for n in 1..=events() {
         count_words(&line_for(n), &mut counts);
     }
     for line in std::fs::read_to_string(input).unwrap().lines() {
@@ -125,7 +141,8 @@ async fn counts_are_exact_after_kill_9_at_random_moments() {
     let log = dir.path().join("stateplug.log");
     let mut rng = rand::rng();
     let mut killed_mid_run = 0;
-    for _ in 0..KILLS {
+    let kills = kills();
+    for _ in 0..kills {
         let mut child = stateplug(&config, &log);
         std::thread::sleep(Duration::from_millis(rng.random_range(40..250)));
         if child.try_wait().unwrap().is_none() {
@@ -157,8 +174,8 @@ async fn counts_are_exact_after_kill_9_at_random_moments() {
         "the final run failed: {status}; log:\n{log_text}"
     );
     assert!(
-        killed_mid_run >= KILLS / 2,
-        "only {killed_mid_run} of {KILLS} kills hit a running pipeline"
+        killed_mid_run >= kills / 2,
+        "only {killed_mid_run} of {kills} kills hit a running pipeline"
     );
 
     let (counts, checkpoints) = stored_counts(dir.path()).await;
@@ -166,7 +183,7 @@ async fn counts_are_exact_after_kill_9_at_random_moments() {
     assert_eq!(
         checkpoints,
         vec![
-            ("$checkpoint/numbers".to_string(), EVENTS.to_string()),
+            ("$checkpoint/numbers".to_string(), events().to_string()),
             ("$checkpoint/file".to_string(), file_len.to_string())
         ]
     );
@@ -179,4 +196,8 @@ async fn counts_are_exact_after_kill_9_at_random_moments() {
             "count of {word:?} after {killed_mid_run} kills"
         );
     }
+    eprintln!(
+        "kill: {killed_mid_run} of {kills} SIGKILLs hit a running pipeline; {} generated events and {FILE_LINES} file lines counted exactly",
+        events()
+    );
 }
