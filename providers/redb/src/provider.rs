@@ -624,6 +624,9 @@ impl Drop for RedbProvider {
         {
             tracing::warn!(path = %self.shared.path.display(), %err, "closing without a checkpoint; the next open replays the journal");
         }
+        // The snapshot reads shared closes before the database does, so
+        // redb's close sees no live reader.
+        self.shared.committer.latest.forget();
     }
 }
 

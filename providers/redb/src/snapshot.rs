@@ -12,7 +12,8 @@
 //!   snapshot holding that write;
 //! - a table is opened and kept under the lock, so a commit's `forget`
 //!   cannot run between a reader opening an older snapshot and keeping it;
-//! - what is kept pins one snapshot's pages only until the next commit.
+//! - what is kept pins one snapshot's pages only until the next commit, and
+//!   is forgotten when the provider closes, before the database closes.
 
 use std::{
     path::Path,
