@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use redb::{ReadableDatabase, TableDefinition};
 use stateplug::StateStore;
 
-use super::{fill, key, read_order, runtime, value};
+use super::{fill, get_in_order, key, read_order, runtime, value};
 use crate::{library, measure::median, report::Row, Sizes};
 
 const VALUE_LEN: usize = 64;
@@ -30,14 +30,7 @@ fn owned(value: &[u8]) -> Vec<u8> {
 fn host_gets(store: &Arc<dyn StateStore>, keys: &[String], order: &[usize]) -> f64 {
     runtime().block_on(async {
         let start = Instant::now();
-        let mut bytes = 0;
-        for &i in order {
-            bytes += store
-                .get("bench", &keys[i])
-                .await
-                .expect("get")
-                .map_or(0, |v| v.len());
-        }
+        let bytes = get_in_order(store, keys, order).await;
         assert_eq!(bytes, order.len() * VALUE_LEN);
         ns_per(start, order.len())
     })

@@ -10,7 +10,7 @@ use stateplug::{
     StateStore,
 };
 
-use super::{fill, key, read_order, runtime, value};
+use super::{fill, get_in_order, key, read_order, runtime, value};
 use crate::{library, measure::median, report::at_most, report::Row, Sizes};
 
 const VALUE_LEN: usize = 64;
@@ -54,13 +54,7 @@ fn ns_per_get(
                 let side = (j + turn) % 2;
                 let store = if side == 0 { bare } else { measured };
                 let start = Instant::now();
-                for &i in stretch {
-                    bytes += store
-                        .get("bench", &keys[i])
-                        .await
-                        .expect("get")
-                        .map_or(0, |v| v.len());
-                }
+                bytes += get_in_order(store, keys, stretch).await;
                 nanos[side] += start.elapsed().as_nanos();
                 gets[side] += stretch.len();
             }

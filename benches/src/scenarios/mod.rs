@@ -58,6 +58,20 @@ pub async fn fill(store: &Arc<dyn StateStore>, store_id: &str, n: usize, value_l
     }
 }
 
+/// Gets `keys[i]` for each `i` of `order` from store `bench` through the
+/// host API, in order; the bytes the values held.
+pub async fn get_in_order(store: &Arc<dyn StateStore>, keys: &[String], order: &[usize]) -> usize {
+    let mut bytes = 0;
+    for &i in order {
+        bytes += store
+            .get("bench", &keys[i])
+            .await
+            .expect("get")
+            .map_or(0, |v| v.len());
+    }
+    bytes
+}
+
 /// A fixed pseudo-random read order over `n` keys.
 pub fn read_order(n: usize, count: usize) -> Vec<usize> {
     use rand::{Rng, SeedableRng};

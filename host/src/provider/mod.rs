@@ -33,20 +33,31 @@ fn on_multi_thread_runtime() -> bool {
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
-/// Why a call abandoned after `timeout` failed: a read could not be
-/// answered (`UNAVAILABLE`); a write keeps running and may still be
-/// applied (`OUTCOME_UNKNOWN`). Both are temporary.
-fn abandoned(write: bool, timeout: std::time::Duration) -> stateplug_provider_api::ProviderError {
+/// The error of a call that did not finish: a read could not be answered
+/// (`UNAVAILABLE`); a write may still be applied (`OUTCOME_UNKNOWN`). Both
+/// are temporary.
+fn unfinished(write: bool, message: String) -> stateplug_provider_api::ProviderError {
     use stateplug_provider_api::ProviderError;
     if write {
-        return ProviderError::outcome_unknown(format!(
+        ProviderError::outcome_unknown(message)
+    } else {
+        ProviderError::unavailable(message)
+    }
+}
+
+/// Why a call abandoned after `timeout` failed (see [`unfinished`]).
+fn abandoned(write: bool, timeout: std::time::Duration) -> stateplug_provider_api::ProviderError {
+    let message = if write {
+        format!(
             "the provider did not answer the write within {timeout:?}; the call was abandoned \
              and may still be applied: read back to know (raise the limit with \
              call_timeout_ms if the storage is just slow)"
-        ));
-    }
-    ProviderError::unavailable(format!(
-        "the provider did not answer within {timeout:?}; the call was abandoned (raise the \
-         limit with call_timeout_ms if the storage is just slow)"
-    ))
+        )
+    } else {
+        format!(
+            "the provider did not answer within {timeout:?}; the call was abandoned (raise the \
+             limit with call_timeout_ms if the storage is just slow)"
+        )
+    };
+    unfinished(write, message)
 }

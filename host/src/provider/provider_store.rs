@@ -133,15 +133,14 @@ impl ProviderStore {
         match tokio::time::timeout(self.call_timeout, blocking).await {
             Ok(Ok(result)) => self.finish(op, store_id, result),
             // How the call ended is unknown: a write may have been applied.
-            Ok(Err(join)) => {
-                let kind = if op.is_write() {
-                    ErrorKind::OUTCOME_UNKNOWN
-                } else {
-                    ErrorKind::UNAVAILABLE
-                };
-                let message = format!("the blocking call did not complete: {join}");
-                Err(self.err(op, store_id, ProviderError::new(kind, message).temporary()))
-            }
+            Ok(Err(join)) => Err(self.err(
+                op,
+                store_id,
+                super::unfinished(
+                    op.is_write(),
+                    format!("the blocking call did not complete: {join}"),
+                ),
+            )),
             Err(_) => {
                 tracing::error!(provider = %self.info.name, operation = %op, store_id,
                     timeout = ?self.call_timeout, "provider call timed out");

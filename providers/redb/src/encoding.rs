@@ -23,11 +23,17 @@ pub(crate) fn store_prefix(store_id: &str) -> Vec<u8> {
 }
 
 fn push_prefix(out: &mut Vec<u8>, store_id: &str) {
+    out.extend_from_slice(&id_length(store_id));
+    out.extend_from_slice(store_id.as_bytes());
+}
+
+/// The two bytes that start every key of `store_id`: its length.
+fn id_length(store_id: &str) -> [u8; 2] {
     // store_ids are at most `max_store_id_bytes` (512) long: the adapter
     // refuses longer ones before the provider runs, so they fit in a u16.
-    let len = u16::try_from(store_id.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(store_id.as_bytes());
+    u16::try_from(store_id.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
 }
 
 /// The `ENTRIES` key of `key` in `store_id`.
@@ -46,8 +52,7 @@ pub(crate) fn with_entry_key<R>(store_id: &str, key: &str, f: impl FnOnce(&[u8])
         return f(&entry_key(store_id, key));
     }
     let mut buf = [0u8; ON_STACK];
-    let id_len = u16::try_from(store_id.len()).unwrap_or(u16::MAX);
-    buf[..2].copy_from_slice(&id_len.to_be_bytes());
+    buf[..2].copy_from_slice(&id_length(store_id));
     buf[2..2 + store_id.len()].copy_from_slice(store_id.as_bytes());
     buf[2 + store_id.len()..len].copy_from_slice(key.as_bytes());
     f(&buf[..len])

@@ -22,8 +22,7 @@ use stateplug_provider_api::{
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
 use crate::encoding::{
-    corrupt_key, decode_expiring, decode_key, decode_live, entry_key, key_bytes, with_entry_key,
-    Span,
+    corrupt_key, decode_expiring, decode_key, decode_live, key_bytes, with_entry_key, Span,
 };
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
@@ -496,9 +495,7 @@ impl Provider for RedbProvider {
         let table = self.entries()?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let found = table
-                .get(entry_key(store_id, key).as_slice())
-                .at(&self.shared.path)?;
+            let found = with_entry_key(store_id, key, |k| table.get(k)).at(&self.shared.path)?;
             out.push(match found {
                 Some(raw) => decode_expiring(raw.value())?.2,
                 None => None,
