@@ -16,17 +16,26 @@
 //! caller only once the transaction holding it is committed.
 //!
 //! With a journal (see [`crate::journal`]) a group is made durable by one
-//! journal append and one sync, and only then committed to redb without
-//! durability; so readers never see a write that is not yet durable. A
-//! group that finds a checkpoint due commits to redb durably instead,
-//! recording the last journaled `seq` in the same commit, and the journal
-//! starts over. After a journal I/O error, or a redb commit that fails
-//! after its record was synced (the write is durable but not in the open
-//! database), every later write is refused until the provider is reopened,
-//! which replays the journal.
+//! journal append and one sync. A group of puts and deletes is deferred:
+//! it runs on the state of every acknowledged write without a redb
+//! transaction (see [`crate::deferred`]), and once its record is synced it
+//! is published to readers and applied to redb later by the applier thread
+//! (see [`crate::unapplied`]). Any other group (a clear, history kept,
+//! expired keys to remove, the sweeper's) first waits until every published
+//! record is applied, then runs in a redb transaction committed without
+//! durability after its record is synced. Either way readers never see a
+//! write that is not yet durable. A checkpoint, due by size or time, waits
+//! for the applier too, then commits redb durably, recording the last
+//! journaled `seq` in the same commit, and the journal starts over. After a
+//! journal I/O error, or a redb commit that fails after its record was
+//! synced (the write is durable but not in the open database), every later
+//! write is refused until the provider is reopened, which replays the
+//! journal.
 //!
-//! Every group, after its writes, removes up to [`SWEEP_PER_GROUP`] keys
-//! expired by the group's time, at revisions of their own. The background
+//! Every group that finds a key expired by its time (the committer keeps a
+//! lower bound of the earliest expiry) runs in a redb transaction and,
+//! after its writes, removes up to [`SWEEP_PER_GROUP`] such keys, at
+//! revisions of their own. The background
 //! sweeper (see [`crate::sweeper`]) runs groups of no writes through
 //! [`Committer::sweep`], as a leader like any other: a group that changes
 //! nothing (nothing expired, or only refused writes) aborts its redb
@@ -49,11 +58,13 @@ use stateplug_provider_api::{
     apply, Clock, ExpiryLog, ProviderError, ProviderResult, WriteFailure, WriteOp,
 };
 
+use crate::deferred::DeferredWriter;
 use crate::errors::AtPath;
 use crate::journal::Journal;
 use crate::ops::{ChangeLog, OwnedWrite};
 use crate::record::Effects;
 use crate::snapshot::LatestEntries;
+use crate::unapplied::{Unapplied, WrittenMap};
 use crate::writer::{Revisions, Tables};
 
 /// The answer to one write: its revision (0: it changed nothing) and what
@@ -134,6 +145,14 @@ pub(crate) struct Committer {
     /// The snapshot reads share; forgotten after every commit, before
     /// any of its writers returns.
     pub(crate) latest: LatestEntries,
+    /// Deferred groups' writes not yet applied to redb.
+    pub(crate) unapplied: Arc<Unapplied>,
+    /// Whether the file keeps history: then no group is deferred.
+    history: bool,
+    /// At most the earliest expiry of any key (`u64::MAX`: none expires).
+    /// A group at or past it runs in a redb transaction, which removes
+    /// expired keys and sets it from `EXPIRING` again.
+    earliest_expiry: AtomicU64,
 }
 
 /// How many expired keys a group commit removes, at most.
@@ -151,8 +170,14 @@ struct JournalState {
 
 impl Committer {
     /// A committer for a file whose `META[REVISION]` is `stored`, with
-    /// `journal` if the file has one (already replayed).
-    pub(crate) fn new(stored: u64, journal: Option<Journal>) -> Self {
+    /// `journal` if the file has one (already replayed), that keeps
+    /// `history` or not, and whose earliest expiry is `earliest_expiry`.
+    pub(crate) fn new(
+        stored: u64,
+        journal: Option<Journal>,
+        history: bool,
+        earliest_expiry: Option<u64>,
+    ) -> Self {
         Committer {
             state: Mutex::default(),
             revisions: Mutex::new(Revisions::from_stored(stored)),
@@ -167,6 +192,9 @@ impl Committer {
             clock: Clock::SYSTEM,
             expired: ExpiryLog::default(),
             latest: LatestEntries::default(),
+            unapplied: Arc::default(),
+            history,
+            earliest_expiry: AtomicU64::new(earliest_expiry.unwrap_or(u64::MAX)),
         }
     }
 
@@ -181,8 +209,8 @@ impl Committer {
     }
 
     /// Checkpoints the journal, if anything is journaled since the last
-    /// checkpoint: one durable redb commit recording the last `seq`. Runs
-    /// when the provider closes, so the next open replays nothing.
+    /// checkpoint (see [`Committer::checkpoint_now`]). Runs when the
+    /// provider closes, so the next open replays nothing.
     pub(crate) fn checkpoint(&self, db: &Database, path: &Path) -> ProviderResult<()> {
         let Some(journal) = &self.journal else {
             return Ok(());
@@ -191,6 +219,19 @@ impl Committer {
         if js.broken.is_some() || !js.journal.dirty() {
             return Ok(());
         }
+        self.checkpoint_now(&mut js, db, path)
+    }
+
+    /// Waits until every deferred group is applied to redb, then makes redb
+    /// durable in one commit recording the last journaled `seq`; the journal
+    /// starts over.
+    fn checkpoint_now(
+        &self,
+        js: &mut JournalState,
+        db: &Database,
+        path: &Path,
+    ) -> ProviderResult<()> {
+        self.unapplied.settle()?;
         let txn = db.begin_write().at(path)?;
         txn.open_table(crate::schema::META)
             .at(path)?
@@ -200,6 +241,18 @@ impl Committer {
         self.latest.forget();
         js.journal.checkpointed();
         Ok(())
+    }
+
+    /// Whether a group of `jobs` may be deferred: the file has a journal
+    /// and keeps no history, no job clears a store, and no key can have
+    /// expired by `now`.
+    fn deferrable(&self, jobs: &[Job<'_>], now: u64) -> bool {
+        self.journal.is_some()
+            && !self.history
+            && now < self.earliest_expiry.load(Ordering::Acquire)
+            && !jobs
+                .iter()
+                .any(|(_, ops)| ops.iter().any(|op| matches!(op, WriteOp::Clear)))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -295,6 +348,13 @@ impl Committer {
         }
     }
 
+    /// Sets the lower bound of the earliest expiry to `first`, read from
+    /// `EXPIRING` in a transaction that saw every acknowledged write.
+    fn set_earliest_expiry(&self, first: Option<u64>) {
+        self.earliest_expiry
+            .store(first.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
     /// Ends a leader's turn: the first waiting caller leads the next group.
     fn hand_over(&self) {
         let mut state = self.lock();
@@ -305,14 +365,19 @@ impl Committer {
     }
 }
 
-/// Runs every write in one transaction and commits it once; one answer
-/// per write, in order.
+/// Runs every write in one group, deferred or in one transaction, made
+/// durable once; one answer per write, in order.
 fn run_group(db: &Database, path: &Path, jobs: &[Job<'_>], committer: &Committer) -> Vec<Answer> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        run_transaction(db, path, jobs, committer)
+        let now = committer.clock.now_ms();
+        if committer.deferrable(jobs, now) {
+            run_deferred(db, path, jobs, committer, now)
+        } else {
+            run_transaction(db, path, jobs, committer).map(|(answers, _)| answers)
+        }
     }));
     match outcome {
-        Ok(Ok((answers, _))) => answers,
+        Ok(Ok(answers)) => answers,
         Ok(Err(err)) => vec![Err(err); jobs.len()],
         Err(payload) => vec![Err(ProviderError::from_panic(&*payload)); jobs.len()],
     }
@@ -337,6 +402,8 @@ fn run_transaction(
     if let Some(err) = journal.as_ref().and_then(|j| j.broken.clone()) {
         return Err(err);
     }
+    // The transaction must see every deferred group's writes.
+    committer.unapplied.settle()?;
     let effects = journal.as_mut().map(|j| {
         let mut effects = std::mem::take(&mut j.effects);
         effects.clear();
@@ -350,6 +417,7 @@ fn run_transaction(
     let mut answers = Vec::with_capacity(jobs.len());
     let mut writes = 0;
     let mut checkpoint = false;
+    let earliest_expiry;
     let (changed, effects, swept) = {
         let mut tables = Tables::open(&txn, path, start, effects)?;
         tables.set_now(committer.clock.now_ms());
@@ -370,6 +438,7 @@ fn run_transaction(
             }
         }
         let swept = tables.sweep_expired(SWEEP_PER_GROUP)?;
+        earliest_expiry = tables.first_expiry()?;
         let effects = tables.take_effects();
         if let (Some(j), Some(e)) = (journal.as_mut(), effects.as_ref()) {
             let len = e.bytes().len();
@@ -390,6 +459,7 @@ fn run_transaction(
     };
     let Some(revisions) = changed else {
         txn.abort().at(path)?;
+        committer.set_earliest_expiry(earliest_expiry);
         if let (Some(j), Some(e)) = (journal.as_mut(), effects) {
             j.effects = e;
         }
@@ -426,6 +496,7 @@ fn run_transaction(
         (None, _) => txn.commit().at(path)?,
     }
     committer.latest.forget();
+    committer.set_earliest_expiry(earliest_expiry);
     *committer
         .revisions
         .lock()
@@ -436,4 +507,128 @@ fn run_transaction(
     }
     tracing::trace!(target: "stateplug_provider_redb::commit", "group commit writes={writes} calls={} swept={} checkpoint={checkpoint}", jobs.len(), swept.len());
     Ok((answers, swept.len()))
+}
+
+/// Runs `jobs` as a deferred group at time `now`: every write on the state
+/// of the acknowledged writes, without a redb transaction; then, if
+/// anything changed, one journal append and sync, after which the group is
+/// published to readers and queued for the applier. One answer per write,
+/// in order. A group that changes nothing appends nothing and consumes no
+/// revision.
+fn run_deferred(
+    db: &Database,
+    path: &Path,
+    jobs: &[Job<'_>],
+    committer: &Committer,
+    now: u64,
+) -> ProviderResult<Vec<Answer>> {
+    let Some(journal) = committer.journal.as_ref() else {
+        return Err(ProviderError::internal("a deferred group needs a journal"));
+    };
+    let mut js = journal.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(err) = js.broken.clone().or_else(|| committer.unapplied.failure()) {
+        return Err(err);
+    }
+    let mut effects = std::mem::take(&mut js.effects);
+    effects.clear();
+    let mut given = committer
+        .revisions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .given;
+    let mut written = WrittenMap::new();
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut earliest_expiry = u64::MAX;
+    {
+        let view = committer.unapplied.view(&committer.latest, db, path)?;
+        for (store_id, ops) in jobs {
+            let revision = given.checked_add(1).ok_or_else(|| {
+                ProviderError::storage(format!(
+                    "redb database file {}: the revision counter is exhausted (u64::MAX); \
+                     migrate the data to a new file",
+                    path.display()
+                ))
+            })?;
+            effects.begin_unit(revision, store_id);
+            let mut writer = DeferredWriter {
+                view: &view,
+                written: &mut written,
+                effects: &mut effects,
+                path,
+                store_id,
+                revision,
+                now,
+                earliest_expiry,
+                changed: false,
+            };
+            let mut log = ChangeLog::default();
+            match apply(ops, &mut writer, &mut |c| log.push(c)) {
+                Ok(answer) => {
+                    if writer.changed {
+                        given = revision;
+                    }
+                    earliest_expiry = writer.earliest_expiry;
+                    answers.push(Ok((answer, log)));
+                }
+                // A refused write wrote nothing: checks run first.
+                Err(WriteFailure::Refused(err)) => {
+                    effects.drop_unit();
+                    answers.push(Err(err));
+                }
+                Err(WriteFailure::Failed(err)) => {
+                    js.effects = effects;
+                    return Err(err);
+                }
+            }
+        }
+    }
+    if written.is_empty() {
+        js.effects = effects;
+        return Ok(answers);
+    }
+    let outcome = append_deferred(committer, &mut js, db, path, effects.bytes());
+    let payload = effects.bytes().to_vec();
+    js.effects = effects;
+    outcome?;
+    committer
+        .earliest_expiry
+        .fetch_min(earliest_expiry, Ordering::AcqRel);
+    committer
+        .unapplied
+        .publish(js.journal.last_seq(), written, payload);
+    committer
+        .revisions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .given = given;
+    committer.commits.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(target: "stateplug_provider_redb::commit", "deferred group commit calls={}", jobs.len());
+    Ok(answers)
+}
+
+/// Makes `payload` durable as the journal's next record, checkpointing
+/// first when one is due or the journal cannot grow (a full disk). An
+/// error before the append writes nothing replay could read; an error of
+/// the append itself leaves the record maybe on disk, so the journal
+/// refuses every later write until a reopen settles it by replay.
+fn append_deferred(
+    committer: &Committer,
+    js: &mut JournalState,
+    db: &Database,
+    path: &Path,
+    payload: &[u8],
+) -> ProviderResult<()> {
+    if js.journal.checkpoint_due(payload.len()) {
+        committer.checkpoint_now(js, db, path)?;
+    }
+    if let Err(err) = js.journal.reserve(payload.len()) {
+        tracing::warn!(%err, "checkpointing instead of growing the journal");
+        committer.checkpoint_now(js, db, path)?;
+        js.journal.reserve(payload.len())?;
+    }
+    if let Err(err) = js.journal.append(payload) {
+        js.broken = Some(err.clone());
+        return Err(err);
+    }
+    Ok(())
 }

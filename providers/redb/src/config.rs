@@ -54,8 +54,10 @@ pub struct RedbConfig {
     #[serde(default)]
     pub journal_bytes: Option<u64>,
     /// Checkpoint after this many journaled bytes, at most `journal_bytes`;
-    /// default 16 MiB. It bounds the writes held in memory as non-durable
-    /// redb commits between checkpoints.
+    /// default 16 MiB. It bounds the writes held in memory between
+    /// checkpoints: as non-durable redb commits, and, until the applier
+    /// has applied them, as journal records and their entries (at most
+    /// twice this).
     #[serde(default)]
     pub checkpoint_bytes: Option<u64>,
     /// Checkpoint at the first write this many milliseconds after the last

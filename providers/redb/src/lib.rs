@@ -5,6 +5,7 @@ mod backend;
 mod committer;
 mod config;
 mod crc;
+mod deferred;
 mod encoding;
 mod errors;
 mod history;
@@ -16,8 +17,11 @@ mod replay;
 mod schema;
 mod snapshot;
 mod sweeper;
+mod unapplied;
 mod writer;
 
+#[cfg(test)]
+mod deferred_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use redb::{AccessGuard, Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
@@ -21,9 +22,7 @@ use stateplug_provider_api::{
 
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
-use crate::encoding::{
-    corrupt_key, decode_expiring, decode_key, decode_live, key_bytes, with_entry_key, Span,
-};
+use crate::encoding::{corrupt_key, decode_live, key_bytes, Span};
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
 use crate::journal::{journal_path, Journal, JournalFile, Storage};
@@ -31,15 +30,19 @@ use crate::replay::replay;
 use crate::schema::{
     ENTRIES, EXPIRING, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
 };
-use crate::snapshot::EntriesTable;
 use crate::sweeper::Sweeper;
+use crate::unapplied::{View, Written};
 
 /// A durable state store provider: every store_id in one redb database file.
 ///
 /// Each write call is durable before it returns: with the journal (the
 /// default) its group's record is appended to `<path>.journal` and synced,
 /// without it the group is a durable redb commit; concurrent calls share
-/// one transaction and one sync (group commit). Reads run on a redb read snapshot and never write. The file is
+/// one record and one sync (group commit). With the journal, a group of
+/// puts and deletes is applied to redb after it is acknowledged, by a
+/// background thread (see [`crate::unapplied`]); reads merge what it has
+/// not applied yet over a redb read snapshot, and never write. Key counts
+/// and store lists wait until it has applied every acknowledged write. The file is
 /// locked while the provider is open, so a second open of the same file fails
 /// with `UNAVAILABLE`. A read-write provider whose file holds expiring
 /// keys runs a background thread that removes them once expired (every
@@ -51,6 +54,8 @@ pub struct RedbProvider {
     history_versions: u32,
     /// The background sweeper of expired keys.
     sweeper: Sweeper,
+    /// The thread applying deferred groups to redb (with a journal only).
+    applier: Option<JoinHandle<()>>,
 }
 
 /// What the provider shares with its background sweeper.
@@ -216,21 +221,32 @@ impl RedbProvider {
             let found = meta.get(REVISION).at(&path)?;
             let expiring = txn.open_table(EXPIRING).at(&path)?;
             let first = expiring.first().at(&path)?;
-            (found.map(|g| g.value()).unwrap_or(0), first.is_some())
+            (
+                found.map(|g| g.value()).unwrap_or(0),
+                first.map(|(row, _)| row.value().0),
+            )
         };
         tracing::debug!(path = %path.display(), history_versions, journal = journal.is_some(), "opened redb database");
-        let mut committer = Committer::new(stored_revision, journal);
+        let journaled = journal.is_some();
+        let mut committer =
+            Committer::new(stored_revision, journal, history_versions > 0, expiring);
         committer.clock = context.clock.clone();
+        let shared = Arc::new(Shared {
+            db,
+            path,
+            committer,
+        });
+        let applier = match journaled {
+            true => Some(shared.committer.unapplied.start(&shared)?),
+            false => None,
+        };
         let provider = RedbProvider {
-            shared: Arc::new(Shared {
-                db,
-                path,
-                committer,
-            }),
+            shared,
             history_versions,
             sweeper: Sweeper::new((!context.read_only).then_some(sweep_interval)),
+            applier,
         };
-        if expiring {
+        if expiring.is_some() {
             provider.sweeper.start(&provider.shared);
         }
         Ok(provider)
@@ -288,18 +304,26 @@ impl RedbProvider {
         &self.shared.path
     }
 
-    /// The entries table of a read snapshot holding every write
-    /// acknowledged so far (shared by reads until the next commit).
-    fn entries(&self) -> ProviderResult<Arc<EntriesTable>> {
-        self.shared
-            .committer
-            .latest
-            .get(&self.shared.db, &self.shared.path)
+    /// Waits until every acknowledged deferred group is applied to redb:
+    /// reads of more than single keys then read redb alone.
+    fn settle(&self) -> ProviderResult<()> {
+        self.shared.committer.unapplied.settle()
     }
 
-    /// The database, for tests that look at the tables.
+    /// The state of every write acknowledged so far, for reads of single keys.
+    fn view(&self) -> ProviderResult<View<'_>> {
+        let shared = &*self.shared;
+        shared
+            .committer
+            .unapplied
+            .view(&shared.committer.latest, &shared.db, &shared.path)
+    }
+
+    /// The database, for tests that look at the tables, once every
+    /// acknowledged write is applied to it.
     #[cfg(test)]
     pub(crate) fn database(&self) -> &Database {
+        self.settle().expect("the deferred groups apply");
         &self.shared.db
     }
 
@@ -311,6 +335,7 @@ impl RedbProvider {
     /// The number of keys of `store_id` that have not expired, in a fresh
     /// read snapshot (0 if unknown).
     fn count(&self, store_id: &str) -> ProviderResult<u64> {
+        self.settle()?;
         let txn = self.shared.db.begin_read().at(&self.shared.path)?;
         let stores = txn.open_table(STORES).at(&self.shared.path)?;
         let found = stores.get(store_id).at(&self.shared.path)?;
@@ -341,23 +366,79 @@ impl RedbProvider {
         Ok(())
     }
 
-    /// The entry of `key` in `table`.
+    /// Hands `found` the version and value of `key` in `view` if it is live now.
+    fn live_in<R>(
+        &self,
+        view: &View<'_>,
+        store_id: &str,
+        key: &str,
+        found: impl FnOnce(Option<(u64, &[u8])>) -> R,
+    ) -> ProviderResult<R> {
+        view.find(store_id, key, &self.shared.path, |entry| {
+            let live = entry
+                .filter(|(_, _, expires_at_ms)| expires_at_ms.is_none_or(|at| at > self.now()));
+            Ok(found(live.map(|(version, value, _)| (version, value))))
+        })
+    }
+
+    /// Visits up to `limit` live rows of `span` in key order (`descending`:
+    /// the other way), the published writes merged over a snapshot; returns
+    /// the last key visited if another live row follows (where the next
+    /// page starts).
+    fn walk(
+        &self,
+        span: &Span,
+        descending: bool,
+        limit: usize,
+        visit: KeyBytesVisitor<'_>,
+    ) -> ProviderResult<Option<String>> {
+        let shared = &*self.shared;
+        let (written, table) = shared.committer.unapplied.range(
+            span.bounds(),
+            &shared.committer.latest,
+            &shared.db,
+            &shared.path,
+        )?;
+        let range = table.range::<&[u8]>(span.bounds()).at(&shared.path)?;
+        let mut page = PageWalk {
+            limit,
+            visited: 0,
+            last: Vec::new(),
+            visit,
+        };
+        let now = self.now();
+        // Two monomorphic walks rather than one boxed iterator: the row loop
+        // is the whole cost of a scan, and a boxed `next` cannot be inlined.
+        if descending {
+            let rows = Merged {
+                table: range.rev(),
+                written: written.iter().rev().peekable(),
+                first: std::cmp::Ordering::Greater,
+            };
+            rows.visit(now, &shared.path, &mut page)
+        } else {
+            let rows = Merged {
+                table: range,
+                written: written.iter().peekable(),
+                first: std::cmp::Ordering::Less,
+            };
+            rows.visit(now, &shared.path, &mut page)
+        }
+    }
+
+    /// The entry of `key` in `view`, if it is live now.
     fn entry_in(
         &self,
-        table: &EntriesTable,
+        view: &View<'_>,
         store_id: &str,
         key: &str,
     ) -> ProviderResult<Option<Entry>> {
-        let found = with_entry_key(store_id, key, |k| table.get(k)).at(&self.shared.path)?;
-        let Some(raw) = found else {
-            return Ok(None);
-        };
-        Ok(
-            decode_live(raw.value(), || self.now())?.map(|(version, value)| Entry {
+        self.live_in(view, store_id, key, |live| {
+            live.map(|(version, value)| Entry {
                 value: value.to_vec(),
                 version,
-            }),
-        )
+            })
+        })
     }
 }
 
@@ -365,8 +446,10 @@ impl Provider for RedbProvider {
     const NAME: &'static str = "redb";
     /// Durable, with every operation but history (see `capabilities`) and
     /// a change feed (its feed reports only the removals of expired keys,
-    /// and only in this process: it starts empty at each open). Reads are MVCC snapshots that never wait for a writer
-    /// (a few µs), so they run inline; a durable commit waits for an fsync,
+    /// and only in this process: it starts empty at each open). Reads are
+    /// MVCC snapshots, with the writes not yet applied merged in, that never
+    /// wait for a writer (a few µs), so they run inline (a key count or a
+    /// store list may wait for the applier's current batch); a durable commit waits for an fsync,
     /// so writes do not, but they wait only on the local disk (`LOCAL_IO`).
     const CAPABILITIES: Capabilities = Capabilities::new(
         CapabilityFlags::DURABLE
@@ -400,7 +483,7 @@ impl Provider for RedbProvider {
     }
 
     fn get_entry(&self, store_id: &str, key: &str) -> ProviderResult<Option<Entry>> {
-        self.entry_in(&*self.entries()?, store_id, key)
+        self.entry_in(&self.view()?, store_id, key)
     }
 
     fn read(
@@ -409,28 +492,22 @@ impl Provider for RedbProvider {
         key: &str,
         visit: &mut dyn FnMut(&[u8]),
     ) -> ProviderResult<bool> {
-        let table = self.entries()?;
-        let found = with_entry_key(store_id, key, |k| table.get(k)).at(&self.shared.path)?;
-        let live = match &found {
-            Some(raw) => decode_live(raw.value(), || self.now())?,
-            None => None,
-        };
-        match live {
+        self.live_in(&self.view()?, store_id, key, |live| match live {
             Some((_, value)) => {
                 visit(value);
-                Ok(true)
+                true
             }
-            None => Ok(false),
-        }
+            None => false,
+        })
     }
 
     fn get_many(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<Entry>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let table = self.entries()?;
+        let view = self.view()?;
         keys.iter()
-            .map(|k| self.entry_in(&table, store_id, k))
+            .map(|k| self.entry_in(&view, store_id, k))
             .collect()
     }
 
@@ -492,28 +569,30 @@ impl Provider for RedbProvider {
     }
 
     fn expiries(&self, store_id: &str, keys: &[&str]) -> ProviderResult<Vec<Option<u64>>> {
-        let table = self.entries()?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let found = with_entry_key(store_id, key, |k| table.get(k)).at(&self.shared.path)?;
-            out.push(match found {
-                Some(raw) => decode_expiring(raw.value())?.2,
-                None => None,
-            });
-        }
-        Ok(out)
+        let view = self.view()?;
+        keys.iter()
+            .map(|key| {
+                view.find(store_id, key, &self.shared.path, |entry| {
+                    Ok(entry.and_then(|(_, _, expires_at_ms)| expires_at_ms))
+                })
+            })
+            .collect()
     }
 
     fn list_keys(&self, store_id: &str) -> ProviderResult<Vec<String>> {
-        let table = self.entries()?;
-        let span = Span::store(store_id);
-        let now = self.now();
         let mut keys = Vec::new();
-        for row in table.range::<&[u8]>(span.bounds()).at(&self.shared.path)? {
-            let (key, value) = row.at(&self.shared.path)?;
-            if decode_live(value.value(), || now)?.is_some() {
-                keys.push(decode_key(key.value())?.to_string());
-            }
+        let mut corrupt = false;
+        self.walk(
+            &Span::store(store_id),
+            false,
+            usize::MAX,
+            &mut |key, _, _| match std::str::from_utf8(key) {
+                Ok(key) => keys.push(key.to_string()),
+                Err(_) => corrupt = true,
+            },
+        )?;
+        if corrupt {
+            return Err(corrupt_key());
         }
         Ok(keys)
     }
@@ -558,21 +637,12 @@ impl Provider for RedbProvider {
         let Some(keys) = scan.key_range() else {
             return Ok(None);
         };
-        let table = self.entries()?;
         let span = Span::within(store_id, &keys);
-        let range = table.range::<&[u8]>(span.bounds()).at(&self.shared.path)?;
-        let limit = scan.limit as usize;
-        // Two monomorphic walks rather than one boxed iterator: the row loop
-        // is the whole cost of a scan, and a boxed `next` cannot be inlined.
-        let now = self.now();
-        if scan.descending {
-            visit_rows(range.rev(), limit, now, &self.shared.path, visit)
-        } else {
-            visit_rows(range, limit, now, &self.shared.path, visit)
-        }
+        self.walk(&span, scan.descending, scan.limit as usize, visit)
     }
 
     fn list_stores(&self) -> ProviderResult<Vec<String>> {
+        self.settle()?;
         let txn = self.shared.db.begin_read().at(&self.shared.path)?;
         let stores = txn.open_table(STORES).at(&self.shared.path)?;
         let mut expired: std::collections::HashMap<String, u64> = Default::default();
@@ -592,6 +662,7 @@ impl Provider for RedbProvider {
 
     fn history(&self, store_id: &str, key: &str, limit: u32) -> ProviderResult<Vec<HistoryEntry>> {
         self.require_history("history")?;
+        self.settle()?;
         history::history(&self.shared.db, &self.shared.path, store_id, key, limit)
     }
 
@@ -602,12 +673,14 @@ impl Provider for RedbProvider {
         version: u64,
     ) -> ProviderResult<Option<Entry>> {
         self.require_history("get_version")?;
+        self.settle()?;
         history::get_version(&self.shared.db, &self.shared.path, store_id, key, version)
     }
 }
 
 /// Ends the background sweeper, then checkpoints the journal when the
-/// provider closes, so that the next open has nothing to replay. A failure
+/// provider closes (after the applier applied every acknowledged write),
+/// so that the next open has nothing to replay, and ends the applier. A failure
 /// is logged: everything acknowledged is in the journal, and the next open
 /// replays it. The database is dropped after this, with the provider's
 /// only strong reference to it, which releases the file.
@@ -620,6 +693,11 @@ impl Drop for RedbProvider {
             .checkpoint(&self.shared.db, &self.shared.path)
         {
             tracing::warn!(path = %self.shared.path.display(), %err, "closing without a checkpoint; the next open replays the journal");
+        }
+        self.shared.committer.unapplied.stop();
+        if let Some(applier) = self.applier.take() {
+            // The applier catches its panics, so it ends normally.
+            let _ = applier.join();
         }
         // The snapshot reads shared closes before the database does, so
         // redb's close sees no live reader.
@@ -681,38 +759,107 @@ fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()>
         .map_err(|e| map_error(path, e.into()))
 }
 
-/// Visits up to `limit` rows of a walk over `ENTRIES`, skipping keys expired
-/// by `now`; returns the last key visited if another live row follows
-/// (where the next page starts).
-fn visit_rows<'t>(
-    rows: impl Iterator<
-        Item = redb::Result<(
-            AccessGuard<'t, &'static [u8]>,
-            AccessGuard<'t, &'static [u8]>,
-        )>,
-    >,
+/// One page of a walk: how many live rows it takes, and what it visited.
+struct PageWalk<'v> {
     limit: usize,
-    now: u64,
-    path: &Path,
-    visit: KeyBytesVisitor<'_>,
-) -> ProviderResult<Option<String>> {
-    let mut last = Vec::new();
-    let mut visited = 0;
-    for row in rows {
-        let (key, value) = row.at(path)?;
-        let Some((version, bytes)) = decode_live(value.value(), || now)? else {
-            continue;
-        };
-        if visited == limit {
-            // A live row past the page: the walk continues after the last one visited.
-            return String::from_utf8(last).map(Some).map_err(|_| corrupt_key());
+    visited: usize,
+    /// The last key visited once the page is full.
+    last: Vec<u8>,
+    visit: KeyBytesVisitor<'v>,
+}
+
+impl PageWalk<'_> {
+    /// Visits one live row; once the page is full, returns where the next
+    /// page starts instead.
+    fn row(&mut self, key: &[u8], version: u64, value: &[u8]) -> Option<ProviderResult<String>> {
+        if self.visited == self.limit {
+            let last = std::mem::take(&mut self.last);
+            return Some(String::from_utf8(last).map_err(|_| corrupt_key()));
         }
-        let key = key_bytes(key.value())?;
-        visit(key, version, bytes);
-        visited += 1;
-        if visited == limit {
-            last.extend_from_slice(key);
+        (self.visit)(key, version, value);
+        self.visited += 1;
+        if self.visited == self.limit {
+            self.last.extend_from_slice(key);
         }
+        None
     }
-    Ok(None)
+}
+
+/// The rows of a snapshot's walk over `ENTRIES` merged with the published
+/// writes of the same span, both in the walk's order; a published write
+/// replaces the row of its key (a delete hides it). The table's rows are
+/// walked by a plain loop, the published writes (usually none) peeked.
+struct Merged<T, W: Iterator> {
+    table: T,
+    written: std::iter::Peekable<W>,
+    /// How a key that comes first in the walk compares to a later one.
+    first: std::cmp::Ordering,
+}
+
+type Row<'t> = redb::Result<(
+    AccessGuard<'t, &'static [u8]>,
+    AccessGuard<'t, &'static [u8]>,
+)>;
+
+impl<'t, 'w, T, W> Merged<T, W>
+where
+    T: Iterator<Item = Row<'t>>,
+    W: Iterator<Item = &'w (Vec<u8>, Written)>,
+{
+    /// Hands `page` the live rows, skipping keys expired by `now`; returns
+    /// where the next page starts, if another live row follows.
+    fn visit(
+        mut self,
+        now: u64,
+        path: &Path,
+        page: &mut PageWalk<'_>,
+    ) -> ProviderResult<Option<String>> {
+        let first = self.first;
+        for row in self.table {
+            let (key, value) = row.at(path)?;
+            let key = key.value();
+            while let Some((k, w)) = self
+                .written
+                .next_if(|(k, _)| k.as_slice().cmp(key) == first)
+            {
+                if let Some(next) = published(k, w, now, page) {
+                    return next.map(Some);
+                }
+            }
+            let next = match self.written.next_if(|(k, _)| k.as_slice() == key) {
+                Some((k, w)) => published(k, w, now, page),
+                None => match decode_live(value.value(), || now)? {
+                    Some((version, bytes)) => page.row(key_bytes(key)?, version, bytes),
+                    None => None,
+                },
+            };
+            if let Some(next) = next {
+                return next.map(Some);
+            }
+        }
+        for (k, w) in self.written {
+            if let Some(next) = published(k, w, now, page) {
+                return next.map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Hands `page` the published write `w` of the encoded entry key `k` if
+/// it holds a value live at `now` (see [`PageWalk::row`]).
+fn published(
+    k: &[u8],
+    w: &Written,
+    now: u64,
+    page: &mut PageWalk<'_>,
+) -> Option<ProviderResult<String>> {
+    let value = w.value.as_ref()?;
+    if w.expires_at_ms.is_some_and(|at| at <= now) {
+        return None;
+    }
+    match key_bytes(k) {
+        Ok(key) => page.row(key, w.version, value),
+        Err(err) => Some(Err(err)),
+    }
 }

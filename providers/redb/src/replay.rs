@@ -6,14 +6,13 @@
 use std::path::Path;
 use std::time::Instant;
 
-use redb::{Database, ReadableTable};
+use redb::Database;
 use stateplug_provider_api::{ProviderError, ProviderResult, StoreWriter as _};
 
 use crate::errors::AtPath;
 use crate::journal::Journal;
 use crate::record::{parse, Effect};
-use crate::schema::{META, REVISION};
-use crate::writer::{Revisions, Tables};
+use crate::writer::Tables;
 
 /// What a replay applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,41 +46,9 @@ pub(crate) fn replay(
     let txn = db.begin_write().at(path)?;
     let mut replayed = Replayed::default();
     {
-        let stored = txn
-            .open_table(META)
-            .at(path)?
-            .get(REVISION)
-            .at(path)?
-            .map(|g| g.value())
-            .unwrap_or(0);
-        let mut tables = Tables::open(&txn, path, Revisions::from_stored(stored), None)?;
+        let mut tables = Tables::open_for_records(&txn, path)?;
         for record in &pending {
-            let units = parse(&record.payload).map_err(|what| {
-                ProviderError::storage(format!(
-                    "redb database file {}: journal record {} has a valid checksum but is \
-                     malformed ({what}); restore from backup",
-                    path.display(),
-                    record.seq
-                ))
-            })?;
-            for unit in units {
-                let mut writer = tables.writer_at(unit.store_id, unit.revision)?;
-                for effect in unit.effects {
-                    match effect {
-                        Effect::Put(key, value) => {
-                            writer.put(key, value, unit.revision)?;
-                        }
-                        Effect::PutExpiring(key, value, at) => {
-                            writer.put_expiring(key, value, unit.revision, Some(at))?;
-                        }
-                        Effect::Delete(key) => {
-                            writer.delete(key)?;
-                        }
-                        Effect::Clear => writer.clear(&mut |_, _| {})?,
-                    }
-                }
-                writer.finish()?;
-            }
+            apply_record(&mut tables, path, record.seq, &record.payload)?;
             replayed.records += 1;
             replayed.bytes += record.payload.len() as u64;
         }
@@ -98,4 +65,41 @@ pub(crate) fn replay(
         "replayed the redb journal"
     );
     Ok(replayed)
+}
+
+/// Applies journal record `seq` (its `payload`) to `tables`, giving back
+/// the versions it acknowledged. Used by replay and by the applier of
+/// deferred groups (see [`crate::unapplied`]), so both apply a record alike.
+pub(crate) fn apply_record(
+    tables: &mut Tables<'_>,
+    path: &Path,
+    seq: u64,
+    payload: &[u8],
+) -> ProviderResult<()> {
+    let units = parse(payload).map_err(|what| {
+        ProviderError::storage(format!(
+            "redb database file {}: journal record {seq} has a valid checksum but is \
+             malformed ({what}); restore from backup",
+            path.display(),
+        ))
+    })?;
+    for unit in units {
+        let mut writer = tables.writer_at(unit.store_id, unit.revision)?;
+        for effect in unit.effects {
+            match effect {
+                Effect::Put(key, value) => {
+                    writer.put(key, value, unit.revision)?;
+                }
+                Effect::PutExpiring(key, value, at) => {
+                    writer.put_expiring(key, value, unit.revision, Some(at))?;
+                }
+                Effect::Delete(key) => {
+                    writer.delete(key)?;
+                }
+                Effect::Clear => writer.clear(&mut |_, _| {})?,
+            }
+        }
+        writer.finish()?;
+    }
+    Ok(())
 }

@@ -146,6 +146,23 @@ impl<'t> Tables<'t> {
         })
     }
 
+    /// Opens the tables of `txn` to apply journal records (see
+    /// [`crate::replay::apply_record`]), numbering from `META[REVISION]` as
+    /// stored in `txn`; nothing has expired, as at the time of the writes.
+    pub(crate) fn open_for_records(
+        txn: &'t WriteTransaction,
+        path: &'t Path,
+    ) -> ProviderResult<Self> {
+        let stored = txn
+            .open_table(META)
+            .at(path)?
+            .get(REVISION)
+            .at(path)?
+            .map(|g| g.value())
+            .unwrap_or(0);
+        Tables::open(txn, path, Revisions::from_stored(stored), None)
+    }
+
     /// Sets the time the calls run at, in unix milliseconds.
     pub(crate) fn set_now(&mut self, now: u64) {
         self.now = now;
@@ -184,6 +201,12 @@ impl<'t> Tables<'t> {
             rest = &rest[n..];
         }
         Ok(removed)
+    }
+
+    /// The earliest expiry of a key still in `EXPIRING` (`None`: no key expires).
+    pub(crate) fn first_expiry(&self) -> ProviderResult<Option<u64>> {
+        let first = self.expiring.first().at(self.path)?;
+        Ok(first.map(|(row, _)| row.value().0))
     }
 
     /// The changes recorded so far, handed back for the journal.

@@ -1,0 +1,127 @@
+//! The write side of a deferred group: a [`StoreWriter`] that reads the
+//! state of every acknowledged write (a [`View`]) and collects what it
+//! writes in memory and in the group's journal record, touching no redb
+//! table. The applier (see [`crate::unapplied`]) applies the record to redb
+//! later, the same way replay does.
+//!
+//! Invariants:
+//! - a deferred writer answers exactly as the redb [`crate::writer`] would
+//!   on the same state: the version of a live key, the prior version of a
+//!   put or delete, keys expired by the group's `now` read as absent;
+//! - it records an effect for every key it writes, and only for those: a
+//!   delete of an absent or expired key changes nothing;
+//! - it never clears a store. A group holding a clear runs in a redb
+//!   transaction instead (see [`crate::committer`]), as every group does
+//!   while history is kept.
+
+use std::path::Path;
+
+use stateplug_provider_api::{ProviderError, ProviderResult, StoreWriter};
+
+use crate::encoding::with_entry_key;
+use crate::record::Effects;
+use crate::unapplied::{View, Written, WrittenMap};
+
+/// The write side of one call on one store in a deferred group.
+pub(crate) struct DeferredWriter<'g, 'v> {
+    /// The state before the group.
+    pub(crate) view: &'g View<'v>,
+    /// What the group wrote so far, this call included.
+    pub(crate) written: &'g mut WrittenMap,
+    /// The group's journal record.
+    pub(crate) effects: &'g mut Effects,
+    /// The database file, for messages.
+    pub(crate) path: &'g Path,
+    pub(crate) store_id: &'g str,
+    /// The version every put of this call gets.
+    pub(crate) revision: u64,
+    /// The time the group runs at, in unix milliseconds.
+    pub(crate) now: u64,
+    /// The earliest expiry the group wrote (`u64::MAX`: none).
+    pub(crate) earliest_expiry: u64,
+    /// Whether the call changed something (and so consumes its revision).
+    pub(crate) changed: bool,
+}
+
+impl DeferredWriter<'_, '_> {
+    /// The version of `key` if it is live at the group's time.
+    fn live_version(&self, key: &str) -> ProviderResult<Option<u64>> {
+        let now = self.now;
+        let live = |version: u64, expires_at_ms: Option<u64>| {
+            expires_at_ms.is_none_or(|at| at > now).then_some(version)
+        };
+        let local = with_entry_key(self.store_id, key, |k| {
+            self.written
+                .get(k)
+                .map(|w| w.value.as_ref().and(live(w.version, w.expires_at_ms)))
+        });
+        if let Some(found) = local {
+            return Ok(found);
+        }
+        self.view.find(self.store_id, key, self.path, |found| {
+            Ok(found.and_then(|(version, _, expires_at_ms)| live(version, expires_at_ms)))
+        })
+    }
+
+    fn write(&mut self, key: &str, value: Option<&[u8]>, expires_at_ms: Option<u64>) {
+        let entry_key = with_entry_key(self.store_id, key, <[u8]>::to_vec);
+        self.written.insert(
+            entry_key,
+            Written {
+                seq: 0,
+                version: self.revision,
+                value: value.map(Box::from),
+                expires_at_ms,
+            },
+        );
+        self.changed = true;
+    }
+}
+
+impl StoreWriter for DeferredWriter<'_, '_> {
+    fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
+        self.live_version(key)
+    }
+
+    fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
+        self.put_expiring(key, value, version, None)
+    }
+
+    fn put_expiring(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        _version: u64,
+        expires_at_ms: Option<u64>,
+    ) -> ProviderResult<Option<u64>> {
+        let prior = self.live_version(key)?;
+        self.write(key, Some(value), expires_at_ms);
+        match expires_at_ms {
+            None => self.effects.put(key, value),
+            Some(at) => {
+                self.effects.put_expiring(key, value, at);
+                self.earliest_expiry = self.earliest_expiry.min(at);
+            }
+        }
+        Ok(prior)
+    }
+
+    fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>> {
+        let Some(prior) = self.live_version(key)? else {
+            return Ok(None);
+        };
+        self.write(key, None, None);
+        self.effects.delete(key);
+        Ok(Some(prior))
+    }
+
+    fn clear(&mut self, _removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {
+        Err(ProviderError::internal(
+            "a deferred group was handed a clear; groups holding one run in a redb transaction",
+        ))
+    }
+
+    fn revision(&mut self) -> ProviderResult<u64> {
+        Ok(self.revision)
+    }
+}
