@@ -204,3 +204,41 @@ fn scans_merge_the_writes_not_yet_applied_over_the_applied_ones() {
     assert_eq!(applied_rows(&p), 7);
     check(&p);
 }
+
+#[test]
+fn an_apply_that_fails_refuses_later_writes_until_a_reopen_replays_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let p = open(&path);
+    let a = p.set("s", "a", b"1").unwrap();
+    assert_eq!(p.key_count("s").unwrap(), 1);
+    let unapplied = &p.shared().committer.unapplied;
+    unapplied.hold(true);
+    let b = p.set("s", "b", b"2").unwrap();
+    unapplied.fail_next(stateplug_provider_api::ProviderError::storage(
+        "disk on fire",
+    ));
+    unapplied.hold(false);
+    let err = p.key_count("s").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::STORAGE, "{err}");
+    assert!(err.message().contains("disk on fire"), "{err}");
+    assert!(err.message().contains("reopen the provider"), "{err}");
+    let err = p.set("s", "c", b"3").unwrap_err();
+    assert!(err.message().contains("reopen the provider"), "{err}");
+    assert_eq!(
+        p.get_entry("s", "b").unwrap().map(|e| e.version),
+        Some(b),
+        "reads go on seeing the acknowledged write"
+    );
+    assert_eq!(p.list_keys("s").unwrap(), ["a", "b"]);
+    drop(p);
+    let p = open(&path);
+    let got: Vec<_> = p
+        .get_many("s", &["a", "b", "c"])
+        .unwrap()
+        .into_iter()
+        .map(|e| e.map(|e| e.version))
+        .collect();
+    assert_eq!(got, [Some(a), Some(b), None], "the reopen replayed b");
+    assert!(p.set("s", "c", b"3").unwrap() > b, "writes go on");
+}

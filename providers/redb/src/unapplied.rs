@@ -109,6 +109,10 @@ struct Queue {
     /// Set by tests to keep records queued, as a busy applier would.
     #[cfg(test)]
     held: bool,
+    /// Set by tests: the next apply fails with this error instead of
+    /// touching redb, as a failing disk would make it.
+    #[cfg(test)]
+    fail: Option<ProviderError>,
 }
 
 impl Queue {
@@ -315,6 +319,14 @@ impl Unapplied {
                 return;
             };
             let last = batch.last().map_or(0, |(seq, _)| *seq);
+            #[cfg(test)]
+            {
+                let fail = self.queue().fail.take();
+                if let Some(err) = fail {
+                    self.stopped(&shared.path, err);
+                    return;
+                }
+            }
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 apply_batch(&shared.db, &shared.path, &batch)
             }))
@@ -327,18 +339,31 @@ impl Unapplied {
                     self.settled.notify_all();
                 }
                 Err(err) => {
-                    let err = ProviderError::storage(format!(
-                        "{}; acknowledged writes are durable in the journal but cannot be \
-                         applied to the database file: reopen the provider to replay them",
-                        err.message()
-                    ));
-                    tracing::error!(path = %shared.path.display(), %err, "the journal's applier stopped");
-                    self.queue().failed = Some(err);
-                    self.settled.notify_all();
+                    self.stopped(&shared.path, err);
                     return;
                 }
             }
         }
+    }
+
+    /// Records that applying failed with `err`: every later settle fails
+    /// with it, naming the fix.
+    fn stopped(&self, path: &Path, err: ProviderError) {
+        let err = ProviderError::storage(format!(
+            "{}; acknowledged writes are durable in the journal but cannot be applied to the \
+             database file: reopen the provider to replay them",
+            err.message()
+        ));
+        tracing::error!(path = %path.display(), %err, "the journal's applier stopped");
+        self.queue().failed = Some(err);
+        self.settled.notify_all();
+    }
+
+    /// Makes the applier's next apply fail with `err`, for tests of what
+    /// follows a failing disk.
+    #[cfg(test)]
+    pub(crate) fn fail_next(&self, err: ProviderError) {
+        self.queue().fail = Some(err);
     }
 
     /// Removes the entries that `batch` (applied, up to record `last`)
