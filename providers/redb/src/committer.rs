@@ -10,10 +10,10 @@
 //!
 //! A write refused by its checks changed nothing (see
 //! [`stateplug_provider_api::apply`]), so it fails alone. Any other failure
-//! inside a group (storage, a panic) aborts the whole transaction and every
+//! inside a group (storage, a panic) aborts the whole group and every
 //! write of the group gets the error: nothing of the group was committed.
 //! What each write changed is kept in a [`ChangeLog`] and handed to its
-//! caller only once the transaction holding it is committed.
+//! caller only once the group holding it is durable.
 //!
 //! With a journal (see [`crate::journal`]) a group is made durable by one
 //! journal append and one sync. A group of puts and deletes is deferred:

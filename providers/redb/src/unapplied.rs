@@ -12,8 +12,10 @@
 //! (`stateplug-bench --only durable,batch`): applying each record at once
 //! left one writer at 1.23-1.26x fjall's durable set, because the applier's
 //! commit (about as long as the set itself) competed with the writers for
-//! the CPU; gathering for 2 ms brought it to 1.10-1.11x and `set_many` of
-//! 1,000 from 1.00-1.04x raw redb to 0.93-0.97x.
+//! the CPU; gathering for 2 ms brought it to 1.10-1.14x and `set_many` of
+//! 1,000 from 1.00-1.04x raw redb to 0.93-1.00x. Gathering longer (10 to
+//! 50 ms) brought one writer to 1.04-1.07x but `set_many` to 1.01-1.14x
+//! (BENCHMARKS.md, "Ninth session").
 //!
 //! Invariants:
 //! - every acknowledged write is in the published entries or in the redb
