@@ -18,6 +18,7 @@ mod schema;
 mod snapshot;
 mod sweeper;
 mod unapplied;
+mod walk;
 mod writer;
 
 #[cfg(test)]

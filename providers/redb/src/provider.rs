@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use redb::{AccessGuard, Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use stateplug_provider_api::{
     Capabilities, CapabilityFlags, ChangePage, ChangeSink, Entry, HistoryEntry, KeyBytesVisitor,
     KeyChange, OpenContext, Page, Provider, ProviderError, ProviderResult, ScanRef, WriteOp,
@@ -22,7 +22,7 @@ use stateplug_provider_api::{
 
 use crate::committer::{Committer, Job};
 use crate::config::RedbConfig;
-use crate::encoding::{corrupt_key, decode_live, key_bytes, Span};
+use crate::encoding::{corrupt_key, Span};
 use crate::errors::{empty_file_error, folder_error, map_error, missing_file_error, AtPath};
 use crate::history;
 use crate::journal::{journal_path, Journal, JournalFile, Storage};
@@ -31,7 +31,8 @@ use crate::schema::{
     ENTRIES, EXPIRING, HISTORY, HISTORY_VERSIONS, JOURNAL_ID, JOURNAL_SEQ, META, REVISION, STORES,
 };
 use crate::sweeper::Sweeper;
-use crate::unapplied::{View, Written};
+use crate::unapplied::View;
+use crate::walk::{Merged, PageWalk};
 
 /// A durable state store provider: every store_id in one redb database file.
 ///
@@ -757,109 +758,4 @@ fn create_atomically(builder: &redb::Builder, path: &Path) -> ProviderResult<()>
         .and_then(|()| fs::rename(&temporary, path))
         .and_then(|()| fs::File::open(folder)?.sync_all())
         .map_err(|e| map_error(path, e.into()))
-}
-
-/// One page of a walk: how many live rows it takes, and what it visited.
-struct PageWalk<'v> {
-    limit: usize,
-    visited: usize,
-    /// The last key visited once the page is full.
-    last: Vec<u8>,
-    visit: KeyBytesVisitor<'v>,
-}
-
-impl PageWalk<'_> {
-    /// Visits one live row; once the page is full, returns where the next
-    /// page starts instead.
-    fn row(&mut self, key: &[u8], version: u64, value: &[u8]) -> Option<ProviderResult<String>> {
-        if self.visited == self.limit {
-            let last = std::mem::take(&mut self.last);
-            return Some(String::from_utf8(last).map_err(|_| corrupt_key()));
-        }
-        (self.visit)(key, version, value);
-        self.visited += 1;
-        if self.visited == self.limit {
-            self.last.extend_from_slice(key);
-        }
-        None
-    }
-}
-
-/// The rows of a snapshot's walk over `ENTRIES` merged with the published
-/// writes of the same span, both in the walk's order; a published write
-/// replaces the row of its key (a delete hides it). The table's rows are
-/// walked by a plain loop, the published writes (usually none) peeked.
-struct Merged<T, W: Iterator> {
-    table: T,
-    written: std::iter::Peekable<W>,
-    /// How a key that comes first in the walk compares to a later one.
-    first: std::cmp::Ordering,
-}
-
-type Row<'t> = redb::Result<(
-    AccessGuard<'t, &'static [u8]>,
-    AccessGuard<'t, &'static [u8]>,
-)>;
-
-impl<'t, 'w, T, W> Merged<T, W>
-where
-    T: Iterator<Item = Row<'t>>,
-    W: Iterator<Item = &'w (Vec<u8>, Written)>,
-{
-    /// Hands `page` the live rows, skipping keys expired by `now`; returns
-    /// where the next page starts, if another live row follows.
-    fn visit(
-        mut self,
-        now: u64,
-        path: &Path,
-        page: &mut PageWalk<'_>,
-    ) -> ProviderResult<Option<String>> {
-        let first = self.first;
-        for row in self.table {
-            let (key, value) = row.at(path)?;
-            let key = key.value();
-            while let Some((k, w)) = self
-                .written
-                .next_if(|(k, _)| k.as_slice().cmp(key) == first)
-            {
-                if let Some(next) = published(k, w, now, page) {
-                    return next.map(Some);
-                }
-            }
-            let next = match self.written.next_if(|(k, _)| k.as_slice() == key) {
-                Some((k, w)) => published(k, w, now, page),
-                None => match decode_live(value.value(), || now)? {
-                    Some((version, bytes)) => page.row(key_bytes(key)?, version, bytes),
-                    None => None,
-                },
-            };
-            if let Some(next) = next {
-                return next.map(Some);
-            }
-        }
-        for (k, w) in self.written {
-            if let Some(next) = published(k, w, now, page) {
-                return next.map(Some);
-            }
-        }
-        Ok(None)
-    }
-}
-
-/// Hands `page` the published write `w` of the encoded entry key `k` if
-/// it holds a value live at `now` (see [`PageWalk::row`]).
-fn published(
-    k: &[u8],
-    w: &Written,
-    now: u64,
-    page: &mut PageWalk<'_>,
-) -> Option<ProviderResult<String>> {
-    let value = w.value.as_ref()?;
-    if w.expires_at_ms.is_some_and(|at| at <= now) {
-        return None;
-    }
-    match key_bytes(k) {
-        Ok(key) => page.row(key, w.version, value),
-        Err(err) => Some(Err(err)),
-    }
 }
