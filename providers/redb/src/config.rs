@@ -56,8 +56,8 @@ pub struct RedbConfig {
     /// Checkpoint after this many journaled bytes, at most `journal_bytes`;
     /// default 16 MiB. It bounds the writes held in memory between
     /// checkpoints: as non-durable redb commits, and, until the applier
-    /// has applied them, as journal records and their entries (at most
-    /// twice this).
+    /// has applied them, as journal records and their published entries
+    /// (about three times this for small values).
     #[serde(default)]
     pub checkpoint_bytes: Option<u64>,
     /// Checkpoint at the first write this many milliseconds after the last

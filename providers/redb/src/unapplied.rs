@@ -31,8 +31,9 @@
 //!   key stays published;
 //! - the queue holds at most the records journaled since the last
 //!   checkpoint, because a checkpoint settles first: what this pins in
-//!   memory is bounded by `checkpoint_bytes`, twice (the record and its
-//!   entries);
+//!   memory is bounded by `checkpoint_bytes` (the records, and their
+//!   published entries: about three times the records' bytes for small
+//!   values);
 //! - an apply that fails (a redb error) stops the applier. Every later
 //!   write and every read that must settle then fails, naming the fix (a
 //!   reopen replays the journal). Point reads go on seeing every
