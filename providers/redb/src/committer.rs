@@ -65,7 +65,7 @@ use crate::ops::{ChangeLog, OwnedWrite};
 use crate::record::Effects;
 use crate::snapshot::LatestEntries;
 use crate::unapplied::{Unapplied, WrittenMap};
-use crate::writer::{Revisions, Tables};
+use crate::writer::{next_revision, Revisions, Tables};
 
 /// The answer to one write: its revision (0: it changed nothing) and what
 /// it changed.
@@ -542,13 +542,7 @@ fn run_deferred(
     {
         let view = committer.unapplied.view(&committer.latest, db, path)?;
         for (store_id, ops) in jobs {
-            let revision = given.checked_add(1).ok_or_else(|| {
-                ProviderError::storage(format!(
-                    "redb database file {}: the revision counter is exhausted (u64::MAX); \
-                     migrate the data to a new file",
-                    path.display()
-                ))
-            })?;
+            let revision = next_revision(given, path)?;
             effects.begin_unit(revision, store_id);
             let mut writer = DeferredWriter {
                 view: &view,

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use stateplug_provider_api::{ProviderError, ProviderResult, StoreWriter};
 
-use crate::encoding::with_entry_key;
+use crate::encoding::{live, with_entry_key};
 use crate::record::Effects;
 use crate::unapplied::{View, Written, WrittenMap};
 
@@ -46,20 +46,18 @@ pub(crate) struct DeferredWriter<'g, 'v> {
 impl DeferredWriter<'_, '_> {
     /// The version of `key` if it is live at the group's time.
     fn live_version(&self, key: &str) -> ProviderResult<Option<u64>> {
-        let now = self.now;
-        let live = |version: u64, expires_at_ms: Option<u64>| {
-            expires_at_ms.is_none_or(|at| at > now).then_some(version)
-        };
+        let if_live =
+            |version: u64, expires_at_ms| live(expires_at_ms, self.now).then_some(version);
         let local = with_entry_key(self.store_id, key, |k| {
             self.written
                 .get(k)
-                .map(|w| w.value.as_ref().and(live(w.version, w.expires_at_ms)))
+                .map(|w| w.value.as_ref().and(if_live(w.version, w.expires_at_ms)))
         });
         if let Some(found) = local {
             return Ok(found);
         }
         self.view.find(self.store_id, key, self.path, |found| {
-            Ok(found.and_then(|(version, _, expires_at_ms)| live(version, expires_at_ms)))
+            Ok(found.and_then(|(version, _, expires_at_ms)| if_live(version, expires_at_ms)))
         })
     }
 

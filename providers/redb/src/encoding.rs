@@ -144,6 +144,11 @@ pub(crate) fn decode_expiring(raw: &[u8]) -> ProviderResult<(u64, &[u8], Option<
     Ok((word & !EXPIRES, value, Some(u64::from_le_bytes(*at))))
 }
 
+/// Whether an entry expiring at `expires_at_ms` is still live at `now`.
+pub(crate) fn live(expires_at_ms: Option<u64>, now: u64) -> bool {
+    expires_at_ms.is_none_or(|at| at > now)
+}
+
 /// The version and value bytes of an `ENTRIES` value, or `None` if the key
 /// has expired by `now()` (asked only of a key that has an expiry).
 pub(crate) fn decode_live(

@@ -54,7 +54,6 @@ use stateplug_provider_api::{ProviderError, ProviderResult};
 use crate::encoding::{decode_expiring, with_entry_key};
 use crate::errors::AtPath;
 use crate::provider::Shared;
-use crate::record::{parse, Effect};
 use crate::replay::apply_record;
 use crate::snapshot::{EntriesTable, LatestEntries};
 use crate::writer::Tables;
@@ -337,7 +336,7 @@ impl Unapplied {
             match outcome {
                 Ok(()) => {
                     shared.committer.latest.forget();
-                    self.retire(&batch, last);
+                    self.retire(last);
                     self.queue().applied = last;
                     self.settled.notify_all();
                 }
@@ -369,28 +368,11 @@ impl Unapplied {
         self.queue().fail = Some(err);
     }
 
-    /// Removes the entries that `batch` (applied, up to record `last`)
-    /// wrote, unless a later record wrote them again.
-    fn retire(&self, batch: &[(u64, Vec<u8>)], last: u64) {
+    /// Removes the entries written by records up to `last`, now applied;
+    /// an entry a later record wrote again stays.
+    fn retire(&self, last: u64) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        for (_, payload) in batch {
-            // A record that does not parse was refused by the apply already.
-            for unit in parse(payload).unwrap_or_default() {
-                for effect in &unit.effects {
-                    let key = match effect {
-                        Effect::Put(key, _)
-                        | Effect::PutExpiring(key, _, _)
-                        | Effect::Delete(key) => key,
-                        Effect::Clear => continue,
-                    };
-                    with_entry_key(unit.store_id, key, |k| {
-                        if entries.get(k).is_some_and(|w| w.seq <= last) {
-                            entries.remove(k);
-                        }
-                    });
-                }
-            }
-        }
+        entries.retain(|_, w| w.seq > last);
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use redb::AccessGuard;
 use stateplug_provider_api::{KeyBytesVisitor, ProviderResult};
 
-use crate::encoding::{corrupt_key, decode_live, key_bytes};
+use crate::encoding::{corrupt_key, decode_live, key_bytes, live};
 use crate::errors::AtPath;
 use crate::unapplied::Written;
 
@@ -119,7 +119,7 @@ fn published(
     page: &mut PageWalk<'_>,
 ) -> Option<ProviderResult<String>> {
     let value = w.value.as_ref()?;
-    if w.expires_at_ms.is_some_and(|at| at <= now) {
+    if !live(w.expires_at_ms, now) {
         return None;
     }
     match key_bytes(k) {

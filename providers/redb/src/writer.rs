@@ -27,7 +27,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
 use crate::encoding::{
-    decode_expiring, decode_key, write_entry_key, write_entry_value_expiring, Span,
+    decode_expiring, decode_key, live, write_entry_key, write_entry_value_expiring, Span,
 };
 use crate::errors::AtPath;
 use crate::record::Effects;
@@ -264,13 +264,7 @@ impl<'t> Tables<'t> {
         &'w mut self,
         store_id: &'w str,
     ) -> ProviderResult<StoreWriter<'w, 't>> {
-        let revision = self.last_revision.checked_add(1).ok_or_else(|| {
-            ProviderError::storage(format!(
-                "redb database file {}: the revision counter is exhausted (u64::MAX); \
-                 migrate the data to a new file",
-                self.path.display()
-            ))
-        })?;
+        let revision = next_revision(self.last_revision, self.path)?;
         if let Some(effects) = self.effects.as_mut() {
             effects.begin_unit(revision, store_id);
         }
@@ -499,9 +493,16 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
     }
 }
 
-/// Whether an entry expiring at `expires_at_ms` is still live at `now`.
-fn live(expires_at_ms: Option<u64>, now: u64) -> bool {
-    expires_at_ms.is_none_or(|at| at > now)
+/// The revision after `last`, or `STORAGE` naming the fix when the
+/// counter of the file `path` is exhausted.
+pub(crate) fn next_revision(last: u64, path: &Path) -> ProviderResult<u64> {
+    last.checked_add(1).ok_or_else(|| {
+        ProviderError::storage(format!(
+            "redb database file {}: the revision counter is exhausted (u64::MAX); migrate the \
+             data to a new file",
+            path.display()
+        ))
+    })
 }
 
 impl StoreWriter<'_, '_> {
