@@ -52,13 +52,13 @@ pub fn run(sizes: &Sizes) -> Report {
             for b in 0..BATCHES {
                 for turn in 0..contenders.len() {
                     let c = (b + turn) % contenders.len();
-                    let (io, commits) = (IoCounters::now(), commits::snapshot().0);
+                    let (io, commits) = (IoCounters::now(), commits::snapshot());
                     // The entries are built inside the timing, for every contender.
                     let start = Instant::now();
                     contenders[c].set_many(entries(b)).await;
                     let took = start.elapsed();
                     let io = IoCounters::now() - io;
-                    let commits = commits::snapshot().0 - commits;
+                    let commits = commits::snapshot() - commits;
                     tallies[c].add([took], took, io, commits, BATCH as u64);
                 }
             }

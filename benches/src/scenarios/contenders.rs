@@ -17,7 +17,10 @@ use std::{
 };
 
 use redb::TableDefinition;
-use stateplug::StateStore;
+use stateplug::{
+    layers::{Layered, MetricsLayer},
+    StateStore,
+};
 
 use super::{key, value};
 use crate::library;
@@ -36,7 +39,7 @@ const PROBE_BYTES: usize = 1 << 20;
 /// Which contender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// The redb `.so` through the host API.
+    /// The redb `.so` through the host API, in the host's `MetricsLayer`.
     Host,
     /// The same, opened with `"journal": false`: a durable redb commit per
     /// group instead of a journal append (the journal's A/B).
@@ -71,7 +74,7 @@ impl Kind {
     pub fn how_syncs_are_known(self) -> &'static str {
         match self {
             Kind::Host | Kind::HostUnjournaled => {
-                "counted: acknowledged keys / the provider's durable commit events"
+                "counted: acknowledged keys / the host's durable-commit counter"
             }
             Kind::RawRedb => {
                 "by construction: one durable commit per call (one fsync: redb's default 1-phase commit)"
@@ -98,7 +101,7 @@ impl Kind {
                 let store = library("redb")
                     .open(&serde_json::json!({ "path": dir.join("provider.redb") }))
                     .expect("redb .so");
-                return Contender::Host(store);
+                return Contender::host(store);
             }
             Kind::HostUnjournaled => {
                 let store = library("redb")
@@ -107,7 +110,7 @@ impl Kind {
                         "journal": false,
                     }))
                     .expect("redb .so");
-                return Contender::Host(store);
+                return Contender::host(store);
             }
             Kind::RawRedb => Engine::RawRedb(Arc::new(
                 redb::Database::create(dir.join("raw.redb")).expect("raw redb"),
@@ -265,6 +268,15 @@ async fn host_set(store: &dyn StateStore, key: &str, value: Vec<u8>) {
 }
 
 impl Contender {
+    /// A stateplug contender: `store` in the host's `MetricsLayer`, whose
+    /// durable-commit counter gives its writes per sync (see [`crate::commits`]).
+    fn host(store: Arc<dyn StateStore>) -> Contender {
+        Contender::Host(Arc::new(Layered::new(
+            store,
+            MetricsLayer::new("redb", true),
+        )))
+    }
+
     /// Writes one key durably.
     pub async fn set(&self, key: &str, value: Vec<u8>) {
         match self {

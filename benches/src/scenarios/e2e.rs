@@ -136,6 +136,7 @@ fn pipeline(side: Side, corpus: &Path, state: &Path) -> Host {
         .provider_library(library.path(), config)
         .shared_source(source, FailurePolicy::StopHost)
         .shared_reaction(reaction)
+        .record_metrics(true)
         .build()
         .expect("build the pipeline")
 }
@@ -152,7 +153,7 @@ fn run_once(
     let state = tempfile::tempdir().expect("temp dir");
     let host = pipeline(side, corpus, state.path());
     multi_runtime().block_on(async {
-        let (io, commits) = (IoCounters::now(), commits::snapshot().0);
+        let (io, commits) = (IoCounters::now(), commits::snapshot());
         let start = Instant::now();
         let mut running = host.start().await.expect("start");
         let store = Arc::clone(running.store());
@@ -160,7 +161,7 @@ fn run_once(
         let report = running.stop().await.expect("a clean run");
         let elapsed = start.elapsed();
         let io = IoCounters::now() - io;
-        let commits = commits::snapshot().0 - commits;
+        let commits = commits::snapshot() - commits;
         let events = report
             .plugins
             .iter()
@@ -222,9 +223,7 @@ pub fn run(sizes: &Sizes) -> Report {
                 time: format!("{:.0} events/s", rate(runs)),
                 writes_per_sync,
                 how: match side {
-                    Side::Durable => {
-                        "counted: events / the provider's durable commit events".into()
-                    }
+                    Side::Durable => "counted: events / the host's durable-commit counter".into(),
                     Side::Memory => "not durable: no syncs".into(),
                 },
                 per_write,

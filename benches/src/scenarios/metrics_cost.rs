@@ -1,12 +1,13 @@
 //! What recording metrics costs: the memory `.so` get and the redb `.so`
 //! durable set, bare and wrapped in the host's `MetricsLayer`, with the
-//! Prometheus recorder `stateplug run --metrics-addr` installs. Both sides
+//! Prometheus recorder `stateplug run --metrics-addr` installs (see
+//! [`crate::commits`]). Both sides
 //! use the same provider instance and data, interleaved in the same run.
 
 use std::{sync::Arc, time::Instant};
 
 use stateplug::{
-    layers::{metrics::CALL_DURATION, Layered, MetricsLayer},
+    layers::{Layered, MetricsLayer},
     StateStore,
 };
 
@@ -14,21 +15,6 @@ use super::{fill, get_in_order, key, read_order, runtime, value};
 use crate::{library, measure::median, report::at_most, report::Row, Sizes};
 
 const VALUE_LEN: usize = 64;
-
-/// Installs the recorder the command installs (latency buckets for the
-/// call histogram); false if another recorder is already installed.
-fn install_recorder() -> bool {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full(CALL_DURATION.to_string()),
-            &[
-                1e-6, 5e-6, 2.5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 2.5e-2, 0.1, 0.5, 2.5, 10.0,
-            ],
-        )
-        .expect("buckets")
-        .build_recorder();
-    metrics::set_global_recorder(recorder).is_ok()
-}
 
 /// Gets per timed stretch. The two sides take turns stretch by stretch,
 /// so both see the same machine: on a shared one the speed of a get drifts
@@ -66,9 +52,8 @@ fn ns_per_get(
 
 /// The metrics-cost rows.
 pub fn run(sizes: &Sizes) -> Vec<Row> {
-    if !install_recorder() {
-        eprintln!("metrics: a recorder was already installed; measuring with it");
-    }
+    // The recorder is the one `crate::commits::install` installed: the
+    // command's Prometheus recorder.
     let keys: Vec<String> = (0..sizes.get_keys).map(key).collect();
     let order = read_order(sizes.get_keys, sizes.gets);
     let bare = library("memory")

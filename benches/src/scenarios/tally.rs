@@ -40,7 +40,7 @@ impl Tally {
     }
 
     /// The run's summary. `writes_per_sync` is what the contender's build
-    /// makes it (`Some`), or `None` to count it from the provider's commit events.
+    /// makes it (`Some`), or `None` to count it from the host's durable-commit counter.
     pub fn summary(self, writes_per_sync: Option<f64>) -> Summary {
         let calls = self.samples.len();
         let latencies = Latencies::new(self.samples);
@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(summary.ops_per_sec, 2_000.0);
         assert_eq!(summary.per_write.write_calls, 7.0);
         assert_eq!(summary.per_write.bytes_written, 1_000.0);
-        // No commit events and no fixed figure: unknown, not zero.
+        // No commits counted and no fixed figure: unknown, not zero.
         assert_eq!(Tally::default().summary(None).writes_per_sync, None);
         // A contender whose build fixes the figure keeps it.
         assert_eq!(
