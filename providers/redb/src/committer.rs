@@ -64,7 +64,7 @@ use crate::journal::Journal;
 use crate::ops::{ChangeLog, OwnedWrite};
 use crate::record::Effects;
 use crate::snapshot::LatestEntries;
-use crate::unapplied::{Unapplied, WrittenMap};
+use crate::unapplied::{Record, Unapplied, WrittenMap};
 use crate::writer::{next_revision, Revisions, Tables};
 
 /// The answer to one write: its revision (0: it changed nothing) and what
@@ -536,7 +536,8 @@ fn run_deferred(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .given;
-    let mut written = WrittenMap::new();
+    let mut written =
+        WrittenMap::with_capacity(jobs.iter().map(|(_, ops)| ops.len()).sum::<usize>());
     let mut answers = Vec::with_capacity(jobs.len());
     let mut earliest_expiry = u64::MAX;
     {
@@ -581,7 +582,7 @@ fn run_deferred(
         return Ok(answers);
     }
     let outcome = append_deferred(committer, &mut js, db, path, effects.bytes());
-    let payload = effects.bytes().to_vec();
+    let payload: Record = Arc::from(effects.bytes());
     js.effects = effects;
     outcome?;
     committer

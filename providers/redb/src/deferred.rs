@@ -20,7 +20,7 @@ use stateplug_provider_api::{ProviderError, ProviderResult, StoreWriter};
 
 use crate::encoding::{live, with_entry_key};
 use crate::record::Effects;
-use crate::unapplied::{View, Written, WrittenMap};
+use crate::unapplied::{EntryKey, View, Written, WrittenMap};
 
 /// The write side of one call on one store in a deferred group.
 pub(crate) struct DeferredWriter<'g, 'v> {
@@ -51,7 +51,7 @@ impl DeferredWriter<'_, '_> {
         let local = with_entry_key(self.store_id, key, |k| {
             self.written
                 .get(k)
-                .map(|w| w.value.as_ref().and(if_live(w.version, w.expires_at_ms)))
+                .map(|w| w.at.and(if_live(w.version, w.expires_at_ms)))
         });
         if let Some(found) = local {
             return Ok(found);
@@ -61,15 +61,17 @@ impl DeferredWriter<'_, '_> {
         })
     }
 
-    fn write(&mut self, key: &str, value: Option<&[u8]>, expires_at_ms: Option<u64>) {
-        let entry_key = with_entry_key(self.store_id, key, <[u8]>::to_vec);
+    /// Records a write of `key`; `at`: where its value is in the record.
+    fn write(&mut self, key: &str, at: Option<(u32, u32)>, expires_at_ms: Option<u64>) {
+        let entry_key = with_entry_key(self.store_id, key, EntryKey::from_slice);
         self.written.insert(
             entry_key,
             Written {
                 seq: 0,
                 version: self.revision,
-                value: value.map(Box::from),
+                at,
                 expires_at_ms,
+                record: None,
             },
         );
         self.changed = true;
@@ -93,14 +95,15 @@ impl StoreWriter for DeferredWriter<'_, '_> {
         expires_at_ms: Option<u64>,
     ) -> ProviderResult<Option<u64>> {
         let prior = self.live_version(key)?;
-        self.write(key, Some(value), expires_at_ms);
-        match expires_at_ms {
+        let start = match expires_at_ms {
             None => self.effects.put(key, value),
             Some(at) => {
-                self.effects.put_expiring(key, value, at);
                 self.earliest_expiry = self.earliest_expiry.min(at);
+                self.effects.put_expiring(key, value, at)
             }
-        }
+        };
+        // Records and values are bounded far below 4 GiB by the provider's limits.
+        self.write(key, Some((start as u32, value.len() as u32)), expires_at_ms);
         Ok(prior)
     }
 

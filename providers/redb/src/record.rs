@@ -62,21 +62,24 @@ impl Effects {
         }
     }
 
-    /// Records a put of `value` under `key`.
-    pub(crate) fn put(&mut self, key: &str, value: &[u8]) {
+    /// Records a put of `value` under `key`; returns where the value
+    /// starts in the payload.
+    pub(crate) fn put(&mut self, key: &str, value: &[u8]) -> usize {
         self.header();
         self.buf.push(PUT);
         push_bytes(&mut self.buf, key.as_bytes());
-        push_bytes(&mut self.buf, value);
+        push_bytes(&mut self.buf, value)
     }
 
-    /// Records a put of `value` under `key` that expires at `expires_at_ms`.
-    pub(crate) fn put_expiring(&mut self, key: &str, value: &[u8], expires_at_ms: u64) {
+    /// Records a put of `value` under `key` that expires at
+    /// `expires_at_ms`; returns where the value starts in the payload.
+    pub(crate) fn put_expiring(&mut self, key: &str, value: &[u8], expires_at_ms: u64) -> usize {
         self.header();
         self.buf.push(PUT_EXPIRING);
         push_bytes(&mut self.buf, key.as_bytes());
-        push_bytes(&mut self.buf, value);
+        let start = push_bytes(&mut self.buf, value);
         self.buf.extend_from_slice(&expires_at_ms.to_le_bytes());
+        start
     }
 
     /// Records the delete of an existing `key`.
@@ -93,10 +96,13 @@ impl Effects {
     }
 }
 
-/// Keys and values are bounded far below 4 GiB by the provider's limits.
-fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends `bytes` after their length; returns where they start. Keys and
+/// values are bounded far below 4 GiB by the provider's limits.
+fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) -> usize {
     buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    let start = buf.len();
     buf.extend_from_slice(bytes);
+    start
 }
 
 /// One effect of a unit, borrowed from the payload.

@@ -9,13 +9,13 @@
 //! The applier wakes at the first record queued, gathers records for
 //! [`GATHER`] (or until a caller waits in [`Unapplied::settle`]) and
 //! applies them all in one non-durable commit. Measured on 2 vCPUs
-//! (`stateplug-bench --only durable,batch`): applying each record at once
-//! left one writer at 1.23-1.26x fjall's durable set, because the applier's
-//! commit (about as long as the set itself) competed with the writers for
-//! the CPU; gathering for 2 ms brought it to 1.10-1.14x and `set_many` of
-//! 1,000 from 1.00-1.04x raw redb to 0.93-1.00x. Gathering longer (10 to
-//! 50 ms) brought one writer to 1.04-1.07x but `set_many` to 1.01-1.14x
-//! (BENCHMARKS.md, "Ninth session").
+//! (`stateplug-bench --only durable,batch`, BENCHMARKS.md, "Ninth session"
+//! and "Tenth session"): applying each record at once left one writer at
+//! 1.23-1.26x fjall's durable set, because the applier's commit competed
+//! with the writers; gathering for 2 ms gave 1.10-1.16x, for 10 ms
+//! 1.06-1.14x, with `set_many` of 1,000 alike for both. Applying while the
+//! next group's record syncs (the writer idle) gave 1.54-1.56x: the
+//! applier's commit then slowed the writer's own journal `pwrite`.
 //!
 //! Invariants:
 //! - every acknowledged write is in the published entries or in the redb
@@ -40,8 +40,7 @@
 //!   acknowledged write.
 
 use std::{
-    collections::BTreeMap,
-    ops::Bound,
+    ops::{Bound, RangeBounds},
     panic::{catch_unwind, AssertUnwindSafe},
     path::Path,
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak},
@@ -60,7 +59,7 @@ use crate::writer::Tables;
 
 /// How long the applier gathers records after the first one before it
 /// applies them in one commit, unless a caller waits for them.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The name of the applier thread.
 const THREAD_NAME: &str = "stateplug-redb-apply";
@@ -72,17 +71,42 @@ pub(crate) struct Written {
     pub(crate) seq: u64,
     /// The version it gave the key (for a delete, the delete's revision).
     pub(crate) version: u64,
-    /// The value; `None`: the key was deleted.
-    pub(crate) value: Option<Box<[u8]>>,
+    /// Where the value is in the record's payload, as `(start, len)`;
+    /// `None`: the key was deleted.
+    pub(crate) at: Option<(u32, u32)>,
     /// When the value expires, if it does.
     pub(crate) expires_at_ms: Option<u64>,
+    /// The record's payload, set when the group is published (a group's
+    /// own lookups read only `at`); the value is read from it, so a write
+    /// costs no allocation of its own.
+    pub(crate) record: Option<Record>,
 }
 
-/// Published writes copied out of the map, in key order.
-pub(crate) type WrittenRows = Vec<(Vec<u8>, Written)>;
+impl Written {
+    /// The value a published write holds (`None`: the key was deleted).
+    pub(crate) fn value(&self) -> Option<&[u8]> {
+        let (start, len) = self.at?;
+        let record = self.record.as_deref()?;
+        record.get(start as usize..start as usize + len as usize)
+    }
+}
 
-/// Published writes by encoded entry key, in key order (the order of `ENTRIES`).
-pub(crate) type WrittenMap = BTreeMap<Vec<u8>, Written>;
+/// A journal record's payload, shared by the applier's queue and the
+/// writes it holds.
+pub(crate) type Record = Arc<[u8]>;
+
+/// An encoded entry key, kept inline when it is short (most are).
+pub(crate) type EntryKey = smallvec::SmallVec<[u8; 36]>;
+
+/// Published writes copied out of the map, in key order.
+pub(crate) type WrittenRows = Vec<(EntryKey, Written)>;
+
+/// Writes by encoded entry key, one per key (the newest). A hash map: a
+/// group looks up and inserts every key it writes, and a `BTreeMap` of
+/// keys sharing a long store prefix spent most of a `set_many` of 1,000 in
+/// comparisons; scans sort the few writes of their span instead
+/// ([`Unapplied::range`]).
+pub(crate) type WrittenMap = hashbrown::HashMap<EntryKey, Written>;
 
 /// The published writes and the queue of records to apply.
 #[derive(Default)]
@@ -97,7 +121,7 @@ pub(crate) struct Unapplied {
 
 #[derive(Default)]
 struct Queue {
-    records: Vec<(u64, Vec<u8>)>,
+    records: Vec<(u64, Record)>,
     /// The `seq` of the last record published.
     published: u64,
     /// The `seq` of the last record applied to redb.
@@ -108,6 +132,9 @@ struct Queue {
     /// Set by a caller waiting in [`Unapplied::settle`]: the applier
     /// applies what is queued at once instead of gathering more.
     urgent: bool,
+    /// Whether the applier waits for a first record, with no time limit:
+    /// only then does a publish wake it.
+    asleep: bool,
     /// Set by tests to keep records queued, as a busy applier would.
     #[cfg(test)]
     held: bool,
@@ -146,7 +173,7 @@ impl View<'_> {
     ) -> ProviderResult<R> {
         with_entry_key(store_id, key, |k| {
             if let Some(w) = self.published(k) {
-                return found(w.value.as_deref().map(|v| (w.version, v, w.expires_at_ms)));
+                return found(w.value().map(|v| (w.version, v, w.expires_at_ms)));
             }
             match self.table.get(k).at(path)? {
                 Some(raw) => found(Some(decode_expiring(raw.value())?)),
@@ -195,35 +222,46 @@ impl Unapplied {
         path: &Path,
     ) -> ProviderResult<(WrittenRows, Arc<EntriesTable>)> {
         let view = self.view(latest, db, path)?;
-        let written = match view.written.is_empty() {
+        let mut written: WrittenRows = match view.written.is_empty() {
             true => Vec::new(),
             false => view
                 .written
-                .range::<[u8], _>(bounds)
+                .iter()
+                .filter(|(k, _)| RangeBounds::<[u8]>::contains(&bounds, k.as_slice()))
                 .map(|(k, w)| (k.clone(), w.clone()))
                 .collect(),
         };
+        drop(view.written);
+        written.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok((written, view.table))
     }
 
     /// Publishes what the group journaled in record `seq` (`payload`) and
     /// queues the record for the applier. Readers see the writes from now on.
-    pub(crate) fn publish(&self, seq: u64, written: WrittenMap, payload: Vec<u8>) {
+    pub(crate) fn publish(&self, seq: u64, mut written: WrittenMap, payload: Record) {
+        for w in written.values_mut() {
+            w.seq = seq;
+            if w.at.is_some() {
+                w.record = Some(Arc::clone(&payload));
+            }
+        }
         {
             let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-            entries.extend(written.into_iter().map(|(k, mut w)| {
-                w.seq = seq;
-                (k, w)
-            }));
+            if entries.is_empty() {
+                // The group's map becomes the published one; the empty one is freed below.
+                std::mem::swap(&mut *entries, &mut written);
+            } else {
+                entries.extend(written.drain());
+            }
         }
+        drop(written);
         let mut queue = self.queue();
-        let first = queue.records.is_empty();
         queue.records.push((seq, payload));
         queue.published = seq;
+        let asleep = queue.asleep;
         drop(queue);
-        // A waiting applier has an empty queue; one gathering a batch
-        // is left to gather.
-        if first {
+        // An applier gathering a batch, or applying one, is left to it.
+        if asleep {
             self.wake.notify_one();
         }
     }
@@ -294,11 +332,13 @@ impl Unapplied {
             let batch = {
                 let mut queue = self.queue();
                 while queue.idle() && !queue.stop {
+                    queue.asleep = true;
                     queue = self
                         .wake
                         .wait(queue)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                queue.asleep = false;
                 let gathering = std::time::Instant::now() + GATHER;
                 while !queue.urgent && !queue.stop {
                     let left = gathering.saturating_duration_since(std::time::Instant::now());
@@ -372,13 +412,21 @@ impl Unapplied {
     /// an entry a later record wrote again stays.
     fn retire(&self, last: u64) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|_, w| w.seq > last);
+        if entries.values().any(|w| w.seq > last) {
+            entries.retain(|_, w| w.seq > last);
+            return;
+        }
+        // Every entry is applied: the map is freed outside the lock, so
+        // readers do not wait for it.
+        let retired = std::mem::take(&mut *entries);
+        drop(entries);
+        drop(retired);
     }
 }
 
 /// Applies `batch` to redb in one non-durable commit; the next checkpoint
 /// makes it durable.
-fn apply_batch(db: &Database, path: &Path, batch: &[(u64, Vec<u8>)]) -> ProviderResult<()> {
+fn apply_batch(db: &Database, path: &Path, batch: &[(u64, Record)]) -> ProviderResult<()> {
     let mut txn = db.begin_write().at(path)?;
     txn.set_durability(Durability::None).at(path)?;
     {

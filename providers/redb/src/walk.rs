@@ -16,7 +16,7 @@ use stateplug_provider_api::{KeyBytesVisitor, ProviderResult};
 
 use crate::encoding::{corrupt_key, decode_live, key_bytes, live};
 use crate::errors::AtPath;
-use crate::unapplied::Written;
+use crate::unapplied::{EntryKey, Written};
 
 /// One page of a walk: how many live rows it takes, and what it visited.
 pub(crate) struct PageWalk<'v> {
@@ -68,7 +68,7 @@ type Row<'t> = redb::Result<(
 impl<'t, 'w, T, W> Merged<T, W>
 where
     T: Iterator<Item = Row<'t>>,
-    W: Iterator<Item = &'w (Vec<u8>, Written)>,
+    W: Iterator<Item = &'w (EntryKey, Written)>,
 {
     /// Hands `page` the live rows, skipping keys expired by `now`; returns
     /// where the next page starts, if another live row follows.
@@ -118,7 +118,7 @@ fn published(
     now: u64,
     page: &mut PageWalk<'_>,
 ) -> Option<ProviderResult<String>> {
-    let value = w.value.as_ref()?;
+    let value = w.value()?;
     if !live(w.expires_at_ms, now) {
         return None;
     }

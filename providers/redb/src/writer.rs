@@ -372,7 +372,7 @@ impl stateplug_provider_api::StoreWriter for StoreWriter<'_, '_> {
             match expires_at_ms {
                 None => effects.put(key, value),
                 Some(at) => effects.put_expiring(key, value, at),
-            }
+            };
         }
         let old_expiry = old.and_then(|(_, at)| at);
         if old_expiry != expires_at_ms {
