@@ -44,28 +44,23 @@ pub(crate) struct DeferredWriter<'g, 'v> {
 }
 
 impl DeferredWriter<'_, '_> {
-    /// The version of `key` if it is live at the group's time.
-    fn live_version(&self, key: &str) -> ProviderResult<Option<u64>> {
+    /// The version of the encoded entry key `k` if it is live at the group's time.
+    fn live_version(&self, k: &[u8]) -> ProviderResult<Option<u64>> {
         let if_live =
             |version: u64, expires_at_ms| live(expires_at_ms, self.now).then_some(version);
-        let local = with_entry_key(self.store_id, key, |k| {
-            self.written
-                .get(k)
-                .map(|w| w.at.and(if_live(w.version, w.expires_at_ms)))
-        });
-        if let Some(found) = local {
-            return Ok(found);
+        if let Some(w) = self.written.get(k) {
+            return Ok(w.at.and(if_live(w.version, w.expires_at_ms)));
         }
-        self.view.find(self.store_id, key, self.path, |found| {
+        self.view.find_encoded(k, self.path, |found| {
             Ok(found.and_then(|(version, _, expires_at_ms)| if_live(version, expires_at_ms)))
         })
     }
 
-    /// Records a write of `key`; `at`: where its value is in the record.
-    fn write(&mut self, key: &str, at: Option<(u32, u32)>, expires_at_ms: Option<u64>) {
-        let entry_key = with_entry_key(self.store_id, key, EntryKey::from_slice);
+    /// Records a write of the encoded entry key `k`; `at`: where its value
+    /// is in the record.
+    fn write(&mut self, k: &[u8], at: Option<(u32, u32)>, expires_at_ms: Option<u64>) {
         self.written.insert(
-            entry_key,
+            EntryKey::from_slice(k),
             Written {
                 seq: 0,
                 version: self.revision,
@@ -78,9 +73,11 @@ impl DeferredWriter<'_, '_> {
     }
 }
 
+/// Each operation encodes its key once, for the group's own writes, the
+/// published ones and redb alike.
 impl StoreWriter for DeferredWriter<'_, '_> {
     fn version(&mut self, key: &str) -> ProviderResult<Option<u64>> {
-        self.live_version(key)
+        with_entry_key(self.store_id, key, |k| self.live_version(k))
     }
 
     fn put(&mut self, key: &str, value: &[u8], version: u64) -> ProviderResult<Option<u64>> {
@@ -94,26 +91,30 @@ impl StoreWriter for DeferredWriter<'_, '_> {
         _version: u64,
         expires_at_ms: Option<u64>,
     ) -> ProviderResult<Option<u64>> {
-        let prior = self.live_version(key)?;
-        let start = match expires_at_ms {
-            None => self.effects.put(key, value),
-            Some(at) => {
-                self.earliest_expiry = self.earliest_expiry.min(at);
-                self.effects.put_expiring(key, value, at)
-            }
-        };
-        // Records and values are bounded far below 4 GiB by the provider's limits.
-        self.write(key, Some((start as u32, value.len() as u32)), expires_at_ms);
-        Ok(prior)
+        with_entry_key(self.store_id, key, |k| {
+            let prior = self.live_version(k)?;
+            let start = match expires_at_ms {
+                None => self.effects.put(key, value),
+                Some(at) => {
+                    self.earliest_expiry = self.earliest_expiry.min(at);
+                    self.effects.put_expiring(key, value, at)
+                }
+            };
+            // Records and values are bounded far below 4 GiB by the provider's limits.
+            self.write(k, Some((start as u32, value.len() as u32)), expires_at_ms);
+            Ok(prior)
+        })
     }
 
     fn delete(&mut self, key: &str) -> ProviderResult<Option<u64>> {
-        let Some(prior) = self.live_version(key)? else {
-            return Ok(None);
-        };
-        self.write(key, None, None);
-        self.effects.delete(key);
-        Ok(Some(prior))
+        with_entry_key(self.store_id, key, |k| {
+            let Some(prior) = self.live_version(k)? else {
+                return Ok(None);
+            };
+            self.write(k, None, None);
+            self.effects.delete(key);
+            Ok(Some(prior))
+        })
     }
 
     fn clear(&mut self, _removed: &mut dyn FnMut(&str, u64)) -> ProviderResult<()> {

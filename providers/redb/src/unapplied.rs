@@ -171,15 +171,23 @@ impl View<'_> {
         path: &Path,
         found: impl FnOnce(Option<(u64, &[u8], Option<u64>)>) -> ProviderResult<R>,
     ) -> ProviderResult<R> {
-        with_entry_key(store_id, key, |k| {
-            if let Some(w) = self.published(k) {
-                return found(w.value().map(|v| (w.version, v, w.expires_at_ms)));
-            }
-            match self.table.get(k).at(path)? {
-                Some(raw) => found(Some(decode_expiring(raw.value())?)),
-                None => found(None),
-            }
-        })
+        with_entry_key(store_id, key, |k| self.find_encoded(k, path, found))
+    }
+
+    /// [`View::find`] of the encoded entry key `k`.
+    pub(crate) fn find_encoded<R>(
+        &self,
+        k: &[u8],
+        path: &Path,
+        found: impl FnOnce(Option<(u64, &[u8], Option<u64>)>) -> ProviderResult<R>,
+    ) -> ProviderResult<R> {
+        if let Some(w) = self.published(k) {
+            return found(w.value().map(|v| (w.version, v, w.expires_at_ms)));
+        }
+        match self.table.get(k).at(path)? {
+            Some(raw) => found(Some(decode_expiring(raw.value())?)),
+            None => found(None),
+        }
     }
 
     /// The published write of the encoded entry key `k`, if any.
