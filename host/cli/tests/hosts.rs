@@ -26,7 +26,10 @@ use std::{
 };
 
 use rand::Rng;
-use stateplug::{ProviderLibrary, Scan};
+use stateplug::{
+    runtime::{OwnerRecord, OWNER_KEY},
+    ProviderLibrary, Scan, StateStore,
+};
 use stateplug_plugins_example::{count_words, line_for, COUNT_PREFIX};
 
 const HOSTS: [&str; 3] = ["host-a", "host-b", "host-c"];
@@ -64,6 +67,8 @@ struct Pipeline {
     /// process moved away from it may finish its work before the new one
     /// takes over, and exits cleanly instead of fenced.
     finite: bool,
+    /// The stores of its source and its reaction, which hold their owner records.
+    plugins: [String; 2],
 }
 
 struct Instance {
@@ -149,6 +154,37 @@ impl Pipeline {
         );
         self.running = None;
         true
+    }
+
+    /// Waits until the running instance owns both plugins (its process
+    /// wrote their owner records), restarting it after a temporary failure,
+    /// so that a move or kill hits a host that runs the pipeline rather
+    /// than one still starting: a process started earlier but slower to
+    /// take over would otherwise take over from the one started after it.
+    /// False if the pipeline ran to its end meanwhile.
+    async fn wait_until_owned(&mut self, owners: &Arc<dyn StateStore>) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.supervise() {
+                return false;
+            }
+            let pid = self.running.as_ref().map(|i| i.child.id());
+            let mut owned = true;
+            for store in &self.plugins {
+                let record = owners.get(store, OWNER_KEY).await.ok().flatten();
+                let owner = record.as_deref().and_then(OwnerRecord::parse);
+                owned &= owner.map(|o| o.pid) == pid;
+            }
+            if owned {
+                return true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pipeline {} did not take over its plugins",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Every superseded instance exited with code 3 and said who took over,
@@ -278,14 +314,19 @@ fn terminate_backends(url: &str, schema: &str) -> i64 {
     })
 }
 
-async fn stored_counts(url: &str, schema: &str, store: &str) -> BTreeMap<String, u64> {
+/// The pipelines' schema, read through the postgres `.so`.
+fn postgres_store(url: &str, schema: &str) -> Arc<dyn StateStore> {
     let library = ProviderLibrary::load(stateplug::conformance::built_library(
         "stateplug-provider-postgres",
     ))
     .unwrap();
-    let provider = library
+    library
         .open(&serde_json::json!({ "url": url, "schema": schema }))
-        .unwrap();
+        .unwrap()
+}
+
+async fn stored_counts(url: &str, schema: &str, store: &str) -> BTreeMap<String, u64> {
+    let provider = postgres_store(url, schema);
     let mut counts = BTreeMap::new();
     let mut scan = Scan::prefix(COUNT_PREFIX).limit(1000);
     loop {
@@ -355,6 +396,11 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
                 superseded: Vec::new(),
                 started: 0,
                 finite: n == 2,
+                plugins: if n == 2 {
+                    ["file".to_string(), "filecounts".to_string()]
+                } else {
+                    [format!("numbers{n}"), format!("counts{n}")]
+                },
             }
         })
         .collect();
@@ -383,6 +429,7 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
         })
     };
 
+    let owners = postgres_store(&url, &schema);
     let (mut moved, mut killed) = (0, 0);
     let mut moves_of = [0u32; 3];
     let started = Instant::now();
@@ -399,7 +446,7 @@ async fn pipelines_moved_and_killed_across_host_processes_count_exactly_once() {
             _ => (rng.random_range(0..2), rng.random_bool(0.6)),
         };
         let pipeline = &mut pipelines[target];
-        if pipeline.supervise() {
+        if !pipeline.wait_until_owned(&owners).await {
             continue;
         }
         if is_move {
