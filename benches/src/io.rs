@@ -1,6 +1,8 @@
 //! What the process hands the kernel to write, from `/proc/self/io`: the
 //! write calls (`syscw`: `write`, `pwrite`, `writev`, ...) and the bytes
-//! they carry (`wchar`).
+//! they carry (`wchar`); and the CPU time it spends
+//! (`CLOCK_PROCESS_CPUTIME_ID`), so that a contender that buys latency
+//! with CPU (polling, spinning) shows what it pays.
 //!
 //! The counters cover every thread of the process (the engines' own
 //! background threads too), and none of them counts a sync: writes per sync
@@ -19,13 +21,18 @@ pub struct IoCounters {
     pub write_calls: u64,
     /// Bytes handed to write calls (`wchar`).
     pub bytes_written: u64,
+    /// CPU time of every thread, user and system, in nanoseconds.
+    pub cpu_ns: u64,
 }
 
 impl IoCounters {
-    /// The process's counters now; all zero where the kernel keeps none
-    /// (see [`available`]).
+    /// The process's counters now; the write counters are zero where the
+    /// kernel keeps none (see [`available`]).
     pub fn now() -> Self {
-        read().unwrap_or_default()
+        IoCounters {
+            cpu_ns: cpu_ns(),
+            ..read().unwrap_or_default()
+        }
     }
 
     /// The counters in the text of `/proc/<pid>/io`, or `None` if one is missing.
@@ -38,6 +45,7 @@ impl IoCounters {
         Some(IoCounters {
             write_calls: field("syscw")?,
             bytes_written: field("wchar")?,
+            cpu_ns: 0,
         })
     }
 
@@ -47,6 +55,7 @@ impl IoCounters {
         PerWrite {
             write_calls: per(self.write_calls),
             bytes_written: per(self.bytes_written),
+            cpu_us: per(self.cpu_ns) / 1_000.0,
         }
     }
 }
@@ -58,6 +67,7 @@ impl Sub for IoCounters {
         IoCounters {
             write_calls: self.write_calls.saturating_sub(earlier.write_calls),
             bytes_written: self.bytes_written.saturating_sub(earlier.bytes_written),
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
         }
     }
 }
@@ -66,6 +76,7 @@ impl AddAssign for IoCounters {
     fn add_assign(&mut self, other: IoCounters) {
         self.write_calls += other.write_calls;
         self.bytes_written += other.bytes_written;
+        self.cpu_ns += other.cpu_ns;
     }
 }
 
@@ -76,6 +87,21 @@ pub struct PerWrite {
     pub write_calls: f64,
     /// Bytes handed to write calls.
     pub bytes_written: f64,
+    /// CPU time of the whole process, in microseconds.
+    pub cpu_us: f64,
+}
+
+/// The CPU time of every thread of the process so far, in nanoseconds.
+fn cpu_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a live timespec the call writes and does not keep.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) } != 0 {
+        return 0;
+    }
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 fn read() -> Option<IoCounters> {
@@ -102,6 +128,7 @@ mod tests {
             Some(IoCounters {
                 write_calls: 7,
                 bytes_written: 812,
+                cpu_ns: 0,
             })
         );
         assert_eq!(IoCounters::parse("rchar: 1\nwchar: 2\n"), None);
@@ -125,16 +152,30 @@ mod tests {
     }
 
     #[test]
+    fn work_on_the_cpu_counts_as_cpu_time() {
+        let before = IoCounters::now();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let delta = IoCounters::now() - before;
+        assert!(delta.cpu_ns >= 10_000_000, "20 ms of spinning, {delta:?}");
+    }
+
+    #[test]
     fn figures_per_write_divide_each_counter() {
         let total = IoCounters {
             write_calls: 10,
             bytes_written: 1_000,
+            cpu_ns: 50_000,
         };
         assert_eq!(
             total.per(10),
             PerWrite {
                 write_calls: 1.0,
                 bytes_written: 100.0,
+                cpu_us: 5.0,
             }
         );
     }

@@ -123,18 +123,19 @@ pub fn print(report: &Report, io_counted: bool) {
     if !io_counted {
         println!("(this kernel keeps no /proc/self/io: the write counters below read 0)\n");
     }
-    println!("Per acknowledged write: the write calls and the bytes they carry, from `/proc/self/io` (`syscw`, `wchar`) deltas around each contender's own timed calls (every thread of the process counts).\n");
-    println!("| scenario | contender | time | writes per sync | write calls | bytes written | how writes per sync is known |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("Per acknowledged write: the write calls and the bytes they carry, from `/proc/self/io` (`syscw`, `wchar`) deltas, and the CPU time (`CLOCK_PROCESS_CPUTIME_ID`) deltas, around each contender's own timed calls (every thread of the process counts).\n");
+    println!("| scenario | contender | time | writes per sync | write calls | bytes written | CPU µs | how writes per sync is known |");
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &report.io {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             r.scenario,
             r.contender,
             r.time,
             r.writes_per_sync.map_or_else(|| "–".to_string(), fmt),
             count(r.per_write.write_calls),
             bytes(r.per_write.bytes_written),
+            r.per_write.cpu_us,
             r.how
         );
     }

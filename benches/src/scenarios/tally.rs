@@ -98,6 +98,7 @@ pub fn io_medians(runs: &[Summary]) -> (Option<f64>, PerWrite) {
     let per_write = PerWrite {
         write_calls: median_of(runs, |s| s.per_write.write_calls),
         bytes_written: median_of(runs, |s| s.per_write.bytes_written),
+        cpu_us: median_of(runs, |s| s.per_write.cpu_us),
     };
     ((!known.is_empty()).then(|| median(&known)), per_write)
 }
@@ -136,6 +137,7 @@ mod tests {
         let io = IoCounters {
             write_calls: 14,
             bytes_written: 2_000,
+            cpu_ns: 60_000,
         };
         tally.add(
             [Duration::from_micros(100), Duration::from_micros(300)],
@@ -149,6 +151,7 @@ mod tests {
         assert_eq!(summary.ops_per_sec, 2_000.0);
         assert_eq!(summary.per_write.write_calls, 7.0);
         assert_eq!(summary.per_write.bytes_written, 1_000.0);
+        assert_eq!(summary.per_write.cpu_us, 30.0);
         // No commits counted and no fixed figure: unknown, not zero.
         assert_eq!(Tally::default().summary(None).writes_per_sync, None);
         // A contender whose build fixes the figure keeps it.

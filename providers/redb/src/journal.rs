@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use stateplug_provider_api::{ProviderError, ProviderResult};
 
 use crate::crc::crc32c;
+use crate::polled_sync::PolledSync;
 
 /// Bytes before a record's payload.
 pub(crate) const HEADER: u64 = 24;
@@ -305,9 +306,13 @@ pub(crate) fn journal_path(db: &Path) -> PathBuf {
 }
 
 /// The journal file as a storage backend: positioned reads and writes on
-/// one open file, synced with `fdatasync`.
+/// one open file, synced with `fdatasync` after polling for the write (see
+/// [`crate::polled_sync`]).
 #[derive(Debug)]
-pub(crate) struct JournalFile(File);
+pub(crate) struct JournalFile {
+    file: File,
+    sync: PolledSync,
+}
 
 impl JournalFile {
     /// Opens `path`, creating it (and syncing its folder, so the new name
@@ -330,29 +335,34 @@ impl JournalFile {
                 .and_then(|f| f.sync_all())
                 .map_err(|e| io_error(path, "create", &e))?;
         }
-        Ok(JournalFile(file))
+        Ok(JournalFile {
+            file,
+            sync: PolledSync::default(),
+        })
     }
 }
 
 impl redb::StorageBackend for JournalFile {
     fn len(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.len())
+        Ok(self.file.metadata()?.len())
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.0.read_exact_at(out, offset)
+        self.file.read_exact_at(out, offset)
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.file.set_len(len)
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
+        self.sync.sync(&self.file)
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.0.write_all_at(data, offset)
+        self.file.write_all_at(data, offset)?;
+        self.sync.wrote(offset, data.len() as u64);
+        Ok(())
     }
 }
 

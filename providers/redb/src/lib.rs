@@ -11,6 +11,7 @@ mod errors;
 mod history;
 mod journal;
 mod ops;
+mod polled_sync;
 mod provider;
 mod record;
 mod replay;
