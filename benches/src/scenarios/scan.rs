@@ -73,7 +73,13 @@ pub fn run(sizes: &Sizes) -> Vec<Row> {
     let store = library("redb")
         .open(&serde_json::json!({ "path": dir.path().join("host.redb") }))
         .expect("redb");
-    runtime().block_on(fill(&store, "bench", n, VALUE_LEN));
+    runtime().block_on(async {
+        fill(&store, "bench", n, VALUE_LEN).await;
+        // Both walks read committed rows: the raw side's are in its table,
+        // and a key count returns once the provider has applied every
+        // acknowledged write of the fill to its file (see the redb README).
+        assert_eq!(store.key_count("bench").await.expect("count"), n as u64);
+    });
 
     let (mut raw_rate, mut host_rate, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..sizes.runs {
