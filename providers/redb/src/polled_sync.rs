@@ -27,9 +27,8 @@
 use std::{
     fs::File,
     io,
-    os::fd::AsRawFd,
     sync::{Mutex, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// The longest a sync polls for its write to finish.
@@ -42,9 +41,11 @@ pub(crate) const MISSES_TO_PAUSE: u32 = 8;
 pub(crate) const PAUSED_SYNCS: u32 = 1000;
 
 /// `cachestat(2)`; the same number on every Linux architecture.
+#[cfg(target_os = "linux")]
 const SYS_CACHESTAT: libc::c_long = 451;
 
 /// `struct cachestat_range` of `cachestat(2)`.
+#[cfg(target_os = "linux")]
 #[repr(C)]
 struct CachestatRange {
     off: u64,
@@ -52,6 +53,7 @@ struct CachestatRange {
 }
 
 /// `struct cachestat` of `cachestat(2)`.
+#[cfg(target_os = "linux")]
 #[repr(C)]
 #[derive(Default)]
 struct Cachestat {
@@ -150,9 +152,18 @@ impl PollState {
     }
 }
 
+/// Elsewhere than on Linux there is nothing to poll with.
+#[cfg(not(target_os = "linux"))]
+fn poll(_file: &File, _offset: u64, _len: u64) -> Polled {
+    Polled::Unsupported
+}
+
 /// Starts the write of `len` bytes at `offset` of `file` and polls until
 /// they are clean, for at most [`POLL_BUDGET`].
+#[cfg(target_os = "linux")]
 fn poll(file: &File, offset: u64, len: u64) -> Polled {
+    use std::{os::fd::AsRawFd, time::Instant};
+
     let fd = file.as_raw_fd();
     let (Ok(at), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
         return Polled::Failed;
@@ -192,6 +203,7 @@ fn poll(file: &File, offset: u64, len: u64) -> Polled {
 }
 
 /// What an error of `sync_file_range` or `cachestat` means for polling.
+#[cfg(target_os = "linux")]
 fn refused(err: io::Error) -> Polled {
     match err.raw_os_error() {
         Some(libc::ENOSYS | libc::EPERM | libc::EOPNOTSUPP) => Polled::Unsupported,
