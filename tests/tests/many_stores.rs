@@ -36,14 +36,15 @@ const REDB_STORE_IDS: usize = 600;
 /// Store_ids per round in the large redb test.
 const REDB_MANY_STORE_IDS: usize = 100_000;
 
-/// A redb store in a fresh folder, on tmpfs when there is one: hundreds of
+/// A redb store in a fresh folder, with its journal or without, on tmpfs
+/// when there is one: hundreds of
 /// thousands of durable commits on a disk would take minutes; the file's
 /// behaviour is the same.
-fn redb_on_tmpfs() -> (Arc<dyn StateStore>, tempfile::TempDir, std::path::PathBuf) {
+fn redb_on_tmpfs(journal: bool) -> (Arc<dyn StateStore>, tempfile::TempDir, std::path::PathBuf) {
     let dir = stateplug_tests::tmpfs_tempdir();
     let file = dir.path().join("state.redb");
     let store = load("stateplug-provider-redb")
-        .open(&serde_json::json!({ "path": file }))
+        .open(&serde_json::json!({ "path": file, "journal": journal }))
         .expect("open redb");
     (store, dir, file)
 }
@@ -190,11 +191,7 @@ async fn redb_leaves_no_rows_and_reuses_space_per_store_id() {
     // and freed pages wait for the next checkpoint: the size after a round
     // then varies by hundreds of KiB from run to run. The rows, which this
     // test is about, are the same either way.)
-    let dir = stateplug_tests::tmpfs_tempdir();
-    let file = dir.path().join("state.redb");
-    let store = load("stateplug-provider-redb")
-        .open(&serde_json::json!({ "path": file, "journal": false }))
-        .expect("open redb");
+    let (store, _dir, file) = redb_on_tmpfs(false);
     let size = || std::fs::metadata(&file).expect("stat").len();
     let t = Instant::now();
     // One call at a time: the same calls then allocate the same pages and
@@ -221,7 +218,7 @@ async fn redb_leaves_no_rows_and_reuses_space_per_store_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redb_leaves_no_rows_after_100k_store_ids() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (store, dir, file) = redb_on_tmpfs();
+    let (store, dir, file) = redb_on_tmpfs(true);
     let t = Instant::now();
     for r in 0..2 {
         let first = r * REDB_MANY_STORE_IDS;
