@@ -37,9 +37,8 @@ const REDB_STORE_IDS: usize = 600;
 const REDB_MANY_STORE_IDS: usize = 100_000;
 
 /// A redb store in a fresh folder, with its journal or without, on tmpfs
-/// when there is one: hundreds of
-/// thousands of durable commits on a disk would take minutes; the file's
-/// behaviour is the same.
+/// when there is one: hundreds of thousands of durable commits on a disk
+/// would take minutes; the file's behaviour is the same.
 fn redb_on_tmpfs(journal: bool) -> (Arc<dyn StateStore>, tempfile::TempDir, std::path::PathBuf) {
     let dir = stateplug_tests::tmpfs_tempdir();
     let file = dir.path().join("state.redb");
