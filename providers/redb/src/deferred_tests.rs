@@ -122,6 +122,38 @@ fn acknowledged_writes_are_read_before_the_applier_applies_them() {
     );
 }
 
+/// Polls `done` every millisecond for up to ten seconds.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn the_applier_keeps_up_with_a_steady_writer_and_sleeps_once_writes_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = open(&dir.path().join("state.redb"));
+    let unapplied = &p.shared().committer.unapplied;
+    // Writes spaced a few milliseconds apart, as a pipeline's checkpoints
+    // are: the applier gathers batch after batch, and nobody settles.
+    for i in 0..30 {
+        p.set("s", &format!("k{i}"), b"v").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    eventually("every write is applied", || applied_rows(&p) == 30);
+    eventually("an idle applier sleeps", || unapplied.asleep());
+    // A write to a sleeping applier wakes it.
+    p.set("s", "late", b"v").unwrap();
+    eventually("the late write is applied", || applied_rows(&p) == 31);
+    assert_eq!(p.get("s", "late").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(p.key_count("s").unwrap(), 31);
+}
+
 #[test]
 fn a_clear_after_deferred_writes_removes_every_one() {
     let dir = tempfile::tempdir().unwrap();

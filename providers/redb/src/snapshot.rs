@@ -12,6 +12,10 @@
 //!   snapshot holding that write;
 //! - a table is opened and kept under the lock, so a commit's `forget`
 //!   cannot run between a reader opening an older snapshot and keeping it;
+//! - the journal's applier [`LatestEntries::renew`]s the kept table after
+//!   its commit instead of forgetting it, before any other commit can run
+//!   (those wait for the applier), so the first read after a batch is
+//!   applied does not pay for opening the snapshot;
 //! - what is kept pins one snapshot's pages only until the next commit, and
 //!   is forgotten when the provider closes, before the database closes.
 
@@ -48,6 +52,23 @@ impl LatestEntries {
         let table = Arc::new(db.begin_read().at(path)?.open_table(ENTRIES).at(path)?);
         *kept = Some(Arc::clone(&table));
         Ok(table)
+    }
+
+    /// Called by the journal's applier after its commit, before any other
+    /// commit: keeps the new snapshot for later reads. When it cannot be
+    /// opened it is forgotten instead, and the next read that opens it
+    /// reports why.
+    pub(crate) fn renew(&self, db: &Database) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let renewed = db
+            .begin_read()
+            .ok()
+            .and_then(|txn| txn.open_table(ENTRIES).ok())
+            .map(Arc::new);
+        let old = std::mem::replace(&mut *kept, renewed);
+        drop(kept);
+        // The old snapshot closes here, outside the lock, unless a reader still holds it.
+        drop(old);
     }
 
     /// Called after every commit: later reads open a snapshot of their own.
