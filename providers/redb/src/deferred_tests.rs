@@ -274,3 +274,79 @@ fn an_apply_that_fails_refuses_later_writes_until_a_reopen_replays_the_journal()
     assert_eq!(got, [Some(a), Some(b), None], "the reopen replayed b");
     assert!(p.set("s", "c", b"3").unwrap() > b, "writes go on");
 }
+
+/// Writer `t`'s part of round `round` of the test below: writes, reads,
+/// scans, settling reads and clears of keys of its own. Returns what it
+/// last acknowledged for each of its keys of store `s`.
+fn mixed_round(p: &RedbProvider, round: u32, t: u32) -> std::collections::HashMap<String, Vec<u8>> {
+    let mut acknowledged = std::collections::HashMap::new();
+    for i in 0..200u32 {
+        let key = format!("r{round}-t{t}-{}", i % 20);
+        let value = i.to_be_bytes().to_vec();
+        match (i + t) % 6 {
+            0 | 1 => {
+                p.set("s", &key, &value).unwrap();
+                acknowledged.insert(key, value);
+            }
+            2 => assert_eq!(p.get("s", &key).unwrap(), acknowledged.get(&key).cloned()),
+            3 => {
+                let scan = ScanRef {
+                    limit: 10,
+                    ..Default::default()
+                };
+                p.scan("s", scan).unwrap();
+            }
+            4 => {
+                let other = format!("r{round}-t{t}-{}", (i + 1) % 20);
+                p.set_many("s", &[(&key, &value), (&other, &value)])
+                    .unwrap();
+                acknowledged.insert(key, value.clone());
+                acknowledged.insert(other, value);
+            }
+            // Settles (waits for the applier), then a transaction that settles too.
+            _ => {
+                p.key_count("s").unwrap();
+                let store = format!("c{t}");
+                p.set(&store, "k", b"v").unwrap();
+                assert_eq!(p.clear_store(&store).unwrap(), 1);
+            }
+        }
+    }
+    acknowledged
+}
+
+#[test]
+fn concurrent_writes_reads_settles_and_checkpoints_finish_and_survive_a_reopen() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        // A small journal: groups checkpoint on the write path, often.
+        let json = format!(
+            r#"{{"path": {:?}, "journal_bytes": 65536, "checkpoint_bytes": 8192}}"#,
+            path.display().to_string()
+        );
+        for round in 0..10 {
+            let p = RedbProvider::open(&json).unwrap();
+            let acknowledged: Vec<_> = std::thread::scope(|scope| {
+                let writers: Vec<_> = (0..4)
+                    .map(|t| {
+                        let p = &p;
+                        scope.spawn(move || mixed_round(p, round, t))
+                    })
+                    .collect();
+                writers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            drop(p);
+            let p = RedbProvider::open(&json).unwrap();
+            for (key, value) in acknowledged.iter().flatten() {
+                assert_eq!(p.get("s", key).unwrap().as_ref(), Some(value), "{key}");
+            }
+        }
+        let _ = done.send(());
+    });
+    // A deadlock shows as a failure here instead of a test run that never ends.
+    finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the rounds finish within 120 s: no caller waits forever");
+}
