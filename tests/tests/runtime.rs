@@ -648,6 +648,99 @@ async fn a_slow_reaction_holds_back_its_sources() {
     running.stop().await.unwrap();
 }
 
+/// A reaction that ignores the stop, and whose cleanup when it is dropped
+/// (a connection it closes, say) takes 300 ms before it lets go of its store.
+struct Stubborn;
+
+/// Sleeps 300 ms when dropped.
+struct SlowCleanup;
+
+impl Drop for SlowCleanup {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[async_trait]
+impl Reaction for Stubborn {
+    fn id(&self) -> &str {
+        "stubborn"
+    }
+    fn subscriptions(&self) -> Vec<String> {
+        vec!["numbers".into()]
+    }
+    async fn run(&self, ctx: ReactionContext) -> PluginResult<()> {
+        let _cleanup = SlowCleanup;
+        ctx.store().set("seen", b"yes".to_vec()).await?;
+        std::future::pending().await
+    }
+}
+
+/// A host on a redb file in `dir` running [`Stubborn`], once it has written.
+async fn start_stubborn(dir: &Path) -> RunningHost {
+    let host = Host::builder()
+        .provider_library(
+            stateplug_tests::library_path("stateplug-provider-redb"),
+            stateplug_tests::redb_config(dir),
+        )
+        .source(Generator::new("numbers").count(10).durable(false))
+        .reaction(Stubborn)
+        .stop_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let running = host.start().await.unwrap();
+    while running
+        .store()
+        .get("stubborn", "seen")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_aborted_at_the_stop_timeout_has_let_go_of_the_file_when_stop_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_stubborn(dir.path()).await;
+    let err = running.stop().await.unwrap_err();
+    let HostError::PluginsFailed(failures) = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.id == "stubborn" && f.message.contains("did not stop within")),
+        "{err}"
+    );
+    // The file is closed: it opens again at once, with what the reaction wrote.
+    let store = redb_at(dir.path());
+    assert!(store.get("stubborn", "seen").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_host_dropped_without_a_stop_aborts_its_plugins_and_lets_go_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(start_stubborn(dir.path()).await);
+    // The plugins are dropped on the runtime's workers, the slow cleanup
+    // included; then nothing holds the file.
+    let began = std::time::Instant::now();
+    let library = stateplug_tests::load("stateplug-provider-redb");
+    let store = loop {
+        match library.open(&stateplug_tests::redb_config(dir.path())) {
+            Ok(store) => break store,
+            Err(e) => assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "the file is still held 10 s after the drop: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(store.get("stubborn", "seen").await.unwrap().is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_reports_each_commit_as_one_batch_of_changes() {
     use stateplug::{layers::WatchEvent, ChangeKind};

@@ -28,6 +28,10 @@ use crate::{
     store::{CapabilityFlags, ErrorKind, Operation, ScopedStore, StateStore, StoreError},
 };
 
+/// How long a stop waits for a plugin it aborted to be dropped (a plugin
+/// stuck in a blocking call is dropped only when the call returns).
+const ABORTED_DROP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
 
 /// A configured host, not yet running.
@@ -313,7 +317,9 @@ impl HostProgress {
     }
 }
 
-/// A running host.
+/// A running host. Dropping it without [`RunningHost::stop`] aborts every
+/// plugin, as a crash would: what was committed stays, and the sources
+/// resume from their last persisted checkpoints on the next start.
 pub struct RunningHost {
     routes: Routes,
     tasks: Vec<(String, PluginKind, JoinHandle<()>)>,
@@ -327,6 +333,16 @@ pub struct RunningHost {
     settings: Settings,
     /// This instance's ownership of every plugin's store.
     owners: HashMap<String, Arc<Ownership>>,
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        // After a stop every task has ended already, and this changes nothing.
+        for (_, _, task) in &self.tasks {
+            task.abort();
+        }
+        self.checkpointer.abort();
+    }
 }
 
 impl RunningHost {
@@ -540,6 +556,9 @@ impl RunningHost {
                 }
                 if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
                     task.abort();
+                    // Wait for the aborted plugin to be dropped: it holds
+                    // the store, which a caller may reopen right after `stop`.
+                    let _ = tokio::time::timeout(ABORTED_DROP_WAIT, &mut *task).await;
                     let message = format!(
                         "did not stop within {:?}; aborted",
                         self.settings.stop_timeout

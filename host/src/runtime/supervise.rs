@@ -1,8 +1,10 @@
 //! Running one plugin in its own task and reporting how it ended; a panic
-//! is caught by the task boundary and reported like an error.
+//! is caught and reported like an error. The plugin's future lives in that
+//! task, so aborting the task drops the plugin and what it holds.
 
-use std::sync::Arc;
+use std::{panic::AssertUnwindSafe, sync::Arc};
 
+use futures::FutureExt;
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -52,11 +54,12 @@ impl Failed {
     }
 }
 
-/// Runs `fut` in its own task; an error or a panic becomes a message.
+/// Runs `fut` in the calling task, so that aborting that task drops the
+/// plugin with it; an error or a panic becomes a message.
 async fn contained(
-    fut: impl std::future::Future<Output = PluginResult<()>> + Send + 'static,
+    fut: impl std::future::Future<Output = PluginResult<()>> + Send,
 ) -> Result<(), Failed> {
-    match tokio::spawn(fut).await {
+    match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failed {
             readers_gone: matches!(e, PluginError::Closed(_)),
@@ -64,8 +67,7 @@ async fn contained(
             fenced: matches!(e, PluginError::Fenced(_)),
             message: e.to_string(),
         }),
-        Err(join) if join.is_panic() => {
-            let payload = join.into_panic();
+        Err(payload) => {
             let text = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -73,7 +75,6 @@ async fn contained(
                 .unwrap_or_else(|| "non-text panic payload".to_string());
             Err(Failed::new(format!("panicked: {text}")))
         }
-        Err(join) => Err(Failed::new(format!("cancelled: {join}"))),
     }
 }
 
