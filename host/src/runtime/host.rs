@@ -28,8 +28,8 @@ use crate::{
     store::{CapabilityFlags, ErrorKind, Operation, ScopedStore, StateStore, StoreError},
 };
 
-/// How long a stop waits for a plugin it aborted to be dropped (a plugin
-/// stuck in a blocking call is dropped only when the call returns).
+/// How long a stop waits for the plugins it aborted to be dropped (a
+/// plugin stuck in a blocking call is dropped only when the call returns).
 const ABORTED_DROP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) type SourceEntry = (Arc<dyn Source>, FailurePolicy);
@@ -549,16 +549,15 @@ impl RunningHost {
     pub async fn stop(mut self) -> Result<RunReport, HostError> {
         let _ = self.stop_tx.send(true);
         let deadline = tokio::time::Instant::now() + self.settings.stop_timeout;
+        let mut aborted = Vec::new();
         for kind in [PluginKind::Source, PluginKind::Reaction] {
-            for (id, k, task) in self.tasks.iter_mut() {
+            for (i, (id, k, task)) in self.tasks.iter_mut().enumerate() {
                 if *k != kind {
                     continue;
                 }
                 if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
                     task.abort();
-                    // Wait for the aborted plugin to be dropped: it holds
-                    // the store, which a caller may reopen right after `stop`.
-                    let _ = tokio::time::timeout(ABORTED_DROP_WAIT, &mut *task).await;
+                    aborted.push(i);
                     let message = format!(
                         "did not stop within {:?}; aborted",
                         self.settings.stop_timeout
@@ -575,6 +574,12 @@ impl RunningHost {
                     ));
                 }
             }
+        }
+        // Wait for the aborted plugins to be dropped: they hold the store,
+        // which a caller may reopen right after `stop`.
+        let dropped_by = tokio::time::Instant::now() + ABORTED_DROP_WAIT;
+        for i in aborted {
+            let _ = tokio::time::timeout_at(dropped_by, &mut self.tasks[i].2).await;
         }
         while let Ok(f) = self.finished.try_recv() {
             self.record(f);
